@@ -1,0 +1,86 @@
+//! Typed identifiers. Every id is a UUIDv7 (time-ordered, so inserts stay cheap and ids sort by
+//! creation), wrapped in a type per entity so a step id can never be passed where an agent id
+//! is expected.
+
+use std::fmt;
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            /// Parses an id as a client sent it. `None` for anything that is not a valid id:
+            /// callers treat that exactly like an id that does not exist.
+            pub fn parse(text: &str) -> Option<Self> {
+                Uuid::from_str(text.trim()).ok().map(Self)
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An organization: the tenant. Every other record belongs to exactly one.
+    OrganizationId
+);
+id_type!(
+    /// A person's membership of an organization (who conversations get assigned to).
+    MembershipId
+);
+id_type!(
+    /// An API token.
+    ApiTokenId
+);
+id_type!(
+    /// An AI agent.
+    AgentId
+);
+id_type!(
+    /// A scenario (pipeline).
+    ScenarioId
+);
+id_type!(
+    /// A step (stage) of a scenario.
+    StepId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_round_trips_and_rejects_garbage() {
+        let id = StepId::new();
+        assert_eq!(StepId::parse(&id.to_string()), Some(id));
+        assert_eq!(StepId::parse("clx0000000000000000000000"), None);
+        assert_eq!(StepId::parse(""), None);
+    }
+
+    #[test]
+    fn new_ids_sort_by_creation() {
+        let first = ScenarioId::new();
+        let second = ScenarioId::new();
+        assert!(first < second);
+    }
+}

@@ -1,0 +1,18 @@
+//! Stagecoach's domain: the types every API dialect shares and the rules that govern them.
+//!
+//! Everything here is plain data and pure functions. There is no HTTP, no SQL and no clock
+//! read in this crate; callers pass in what the rules need (the current time, the ids that
+//! exist) and persist what comes out.
+
+pub mod agent;
+pub mod enums;
+pub mod error;
+pub mod ids;
+pub mod organization;
+pub mod patch;
+pub mod scenario;
+pub mod step;
+pub mod token;
+
+pub use error::{FieldError, ValidationError};
+pub use patch::Patch;
