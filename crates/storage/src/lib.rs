@@ -1,0 +1,80 @@
+//! Storage: one interface, [`Store`], with a SQLite and a PostgreSQL implementation.
+//!
+//! Work happens in transactions: [`Store::begin_read`] and [`Store::begin_write`] hand out a
+//! [`Transaction`], whose methods are grouped by aggregate (organizations, tokens, agents,
+//! scenarios, steps). Every method that reads or writes tenant data takes the organization id
+//! and puts it in its `WHERE` clause. Dropping a transaction without committing rolls it back.
+//!
+//! The SQL is shared between the two engines wherever they agree (almost everywhere); each
+//! repository module writes its queries once and stamps them out for both backends with a
+//! macro, so a query can only differ between backends on purpose.
+
+mod error;
+mod repos;
+mod rows;
+pub mod schema;
+mod sqlite;
+mod postgres;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use error::StoreError;
+pub use repos::agents::Agents;
+pub use repos::memberships::Memberships;
+pub use repos::organizations::Organizations;
+pub use repos::scenarios::Scenarios;
+pub use repos::steps::Steps;
+pub use repos::tokens::ApiTokens;
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database holding any number of organizations.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Applies the embedded migrations that have not run yet. Safe to call from several
+    /// processes at once (PostgreSQL serializes them with an advisory lock; SQLite with its
+    /// single writer).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// A transaction for reads: a consistent snapshot, never blocked by the writer.
+    async fn begin_read(&self) -> Result<Box<dyn Transaction>, StoreError>;
+
+    /// A transaction that writes. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so it cannot fail half-way with `SQLITE_BUSY` after reading.
+    async fn begin_write(&self) -> Result<Box<dyn Transaction>, StoreError>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes every connection, waiting for those in use to be returned.
+    async fn close(&self);
+}
+
+/// One unit of work. Drop it to roll back.
+#[async_trait]
+pub trait Transaction:
+    Organizations + Memberships + ApiTokens + Agents + Scenarios + Steps + Send
+{
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Opens the database a URL names: `sqlite://PATH` (created with its folder when missing) or
+/// `postgres://…`. Does not migrate; call [`Store::migrate`].
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}

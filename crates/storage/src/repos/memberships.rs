@@ -1,0 +1,90 @@
+use async_trait::async_trait;
+use stagecoach_domain::enums::MembershipRole;
+use stagecoach_domain::ids::{MembershipId, OrganizationId};
+use stagecoach_domain::organization::Membership;
+use uuid::Uuid;
+
+use crate::rows::{parse_enum, time};
+use crate::StoreError;
+
+#[async_trait]
+pub trait Memberships {
+    /// Fails with [`StoreError::UniqueViolation`] when the e-mail is already a member.
+    async fn insert_membership(&mut self, membership: &Membership) -> Result<(), StoreError>;
+    async fn get_membership(
+        &mut self,
+        org: OrganizationId,
+        id: MembershipId,
+    ) -> Result<Option<Membership>, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipRow {
+    id: Uuid,
+    organization_id: Uuid,
+    email: String,
+    name: String,
+    role: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl MembershipRow {
+    pub(crate) fn into_domain(self) -> Result<Membership, StoreError> {
+        Ok(Membership {
+            id: MembershipId(self.id),
+            organization_id: OrganizationId(self.organization_id),
+            email: self.email,
+            name: self.name,
+            role: parse_enum("role", &self.role, MembershipRole::parse)?,
+            created_at: time(self.created_at)?,
+            updated_at: time(self.updated_at)?,
+        })
+    }
+}
+
+macro_rules! impl_memberships {
+    ($tx:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::repos::memberships::Memberships for $tx {
+            async fn insert_membership(
+                &mut self,
+                m: &stagecoach_domain::organization::Membership,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO memberships \
+                     (id, organization_id, email, name, role, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(m.id.0)
+                .bind(m.organization_id.0)
+                .bind(&m.email)
+                .bind(&m.name)
+                .bind(m.role.as_str())
+                .bind($crate::rows::millis(m.created_at))
+                .bind($crate::rows::millis(m.updated_at))
+                .execute(self.conn())
+                .await?;
+                Ok(())
+            }
+
+            async fn get_membership(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                id: stagecoach_domain::ids::MembershipId,
+            ) -> Result<Option<stagecoach_domain::organization::Membership>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::repos::memberships::MembershipRow>(
+                    "SELECT id, organization_id, email, name, role, created_at, updated_at \
+                     FROM memberships WHERE organization_id = $1 AND id = $2",
+                )
+                .bind(org.0)
+                .bind(id.0)
+                .fetch_optional(self.conn())
+                .await?
+                .map(|row| row.into_domain())
+                .transpose()
+            }
+        }
+    };
+}
+pub(crate) use impl_memberships;
