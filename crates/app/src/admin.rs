@@ -1,0 +1,181 @@
+//! Operator actions: organizations, members and tokens (the CLI), and first-start bootstrap.
+
+use rand::distr::{Alphanumeric, SampleString};
+use stagecoach_domain::enums::{MembershipRole, TokenType};
+use stagecoach_domain::ids::{ApiTokenId, MembershipId, OrganizationId};
+use stagecoach_domain::organization::{clean_name, normalize_email, Membership, Organization};
+use stagecoach_domain::token::{ApiToken, DISPLAY_PREFIX_LEN, TOKEN_PREFIX};
+use stagecoach_storage::{StoreError, Transaction};
+
+use crate::auth::hash_secret;
+use crate::{AppError, Entity, Stagecoach};
+
+/// Random characters after the prefix: 40 alphanumerics are about 238 bits.
+const SECRET_LEN: usize = 40;
+
+/// A token just created: the only moment its secret is known.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub token: ApiToken,
+    pub secret: String,
+}
+
+/// What a first start on an empty database created.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub organization: Organization,
+    pub token: NewToken,
+}
+
+impl Stagecoach {
+    pub async fn create_organization(&self, name: &str) -> Result<Organization, AppError> {
+        let org = self.new_organization(name)?;
+        let mut tx = self.store.begin_write().await?;
+        tx.insert_organization(&org).await?;
+        tx.commit().await?;
+        tracing::info!(organization.id = %org.id, "organization created");
+        Ok(org)
+    }
+
+    pub async fn add_member(
+        &self,
+        org: OrganizationId,
+        email: &str,
+        name: &str,
+        role: MembershipRole,
+    ) -> Result<Membership, AppError> {
+        let now = self.now();
+        let membership = Membership {
+            id: MembershipId::new(),
+            organization_id: org,
+            email: normalize_email(email)?,
+            name: clean_name("name", name)?,
+            role,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.store.begin_write().await?;
+        require_organization(tx.as_mut(), org).await?;
+        match tx.insert_membership(&membership).await {
+            Err(StoreError::UniqueViolation) => {
+                return Err(AppError::Conflict {
+                    field: "email",
+                    message: format!("{} is already a member of this organization", membership.email),
+                });
+            }
+            other => other?,
+        }
+        tx.commit().await?;
+        tracing::info!(organization.id = %org, membership.id = %membership.id, "member added");
+        Ok(membership)
+    }
+
+    pub async fn create_token(
+        &self,
+        org: OrganizationId,
+        name: &str,
+        scopes: Option<Vec<String>>,
+        token_type: TokenType,
+    ) -> Result<NewToken, AppError> {
+        let new = self.new_token(org, name, scopes, token_type)?;
+        let mut tx = self.store.begin_write().await?;
+        require_organization(tx.as_mut(), org).await?;
+        tx.insert_api_token(&new.token, &hash_secret(&new.secret)).await?;
+        tx.commit().await?;
+        tracing::info!(organization.id = %org, token.id = %new.token.id, "API token created");
+        Ok(new)
+    }
+
+    pub async fn revoke_token(&self, id: ApiTokenId) -> Result<ApiToken, AppError> {
+        let mut tx = self.store.begin_write().await?;
+        let token = tx
+            .revoke_api_token(id, self.now())
+            .await?
+            .ok_or(AppError::not_found(Entity::ApiToken, "tokenId"))?;
+        tx.commit().await?;
+        tracing::info!(token.id = %id, "API token revoked");
+        Ok(token)
+    }
+
+    /// On a database with no organization at all, creates one with a token, so a first
+    /// start is usable at once. Several servers starting together bootstrap exactly once;
+    /// the others get `None`, as does any later start.
+    pub async fn bootstrap_if_empty(&self) -> Result<Option<Bootstrap>, AppError> {
+        let mut tx = self.store.begin_write().await?;
+        if tx.count_organizations().await? > 0 {
+            return Ok(None);
+        }
+        let organization = self.new_organization("My organization")?;
+        let token = self.new_token(organization.id, "bootstrap", None, TokenType::Sync)?;
+        tx.insert_organization(&organization).await?;
+        if !tx.claim_bootstrap(organization.id, self.now()).await? {
+            return Ok(None);
+        }
+        tx.insert_api_token(&token.token, &hash_secret(&token.secret)).await?;
+        tx.commit().await?;
+        Ok(Some(Bootstrap { organization, token }))
+    }
+
+    fn new_organization(&self, name: &str) -> Result<Organization, AppError> {
+        let now = self.now();
+        Ok(Organization {
+            id: OrganizationId::new(),
+            name: clean_name("name", name)?,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    fn new_token(
+        &self,
+        org: OrganizationId,
+        name: &str,
+        scopes: Option<Vec<String>>,
+        token_type: TokenType,
+    ) -> Result<NewToken, AppError> {
+        let name = clean_name("name", name)?;
+        let scopes = match scopes {
+            None => None,
+            Some(list) => {
+                let mut clean: Vec<String> = Vec::new();
+                for scope in list {
+                    let scope = scope.trim().to_owned();
+                    if scope.is_empty() {
+                        return Err(AppError::invalid("scope", "scopes must not be empty"));
+                    }
+                    if !clean.contains(&scope) {
+                        clean.push(scope);
+                    }
+                }
+                Some(clean)
+            }
+        };
+        let secret = format!(
+            "{TOKEN_PREFIX}{}",
+            Alphanumeric.sample_string(&mut rand::rng(), SECRET_LEN)
+        );
+        Ok(NewToken {
+            token: ApiToken {
+                id: ApiTokenId::new(),
+                organization_id: org,
+                name,
+                token_type,
+                scopes,
+                display_prefix: secret[..DISPLAY_PREFIX_LEN].to_owned(),
+                created_at: self.now(),
+                last_used_at: None,
+                revoked_at: None,
+            },
+            secret,
+        })
+    }
+}
+
+async fn require_organization(
+    tx: &mut dyn Transaction,
+    org: OrganizationId,
+) -> Result<Organization, AppError> {
+    tx.get_organization(org)
+        .await?
+        .ok_or(AppError::not_found(Entity::Organization, "org"))
+}

@@ -1,0 +1,69 @@
+use sha2::{Digest, Sha256};
+use stagecoach_domain::enums::TokenType;
+use stagecoach_domain::ids::{ApiTokenId, OrganizationId};
+use stagecoach_domain::token::looks_like_token;
+
+use crate::{AppError, Stagecoach};
+
+/// Who is calling: the organization a valid token belongs to, and what the token may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub organization_id: OrganizationId,
+    pub token_id: ApiTokenId,
+    pub token_type: TokenType,
+    /// `None`: full access.
+    pub scopes: Option<Vec<String>>,
+}
+
+/// Tokens are long random strings, so a fast hash is enough to make the stored value
+/// useless to a reader of the database, and it lets us find the token by its hash.
+pub(crate) fn hash_secret(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Stagecoach {
+    /// Resolves a presented bearer secret to the principal it stands for.
+    pub async fn authenticate(&self, secret: &str) -> Result<Principal, AppError> {
+        if !looks_like_token(secret) {
+            return Err(AppError::Unauthorized);
+        }
+        let mut tx = self.store.begin_read().await?;
+        let token = tx.find_api_token_by_hash(&hash_secret(secret)).await?;
+        drop(tx);
+        let token = token.filter(|t| t.is_active()).ok_or(AppError::Unauthorized)?;
+        let now = self.now();
+        if token.last_used_is_stale(now) {
+            // Bookkeeping only: a request must not fail because this write did.
+            let touched = async {
+                let mut tx = self.store.begin_write().await?;
+                tx.touch_api_token(token.id, now).await?;
+                tx.commit().await
+            };
+            if let Err(error) = touched.await {
+                tracing::warn!(token.id = %token.id, %error, "could not record token use");
+            }
+        }
+        Ok(Principal {
+            organization_id: token.organization_id,
+            token_id: token.id,
+            token_type: token.token_type,
+            scopes: token.scopes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_hex_sha256() {
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,65 @@
+use std::fmt;
+
+use stagecoach_domain::ValidationError;
+use stagecoach_storage::StoreError;
+
+/// The kinds of record a use case can fail to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Organization,
+    Membership,
+    ApiToken,
+    Agent,
+    Scenario,
+    Step,
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Entity::Organization => "organization",
+            Entity::Membership => "membership",
+            Entity::ApiToken => "API token",
+            Entity::Agent => "agent",
+            Entity::Scenario => "scenario",
+            Entity::Step => "step",
+        })
+    }
+}
+
+/// Why a use case refused or failed. Dialects map each variant to their own status codes
+/// and bodies in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input breaks a rule; nothing was changed.
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    /// The record the request is about does not exist in the caller's organization (or at
+    /// all: the two are never told apart). `field` is the input that named it.
+    #[error("{entity} not found")]
+    NotFound { entity: Entity, field: &'static str },
+    /// The request collides with existing data (a taken e-mail or handle).
+    #[error("{message}")]
+    Conflict { field: &'static str, message: String },
+    /// No valid, unrevoked token was presented.
+    #[error("missing, invalid or revoked API token")]
+    Unauthorized,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        AppError::Store(error)
+    }
+}
+
+impl AppError {
+    pub(crate) fn not_found(entity: Entity, field: &'static str) -> Self {
+        AppError::NotFound { entity, field }
+    }
+
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        AppError::Invalid(ValidationError::single(field, message))
+    }
+}
