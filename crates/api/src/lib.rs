@@ -1,0 +1,50 @@
+//! Stagecoach's HTTP server.
+//!
+//! Each public API dialect lives in its own module under [`dialects`]: it parses and
+//! validates its shapes, calls the use cases of `stagecoach-app`, and renders its shapes,
+//! with its error body defined in one place. Everything else here is shared plumbing:
+//! health checks, the OpenAPI document, request ids and logging.
+
+pub mod dialects;
+mod health;
+mod http_log;
+pub mod openapi;
+
+use std::future::Future;
+
+use axum::Router;
+use stagecoach_app::Stagecoach;
+use tokio::net::TcpListener;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Stagecoach,
+}
+
+/// The largest request body accepted; larger ones get 413 before any parsing.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole HTTP API.
+pub fn router(core: Stagecoach) -> Router {
+    let state = AppState { core };
+    let (api, _spec) = openapi::split_router().split_for_parts();
+    let app = api
+        .merge(health::routes())
+        .route("/openapi.json", axum::routing::get(openapi::serve_document))
+        .fallback(dialects::chatvolt::error::route_not_found)
+        .with_state(state);
+    http_log::layer(app)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
+/// flight.
+pub async fn serve(
+    listener: TcpListener,
+    core: Stagecoach,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(core))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -53,6 +53,15 @@ impl Stagecoach {
         Ok(views)
     }
 
+    /// One step, with its scenario and agent.
+    pub async fn get_step(&self, who: &Principal, id: Option<StepId>) -> Result<StepView, AppError> {
+        let org = who.organization_id;
+        let mut tx = self.store.begin_read().await?;
+        let step = find_step(tx.as_mut(), org, id).await?;
+        let scenario = find_scenario(tx.as_mut(), org, Some(step.scenario_id), "id", false).await?;
+        view_of(tx.as_mut(), step, scenario).await
+    }
+
     /// Appends a step to a scenario.
     pub async fn create_step(
         &self,

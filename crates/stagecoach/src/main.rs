@@ -1,1 +1,158 @@
-fn main(){}
+//! `stagecoach`: one binary to serve the API, migrate the database and administer
+//! organizations, members and tokens.
+//!
+//! Admin commands print what a script needs on stdout and nothing else; logs go to stderr.
+
+mod cli;
+mod telemetry;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use stagecoach_app::{Stagecoach, SystemClock};
+use tokio::net::TcpListener;
+
+use cli::{Cli, Command, MemberCommand, OrgCommand, TokenCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Openapi = cli.command {
+        println!("{}", serde_json::to_string_pretty(&stagecoach_api::openapi::document())?);
+        return Ok(());
+    }
+    let store = stagecoach_storage::connect(&cli.database_url)
+        .await
+        .with_context(|| format!("cannot open the database at {}", redact(&cli.database_url)))?;
+    let core = Stagecoach::new(store.clone(), Arc::new(SystemClock));
+    let result = match cli.command {
+        Command::Serve(serve) => {
+            if !serve.no_migrate {
+                store.migrate().await.context("cannot migrate the database")?;
+            }
+            run_server(core, &serve.listen).await
+        }
+        Command::Migrate => {
+            store.migrate().await.context("cannot migrate the database")?;
+            tracing::info!("database migrated");
+            Ok(())
+        }
+        Command::Org(OrgCommand::Create { name }) => {
+            store.migrate().await?;
+            let org = core.create_organization(&name).await?;
+            println!("{}", org.id);
+            Ok(())
+        }
+        Command::Member(MemberCommand::Add { org, email, name, role }) => {
+            store.migrate().await?;
+            let membership = core.add_member(org, &email, &name, role.into()).await?;
+            println!("{}", membership.id);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { org, name, scopes, token_type }) => {
+            store.migrate().await?;
+            let scopes = (!scopes.is_empty()).then_some(scopes);
+            let new = core.create_token(org, &name, scopes, token_type.into()).await?;
+            println!("{}", new.secret);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { token_id }) => {
+            store.migrate().await?;
+            let token = core.revoke_token(token_id).await?;
+            tracing::info!(token.id = %token.id, token.name = %token.name, "token revoked");
+            Ok(())
+        }
+        Command::Openapi => unreachable!("handled before opening the database"),
+    };
+    store.close().await;
+    result
+}
+
+async fn run_server(core: Stagecoach, listen: &str) -> anyhow::Result<()> {
+    if let Some(bootstrap) = core.bootstrap_if_empty().await? {
+        // Shown once, on stdout rather than in the logs, which may be kept and shipped.
+        println!(
+            "\nStagecoach created organization {} (\"{}\") and an API token for it.\n\
+             It is shown only this once; keep it somewhere safe:\n\n    {}\n\n\
+             Try: curl -H 'Authorization: Bearer {}' http://{}/crm/scenario\n",
+            bootstrap.organization.id,
+            bootstrap.organization.name,
+            bootstrap.token.secret,
+            bootstrap.token.secret,
+            listen,
+        );
+    }
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "serving HTTP");
+    stagecoach_api::serve(listener, core, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM, so in-flight requests can finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// A database URL without its password, fit for an error message.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(super::redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

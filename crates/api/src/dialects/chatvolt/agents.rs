@@ -1,0 +1,188 @@
+//! `/agents`: the minimal AI-agent records that steps and scenarios point at. Settings for
+//! model calls are stored now; no model is called yet.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use stagecoach_app::AgentRef;
+use stagecoach_domain::agent::{Agent, AgentPatch, AgentSettings, DEFAULT_MODEL_NAME, DEFAULT_TEMPERATURE};
+use stagecoach_domain::enums::AgentVisibility;
+use utoipa::ToSchema;
+
+use super::error::{ErrorBody, Result};
+use super::extract::{Body, Caller};
+use super::nullable::{patch, present};
+use super::scenarios::required;
+use crate::AppState;
+
+/// An agent (`Agent`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentBody {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub handle: Option<String>,
+    pub model_name: String,
+    pub temperature: f64,
+    pub visibility: AgentVisibility,
+    pub system_prompt: Option<String>,
+    pub icon_url: Option<String>,
+    /// Not supported yet: always `null`.
+    #[schema(value_type = Option<bool>)]
+    pub enable_inactive_hours: Option<bool>,
+    /// Not supported yet: always `null`.
+    #[schema(value_type = Option<Object>)]
+    pub inactive_hours: Option<Value>,
+    /// Not supported yet: always `{}`.
+    #[schema(value_type = Object)]
+    pub interface_config: Map<String, Value>,
+    /// Not supported yet: always empty.
+    #[schema(value_type = Vec<Object>)]
+    pub tools: Vec<Value>,
+    pub organization_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Agent> for AgentBody {
+    fn from(a: Agent) -> Self {
+        let s = a.settings;
+        AgentBody {
+            id: a.id.to_string(),
+            name: s.name,
+            description: s.description,
+            handle: s.handle,
+            model_name: s.model_name,
+            temperature: s.temperature,
+            visibility: s.visibility,
+            system_prompt: s.system_prompt,
+            icon_url: s.icon_url,
+            enable_inactive_hours: None,
+            inactive_hours: None,
+            interface_config: Map::new(),
+            tools: Vec::new(),
+            organization_id: a.organization_id.to_string(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// The body of `POST /agents` (`name` required) and `PATCH /agents/{id}` (absent fields
+/// stay; `null` clears, or restores the default of a field that cannot be empty).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentInput {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    /// Unique in the organization; `GET /agents/@handle` finds the agent by it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub handle: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub model_name: Option<Option<String>>,
+    /// 0.0 to 1.0.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
+    pub temperature: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub system_prompt: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<AgentVisibility>)]
+    pub visibility: Option<Option<AgentVisibility>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub icon_url: Option<Option<String>>,
+}
+
+impl AgentInput {
+    fn into_patch(self) -> AgentPatch {
+        AgentPatch {
+            name: patch(self.name),
+            description: patch(self.description),
+            handle: patch(self.handle),
+            model_name: patch(self.model_name),
+            temperature: patch(self.temperature),
+            system_prompt: patch(self.system_prompt),
+            visibility: patch(self.visibility),
+            icon_url: patch(self.icon_url),
+        }
+    }
+}
+
+/// Create an agent.
+#[utoipa::path(post, path = "/agents", tag = "agents", request_body = AgentInput,
+    responses((status = 200, body = AgentBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Body(body): Body<AgentInput>,
+) -> Result<Json<AgentBody>> {
+    if !matches!(body.name, Some(Some(_))) {
+        return Err(required("name"));
+    }
+    let defaults = AgentSettings {
+        name: String::new(),
+        description: None,
+        handle: None,
+        model_name: DEFAULT_MODEL_NAME.to_owned(),
+        temperature: DEFAULT_TEMPERATURE,
+        system_prompt: None,
+        visibility: AgentVisibility::Private,
+        icon_url: None,
+    };
+    let agent = state.core.create_agent(&who, defaults.patched(body.into_patch())).await?;
+    Ok(Json(agent.into()))
+}
+
+/// Read an agent by id, or by handle written `@handle`.
+#[utoipa::path(get, path = "/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "The agent's id, or `@handle`")),
+    responses((status = 200, body = AgentBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AgentBody>> {
+    Ok(Json(state.core.get_agent(&who, &AgentRef::parse(&id)).await?.into()))
+}
+
+/// Change some of an agent's settings.
+#[utoipa::path(patch, path = "/agents/{id}", tag = "agents", request_body = AgentInput,
+    params(("id" = String, Path, description = "The agent's id, or `@handle`")),
+    responses((status = 200, body = AgentBody), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+    Body(body): Body<AgentInput>,
+) -> Result<Json<AgentBody>> {
+    let agent = state
+        .core
+        .update_agent(&who, &AgentRef::parse(&id), body.into_patch())
+        .await?;
+    Ok(Json(agent.into()))
+}
+
+/// Delete an agent. Steps that named it keep working without an agent.
+#[utoipa::path(delete, path = "/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "The agent's id, or `@handle`")),
+    responses((status = 200, body = AgentBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AgentBody>> {
+    Ok(Json(state.core.delete_agent(&who, &AgentRef::parse(&id)).await?.into()))
+}

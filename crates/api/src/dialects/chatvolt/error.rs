@@ -1,0 +1,152 @@
+//! The Chatvolt dialect's errors: every failure of a `/crm` or `/agents` endpoint is
+//! rendered here, in one body shape.
+//!
+//! Chatvolt documents `{success: false, error}` for its CRM conversation endpoints and no
+//! body for the others, so the whole dialect uses that shape, extended with a stable `code`
+//! and the offending `fields`:
+//!
+//! ```json
+//! {"success": false, "error": "name: must not be empty", "code": "VALIDATION_ERROR",
+//!  "fields": [{"field": "name", "message": "must not be empty"}]}
+//! ```
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use stagecoach_app::AppError;
+use utoipa::ToSchema;
+
+/// The body of every error answer of the Chatvolt dialect.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    /// A sentence for a person: what went wrong and, where it helps, how to fix it.
+    pub error: String,
+    /// A stable machine-readable code: `VALIDATION_ERROR`, `MALFORMED_JSON`,
+    /// `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`, `NOT_FOUND`, `CONFLICT` or `INTERNAL`.
+    pub code: &'static str,
+    /// The input fields at fault, when there are any.
+    pub fields: Vec<FieldErrorBody>,
+}
+
+/// One input field and what is wrong with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldErrorBody {
+    /// The field's path in the request, e.g. `autoNextTime`, `zapi.agentId` or
+    /// `selectedMembershipIdsForAssignee[1]`.
+    pub field: String,
+    pub message: String,
+}
+
+/// Everything a Chatvolt handler can answer instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatvoltError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// The body is not JSON, or a field has the wrong type or an unknown enum value.
+    #[error("{message}")]
+    Malformed { field: Option<String>, message: String },
+    #[error("request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+}
+
+impl ChatvoltError {
+    fn parts(&self) -> (StatusCode, &'static str, String, Vec<FieldErrorBody>) {
+        match self {
+            ChatvoltError::App(AppError::Invalid(errors)) => (
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                errors.to_string(),
+                errors
+                    .0
+                    .iter()
+                    .map(|e| FieldErrorBody { field: e.field.to_owned(), message: e.message.clone() })
+                    .collect(),
+            ),
+            ChatvoltError::App(AppError::NotFound { entity, field }) => (
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("{entity} not found"),
+                vec![FieldErrorBody {
+                    field: (*field).to_owned(),
+                    message: format!("no {entity} with this id in your organization"),
+                }],
+            ),
+            ChatvoltError::App(AppError::Conflict { field, message }) => (
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                message.clone(),
+                vec![FieldErrorBody { field: (*field).to_owned(), message: message.clone() }],
+            ),
+            ChatvoltError::App(AppError::Unauthorized) => (
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "send a valid API token as 'Authorization: Bearer <token>'".to_owned(),
+                vec![],
+            ),
+            ChatvoltError::App(AppError::Store(error)) => {
+                // The one place a server-side failure is logged; the client gets no internals.
+                tracing::error!(%error, "request failed in storage");
+                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error".to_owned(), vec![])
+            }
+            ChatvoltError::Malformed { field, message } => (
+                StatusCode::BAD_REQUEST,
+                if field.is_some() { "VALIDATION_ERROR" } else { "MALFORMED_JSON" },
+                match field {
+                    Some(field) => format!("{field}: {message}"),
+                    None => message.clone(),
+                },
+                field
+                    .iter()
+                    .map(|f| FieldErrorBody { field: f.clone(), message: message.clone() })
+                    .collect(),
+            ),
+            ChatvoltError::TooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                self.to_string(),
+                vec![],
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ChatvoltError {
+    fn into_response(self) -> Response {
+        let (status, code, error, fields) = self.parts();
+        (status, Json(ErrorBody { success: false, error, code, fields })).into_response()
+    }
+}
+
+/// A path that no route serves.
+pub(crate) async fn route_not_found() -> Response {
+    let body = ErrorBody {
+        success: false,
+        error: "no such endpoint".to_owned(),
+        code: "NOT_FOUND",
+        fields: vec![],
+    };
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// A handler panicked: answer 500 without internals (the panic itself is logged).
+pub(crate) fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("request handler panicked");
+    let body = ErrorBody {
+        success: false,
+        error: "internal error".to_owned(),
+        code: "INTERNAL",
+        fields: vec![],
+    };
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
+impl From<stagecoach_domain::ValidationError> for ChatvoltError {
+    fn from(error: stagecoach_domain::ValidationError) -> Self {
+        ChatvoltError::App(error.into())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ChatvoltError>;

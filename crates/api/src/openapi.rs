@@ -1,0 +1,51 @@
+//! The OpenAPI document, generated from the handlers' annotations and served at
+//! `/openapi.json`. A test pins it (see `openapi.json` at the repository root), so any change
+//! to the API shows up as a diff in review.
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::OpenApi as Document;
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Stagecoach",
+        description = "Self-hosted conversational CRM. Speaks Chatvolt's CRM API; \
+            authenticate with `Authorization: Bearer <token>`.",
+    ),
+    modifiers(&BearerAuth),
+    security(("bearerAuth" = [])),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// Every documented route, with its part of the document.
+pub(crate) fn split_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(crate::dialects::chatvolt::routes())
+}
+
+/// The whole document.
+pub fn document() -> Document {
+    let (_, mut doc) = split_router().split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc
+}
+
+pub(crate) async fn serve_document() -> Json<Document> {
+    Json(document())
+}

@@ -1,0 +1,143 @@
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use stagecoach_domain::enums::{MembershipRole, TokenType};
+use stagecoach_domain::ids::{ApiTokenId, OrganizationId};
+
+/// The default database: a SQLite file under ./data, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/stagecoach.db";
+
+/// Stagecoach: a self-hosted conversational CRM.
+#[derive(Debug, Parser)]
+#[command(name = "stagecoach", version)]
+pub struct Cli {
+    /// The database: sqlite://PATH (created when missing) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "STAGECOACH_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+
+    /// How logs are written to stderr. The level comes from RUST_LOG (default: info).
+    #[arg(long, global = true, env = "STAGECOACH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (migrates the database first, unless told not to).
+    Serve(ServeArgs),
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Organizations (tenants).
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Members of an organization.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "STAGECOACH_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Do not apply migrations at start (run `stagecoach migrate` yourself).
+    #[arg(long, env = "STAGECOACH_NO_MIGRATE")]
+    pub no_migrate: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization; prints its id.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Add a member to an organization; prints the membership id.
+    Add {
+        #[arg(long, value_parser = parse_org)]
+        org: OrganizationId,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value_t = Role::User)]
+        role: Role,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token; prints the token, which is shown only this once.
+    Create {
+        #[arg(long, value_parser = parse_org)]
+        org: OrganizationId,
+        #[arg(long)]
+        name: String,
+        /// Restrict the token to a scope (repeat for several). Without any, full access.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// `sync` tokens call the APIs; `async` tokens only feed queued ingestion.
+        #[arg(long = "type", value_enum, default_value_t = TokenKind::Sync)]
+        token_type: TokenKind,
+    },
+    /// Revoke an API token by its id; it stops working at once.
+    Revoke {
+        #[arg(value_parser = parse_token_id)]
+        token_id: ApiTokenId,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Role {
+    Owner,
+    Admin,
+    User,
+}
+
+impl From<Role> for MembershipRole {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Owner => MembershipRole::Owner,
+            Role::Admin => MembershipRole::Admin,
+            Role::User => MembershipRole::User,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TokenKind {
+    Sync,
+    Async,
+}
+
+impl From<TokenKind> for TokenType {
+    fn from(kind: TokenKind) -> Self {
+        match kind {
+            TokenKind::Sync => TokenType::Sync,
+            TokenKind::Async => TokenType::Async,
+        }
+    }
+}
+
+fn parse_org(text: &str) -> Result<OrganizationId, String> {
+    OrganizationId::parse(text).ok_or_else(|| format!("{text:?} is not an organization id"))
+}
+
+fn parse_token_id(text: &str) -> Result<ApiTokenId, String> {
+    ApiTokenId::parse(text).ok_or_else(|| format!("{text:?} is not a token id"))
+}
