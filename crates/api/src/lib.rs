@@ -30,6 +30,7 @@ pub fn router(core: Stagecoach) -> Router {
     let state = AppState { core };
     let (api, _spec) = openapi::split_router().split_for_parts();
     let app = api
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .merge(health::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve_document))
         .fallback(dialects::chatvolt::error::route_not_found)

@@ -2,6 +2,8 @@
 //! `/openapi.json`. A test pins it (see `openapi.json` at the repository root), so any change
 //! to the API shows up as a diff in review.
 
+use std::sync::LazyLock;
+
 use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::OpenApi as Document;
@@ -46,6 +48,7 @@ pub fn document() -> Document {
     doc
 }
 
-pub(crate) async fn serve_document() -> Json<Document> {
-    Json(document())
+pub(crate) async fn serve_document() -> Json<&'static Document> {
+    static DOCUMENT: LazyLock<Document> = LazyLock::new(document);
+    Json(&DOCUMENT)
 }

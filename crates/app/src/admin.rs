@@ -86,6 +86,12 @@ impl Stagecoach {
         Ok(new)
     }
 
+    pub async fn list_tokens(&self, org: OrganizationId) -> Result<Vec<ApiToken>, AppError> {
+        let mut tx = self.store.begin_read().await?;
+        require_organization(tx.as_mut(), org).await?;
+        Ok(tx.list_api_tokens(org).await?)
+    }
+
     pub async fn revoke_token(&self, id: ApiTokenId) -> Result<ApiToken, AppError> {
         let mut tx = self.store.begin_write().await?;
         let token = tx

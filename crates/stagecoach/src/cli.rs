@@ -95,6 +95,12 @@ pub enum TokenCommand {
         #[arg(long = "type", value_enum, default_value_t = TokenKind::Sync)]
         token_type: TokenKind,
     },
+    /// List an organization's tokens, one per line, tab-separated: id, name, prefix, type,
+    /// scopes (comma-separated, `*` for full access), created, last used, revoked.
+    List {
+        #[arg(long, value_parser = parse_org)]
+        org: OrganizationId,
+    },
     /// Revoke an API token by its id; it stops working at once.
     Revoke {
         #[arg(value_parser = parse_token_id)]

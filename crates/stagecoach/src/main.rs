@@ -75,6 +75,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", new.secret);
             Ok(())
         }
+        Command::Token(TokenCommand::List { org }) => {
+            store.migrate().await?;
+            for token in core.list_tokens(org).await? {
+                let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_owned(), |t| t.to_rfc3339());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    token.id,
+                    token.name,
+                    token.display_prefix,
+                    token.token_type,
+                    token.scopes.map_or("*".to_owned(), |s| s.join(",")),
+                    token.created_at.to_rfc3339(),
+                    time(token.last_used_at),
+                    time(token.revoked_at),
+                );
+            }
+            Ok(())
+        }
         Command::Token(TokenCommand::Revoke { token_id }) => {
             store.migrate().await?;
             let token = core.revoke_token(token_id).await?;

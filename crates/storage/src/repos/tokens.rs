@@ -15,6 +15,8 @@ pub trait ApiTokens {
     /// The token whose secret hashes to `hash`, revoked or not: this is how a request is
     /// authenticated, before any organization is known.
     async fn find_api_token_by_hash(&mut self, hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// The organization's tokens, oldest first.
+    async fn list_api_tokens(&mut self, org: OrganizationId) -> Result<Vec<ApiToken>, StoreError>;
     async fn touch_api_token(&mut self, id: ApiTokenId, now: DateTime<Utc>) -> Result<(), StoreError>;
     /// Revokes a token (an operator action, so not scoped to an organization). `None` when
     /// there is no such token; a token already revoked keeps its first revocation time.
@@ -96,6 +98,21 @@ macro_rules! impl_api_tokens {
                 .await?
                 .map(|row| row.into_domain())
                 .transpose()
+            }
+
+            async fn list_api_tokens(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+            ) -> Result<Vec<stagecoach_domain::token::ApiToken>, $crate::StoreError> {
+                let rows = sqlx::query_as::<_, $crate::repos::tokens::ApiTokenRow>(
+                    "SELECT id, organization_id, name, display_prefix, token_type, scopes, \
+                     created_at, last_used_at, revoked_at FROM api_tokens \
+                     WHERE organization_id = $1 ORDER BY id",
+                )
+                .bind(org.0)
+                .fetch_all(self.conn())
+                .await?;
+                rows.into_iter().map(|row| row.into_domain()).collect()
             }
 
             async fn touch_api_token(

@@ -58,11 +58,21 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Chatvol
         field: None,
         message: format!("the body is not valid JSON: {}", strip_position(&error.to_string())),
     };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ChatvoltError::Malformed {
-            field: None,
-            message: "the request needs a JSON body".to_owned(),
-        });
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => {
+            return Err(ChatvoltError::Malformed {
+                field: None,
+                message: "the request needs a JSON body".to_owned(),
+            });
+        }
+        // serde would read a struct from an array too; every body of this dialect is an object.
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(ChatvoltError::Malformed {
+                field: None,
+                message: "the body must be a JSON object".to_owned(),
+            });
+        }
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
@@ -70,14 +80,9 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Chatvol
         let inner = error.into_inner();
         if inner.is_syntax() || inner.is_eof() {
             not_json(&inner)
-        } else if path == "." {
-            ChatvoltError::Malformed {
-                field: None,
-                message: "the body must be a JSON object".to_owned(),
-            }
         } else {
             ChatvoltError::Malformed {
-                field: Some(path),
+                field: (path != ".").then_some(path),
                 message: strip_position(&inner.to_string()),
             }
         }

@@ -1,0 +1,14 @@
+//! Integration tests: the real router over real HTTP on loopback, against real storage.
+//! Every test runs on SQLite, and on PostgreSQL too when `STAGECOACH_TEST_POSTGRES_URL` is
+//! set; each gets a database (SQLite file or PostgreSQL schema) of its own.
+
+#[macro_use]
+mod support;
+
+mod agents;
+mod auth;
+mod cli;
+mod health;
+mod scenarios;
+mod steps;
+mod tenancy;

@@ -1,0 +1,357 @@
+//! The test harness: a server per test on a fresh database, a client for it, and a
+//! validator for Chatvolt's OpenAPI response schemas.
+
+use std::sync::{Arc, LazyLock};
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use stagecoach_app::{Stagecoach, SystemClock};
+use stagecoach_domain::enums::{MembershipRole, TokenType};
+use stagecoach_domain::ids::{MembershipId, OrganizationId};
+use tokio::sync::oneshot;
+
+pub const POSTGRES_ENV: &str = "STAGECOACH_TEST_POSTGRES_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named test function (`async fn(TestApp)`) once per backend.
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            use $crate::support::{Backend, TestApp};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = TestApp::start(Backend::Sqlite).await.expect("SQLite is always available");
+                super::$name(app.clone()).await;
+                app.cleanup().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = TestApp::start(Backend::Postgres).await else { return };
+                super::$name(app.clone()).await;
+                app.cleanup().await;
+            }
+        }
+    )+};
+}
+
+/// A fresh database for one test: its URL, and what must be dropped afterwards.
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    postgres_schema: Option<(String, String)>,
+    _folder: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// `None` when PostgreSQL is asked for but not configured (outside CI only: in CI a
+    /// missing URL is a failure, never a silent skip).
+    pub async fn create(backend: Backend) -> Option<TestDatabase> {
+        match backend {
+            Backend::Sqlite => {
+                let folder = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", folder.path().join("test.db").display());
+                Some(TestDatabase { url, backend, postgres_schema: None, _folder: Some(folder) })
+            }
+            Backend::Postgres => {
+                let base = match std::env::var(POSTGRES_ENV) {
+                    Ok(url) if !url.is_empty() => url,
+                    _ => {
+                        assert!(std::env::var_os("CI").is_none(), "{POSTGRES_ENV} must be set in CI");
+                        eprintln!("skipped: set {POSTGRES_ENV} to run the PostgreSQL variant");
+                        return None;
+                    }
+                };
+                let schema = format!("sc_test_{}", uuid_simple());
+                let mut conn = connect_pg(&base).await;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test schema");
+                let separator = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+                Some(TestDatabase {
+                    url,
+                    backend,
+                    postgres_schema: Some((base, schema)),
+                    _folder: None,
+                })
+            }
+        }
+    }
+
+    pub async fn drop_schema(&self) {
+        if let Some((base, schema)) = &self.postgres_schema {
+            let mut conn = connect_pg(base).await;
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+                .execute(&mut conn)
+                .await
+                .expect("drop test schema");
+        }
+    }
+}
+
+async fn connect_pg(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}: {e}"))
+}
+
+fn uuid_simple() -> String {
+    OrganizationId::new().0.simple().to_string()
+}
+
+/// One running server with one organization and a token for it.
+#[derive(Clone)]
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub token: String,
+    pub org: OrganizationId,
+    pub core: Stagecoach,
+    pub db: Arc<TestDatabase>,
+    shutdown: Arc<std::sync::Mutex<Option<oneshot::Sender<()>>>>,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> Option<TestApp> {
+        let db = TestDatabase::create(backend).await?;
+        let store = stagecoach_storage::connect(&db.url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let core = Stagecoach::new(store, Arc::new(SystemClock));
+        let org = core.create_organization("Test org").await.expect("org").id;
+        let token = core
+            .create_token(org, "test", None, TokenType::Sync)
+            .await
+            .expect("token")
+            .secret;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let server_core = core.clone();
+        tokio::spawn(async move {
+            stagecoach_api::serve(listener, server_core, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server");
+        });
+        Some(TestApp {
+            base,
+            client: reqwest::Client::new(),
+            token,
+            org,
+            core,
+            db: Arc::new(db),
+            shutdown: Arc::new(std::sync::Mutex::new(Some(tx))),
+        })
+    }
+
+    pub async fn cleanup(&self) {
+        if let Some(tx) = self.shutdown.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+        self.core.store().close().await;
+        self.db.drop_schema().await;
+    }
+
+    /// A request with this app's token.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request_as(&self.token, method, path)
+    }
+
+    pub fn request_as(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+    }
+
+    /// Sends a JSON body and returns the status and the JSON answer.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(&self.token, method, path, body).await
+    }
+
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.request_as(token, method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// A second organization with its own token, to test isolation.
+    pub async fn other_tenant(&self) -> (OrganizationId, String) {
+        let org = self.core.create_organization("Other org").await.unwrap().id;
+        let token = self
+            .core
+            .create_token(org, "other", None, TokenType::Sync)
+            .await
+            .unwrap()
+            .secret;
+        (org, token)
+    }
+
+    pub async fn member(&self, org: OrganizationId, email: &str) -> MembershipId {
+        self.core
+            .add_member(org, email, "Member", MembershipRole::User)
+            .await
+            .unwrap()
+            .id
+    }
+
+    pub async fn scenario(&self, name: &str) -> String {
+        let (status, body) = self
+            .call(Method::POST, "/crm/scenario", Some(serde_json::json!({ "name": name })))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn step(&self, scenario: &str, name: &str) -> Value {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/crm/step",
+                Some(serde_json::json!({ "name": name, "scenarioId": scenario, "trigger": name })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    pub async fn agent(&self, name: &str) -> String {
+        let (status, body) = self
+            .call(Method::POST, "/agents", Some(serde_json::json!({ "name": name })))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn steps_of(&self, scenario: &str) -> Vec<Value> {
+        let (status, body) = self
+            .call(Method::GET, &format!("/crm/step?scenarioId={scenario}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array().unwrap().clone()
+    }
+}
+
+pub async fn read(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+    };
+    (status, body)
+}
+
+/// Asserts an error answer of the Chatvolt dialect: status, shape, and the fields named.
+pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, fields: &[&str]) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["success"], false, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert!(body["code"].is_string(), "{body}");
+    let named: Vec<&str> = body["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for field in fields {
+        assert!(named.contains(field), "expected {field} among {named:?}: {body}");
+    }
+}
+
+static CHATVOLT: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../fixtures/chatvolt-schemas.json")).unwrap()
+});
+
+/// Checks a response body against the schema Chatvolt's OpenAPI file gives for
+/// `"{METHOD} {path} {status}"`.
+pub fn assert_chatvolt_shape(endpoint: &str, body: &Value) {
+    let schema = &CHATVOLT["responses"][endpoint];
+    assert!(!schema.is_null(), "no Chatvolt schema for {endpoint}");
+    let mut problems = Vec::new();
+    check(schema, body, "$", &mut problems);
+    assert!(problems.is_empty(), "{endpoint}: {problems:#?}\n{body:#}");
+}
+
+/// The subset of OpenAPI 3.0 schemas the file uses for these answers.
+fn check(schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.rsplit('/').next().unwrap();
+        return check(&CHATVOLT["schemas"][name], value, at, problems);
+    }
+    if value.is_null() {
+        if schema["nullable"] != true {
+            problems.push(format!("{at}: null but not nullable"));
+        }
+        return;
+    }
+    if let Some(options) = schema["enum"].as_array() {
+        if !options.contains(value) {
+            problems.push(format!("{at}: {value} not in {options:?}"));
+        }
+    }
+    let type_ok = match schema["type"].as_str() {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        _ => true,
+    };
+    if !type_ok {
+        problems.push(format!("{at}: {value} is not of type {}", schema["type"]));
+        return;
+    }
+    if schema["format"] == "date-time" {
+        if chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap()).is_err() {
+            problems.push(format!("{at}: {value} is not RFC 3339"));
+        }
+    }
+    if let (Some(props), Some(object)) = (schema["properties"].as_object(), value.as_object()) {
+        for (name, sub) in props {
+            if let Some(v) = object.get(name) {
+                check(sub, v, &format!("{at}.{name}"), problems);
+            }
+        }
+        for name in schema["required"].as_array().into_iter().flatten() {
+            if !object.contains_key(name.as_str().unwrap()) {
+                problems.push(format!("{at}: missing required {name}"));
+            }
+        }
+    }
+    if let (Some(items), Some(list)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in list.iter().enumerate() {
+            check(items, v, &format!("{at}[{i}]"), problems);
+        }
+    }
+}
+
+/// Every documented property of a Chatvolt schema that the body lacks.
+pub fn missing_properties(schema_name: &str, body: &Value) -> Vec<String> {
+    CHATVOLT["schemas"][schema_name]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| body.get(k.as_str()).is_none())
+        .cloned()
+        .collect()
+}

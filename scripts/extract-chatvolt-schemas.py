@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Extracts from Chatvolt's OpenAPI file the response schemas of the endpoints Stagecoach
+serves, so tests can check our answers against Chatvolt's own contract.
+
+Usage: scripts/extract-chatvolt-schemas.py ../shared/reference/chatvolt-openapi.yaml \
+           > crates/stagecoach/tests/fixtures/chatvolt-schemas.json
+"""
+import json
+import sys
+
+import yaml
+
+ENDPOINTS = [
+    ("get", "/crm/scenario", "200"),
+    ("post", "/crm/scenario", "201"),
+    ("put", "/crm/scenario", "200"),
+    ("delete", "/crm/scenario", "200"),
+    ("get", "/crm/step", "200"),
+    ("post", "/crm/step", "201"),
+    ("put", "/crm/step", "200"),
+    ("delete", "/crm/step", "200"),
+    ("post", "/agents", "200"),
+    ("get", "/agents/{id}", "200"),
+    ("patch", "/agents/{id}", "200"),
+    ("delete", "/agents/{id}", "200"),
+]
+
+
+def main(path):
+    spec = yaml.safe_load(open(path))
+    needed, responses = set(), {}
+
+    def collect(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if ref and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in needed:
+                    needed.add(name)
+                    collect(spec["components"]["schemas"][name])
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    for method, route, status in ENDPOINTS:
+        schema = spec["paths"][route][method]["responses"][status]["content"]["application/json"]["schema"]
+        responses[f"{method.upper()} {route} {status}"] = schema
+        collect(schema)
+    out = {
+        "source": "chatvolt-openapi.yaml (shared/reference), extracted by scripts/extract-chatvolt-schemas.py",
+        "responses": responses,
+        "schemas": {name: spec["components"]["schemas"][name] for name in sorted(needed)},
+    }
+    json.dump(out, sys.stdout, indent=1, sort_keys=True)
+    print()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
