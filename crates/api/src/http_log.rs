@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderName, Request, Response};
-use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -45,10 +45,12 @@ pub(crate) fn layer(app: Router) -> Router {
         })
         .on_failure(());
     // Outermost first: the id is set before the span reads it, and copied to the response.
-    app.layer(CatchPanicLayer::custom(crate::dialects::chatvolt::error::panic_response))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(trace)
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    app.layer(CatchPanicLayer::custom(
+        crate::dialects::chatvolt::error::panic_response,
+    ))
+    .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    .layer(trace)
+    .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
 /// Called once a request is authenticated, so its log lines carry the tenant.

@@ -3,7 +3,7 @@
 use rand::distr::{Alphanumeric, SampleString};
 use stagecoach_domain::enums::{MembershipRole, TokenType};
 use stagecoach_domain::ids::{ApiTokenId, MembershipId, OrganizationId};
-use stagecoach_domain::organization::{clean_name, normalize_email, Membership, Organization};
+use stagecoach_domain::organization::{Membership, Organization, clean_name, normalize_email};
 use stagecoach_domain::token::{ApiToken, DISPLAY_PREFIX_LEN, TOKEN_PREFIX};
 use stagecoach_storage::{StoreError, Transaction};
 
@@ -60,7 +60,10 @@ impl Stagecoach {
             Err(StoreError::UniqueViolation) => {
                 return Err(AppError::Conflict {
                     field: "email",
-                    message: format!("{} is already a member of this organization", membership.email),
+                    message: format!(
+                        "{} is already a member of this organization",
+                        membership.email
+                    ),
                 });
             }
             other => other?,
@@ -80,7 +83,8 @@ impl Stagecoach {
         let new = self.new_token(org, name, scopes, token_type)?;
         let mut tx = self.store.begin_write().await?;
         require_organization(tx.as_mut(), org).await?;
-        tx.insert_api_token(&new.token, &hash_secret(&new.secret)).await?;
+        tx.insert_api_token(&new.token, &hash_secret(&new.secret))
+            .await?;
         tx.commit().await?;
         tracing::info!(organization.id = %org, token.id = %new.token.id, "API token created");
         Ok(new)
@@ -117,9 +121,13 @@ impl Stagecoach {
         if !tx.claim_bootstrap(organization.id, self.now()).await? {
             return Ok(None);
         }
-        tx.insert_api_token(&token.token, &hash_secret(&token.secret)).await?;
+        tx.insert_api_token(&token.token, &hash_secret(&token.secret))
+            .await?;
         tx.commit().await?;
-        Ok(Some(Bootstrap { organization, token }))
+        Ok(Some(Bootstrap {
+            organization,
+            token,
+        }))
     }
 
     fn new_organization(&self, name: &str) -> Result<Organization, AppError> {

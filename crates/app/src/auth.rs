@@ -33,7 +33,9 @@ impl Stagecoach {
         let mut tx = self.store.begin_read().await?;
         let token = tx.find_api_token_by_hash(&hash_secret(secret)).await?;
         drop(tx);
-        let token = token.filter(|t| t.is_active()).ok_or(AppError::Unauthorized)?;
+        let token = token
+            .filter(|t| t.is_active())
+            .ok_or(AppError::Unauthorized)?;
         let now = self.now();
         if token.last_used_is_stale(now) {
             // Bookkeeping only: a request must not fail because this write did.

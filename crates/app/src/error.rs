@@ -40,7 +40,10 @@ pub enum AppError {
     NotFound { entity: Entity, field: &'static str },
     /// The request collides with existing data (a taken e-mail or handle).
     #[error("{message}")]
-    Conflict { field: &'static str, message: String },
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
     /// No valid, unrevoked token was presented.
     #[error("missing, invalid or revoked API token")]
     Unauthorized,

@@ -21,7 +21,7 @@ pub use agents::AgentRef;
 pub use auth::Principal;
 pub use clock::{Clock, SystemClock};
 pub use error::{AppError, Entity};
-pub use steps::{missing_reference_message, StepView};
+pub use steps::{StepView, missing_reference_message};
 
 /// The entry point to every use case. Cheap to clone.
 #[derive(Clone)]

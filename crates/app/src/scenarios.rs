@@ -1,7 +1,7 @@
+use stagecoach_domain::Patch;
 use stagecoach_domain::ids::{AgentId, ScenarioId};
 use stagecoach_domain::organization::clean_name;
 use stagecoach_domain::scenario::Scenario;
-use stagecoach_domain::Patch;
 
 use crate::{AppError, Entity, Principal, Stagecoach};
 

@@ -48,13 +48,21 @@ impl Stagecoach {
                     }
                 },
             };
-            views.push(StepView { step, scenario: scenario.clone(), agent });
+            views.push(StepView {
+                step,
+                scenario: scenario.clone(),
+                agent,
+            });
         }
         Ok(views)
     }
 
     /// One step, with its scenario and agent.
-    pub async fn get_step(&self, who: &Principal, id: Option<StepId>) -> Result<StepView, AppError> {
+    pub async fn get_step(
+        &self,
+        who: &Principal,
+        id: Option<StepId>,
+    ) -> Result<StepView, AppError> {
         let org = who.organization_id;
         let mut tx = self.store.begin_read().await?;
         let step = find_step(tx.as_mut(), org, id).await?;
@@ -107,7 +115,11 @@ impl Stagecoach {
         let mut tx = self.store.begin_write().await?;
         let mut step = find_step(tx.as_mut(), org, id).await?;
         let scenario = find_scenario(tx.as_mut(), org, Some(step.scenario_id), "id", true).await?;
-        let settings = step.settings.clone().patched(patch).validated(Some(step.id))?;
+        let settings = step
+            .settings
+            .clone()
+            .patched(patch)
+            .validated(Some(step.id))?;
         check_references(tx.as_mut(), org, scenario.id, &settings).await?;
         step.settings = settings;
         step.updated_at = self.now();
@@ -119,7 +131,11 @@ impl Stagecoach {
 
     /// Deletes a step. The steps after it move up so indexes stay contiguous, and steps that
     /// auto-advanced to it lose that auto-advance. Returns the step as it was.
-    pub async fn delete_step(&self, who: &Principal, id: Option<StepId>) -> Result<StepView, AppError> {
+    pub async fn delete_step(
+        &self,
+        who: &Principal,
+        id: Option<StepId>,
+    ) -> Result<StepView, AppError> {
         let org = who.organization_id;
         let mut tx = self.store.begin_write().await?;
         let step = find_step(tx.as_mut(), org, id).await?;
@@ -127,7 +143,8 @@ impl Stagecoach {
         let now = self.now();
         tx.detach_auto_next(org, step.id, now).await?;
         tx.delete_step(org, step.id).await?;
-        tx.close_index_gap(org, scenario.id, step.index, now).await?;
+        tx.close_index_gap(org, scenario.id, step.index, now)
+            .await?;
         let view = view_of(tx.as_mut(), step, scenario).await?;
         tx.commit().await?;
         Ok(view)
@@ -181,7 +198,10 @@ async fn check_references(
             }
             Reference::Membership { field, id } => {
                 if tx.get_membership(org, id).await?.is_none() {
-                    errors.add(field, format!("{id}: {}", missing_reference_message(Entity::Membership)));
+                    errors.add(
+                        field,
+                        format!("{id}: {}", missing_reference_message(Entity::Membership)),
+                    );
                 }
             }
             Reference::StepInSameScenario { field, id } => {
@@ -207,5 +227,9 @@ async fn view_of(
         Some(id) => tx.get_agent(step.organization_id, id).await?,
         None => None,
     };
-    Ok(StepView { step, scenario, agent })
+    Ok(StepView {
+        step,
+        scenario,
+        agent,
+    })
 }

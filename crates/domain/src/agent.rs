@@ -1,11 +1,11 @@
 use chrono::{DateTime, Utc};
 
+use crate::ValidationError;
 use crate::enums::AgentVisibility;
 use crate::error::Errors;
 use crate::ids::{AgentId, OrganizationId};
 use crate::organization::clean_name;
 use crate::patch::Patch;
-use crate::ValidationError;
 
 /// The model an agent uses when none is chosen. No model is called yet; this is what the
 /// agent will use once the AI loop exists.

@@ -134,7 +134,10 @@ mod tests {
             let json = serde_json::to_string(status).unwrap();
             assert_eq!(json, format!("\"{}\"", status.as_str()));
         }
-        assert_eq!(AssigneeLogic::parse("fair_distribution_selected"), Some(AssigneeLogic::FairDistributionSelected));
+        assert_eq!(
+            AssigneeLogic::parse("fair_distribution_selected"),
+            Some(AssigneeLogic::FairDistributionSelected)
+        );
         assert_eq!(TimeUnit::parse("s"), None);
     }
 }

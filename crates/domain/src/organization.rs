@@ -1,9 +1,9 @@
 use chrono::{DateTime, Utc};
 
+use crate::ValidationError;
 use crate::enums::MembershipRole;
 use crate::error::Errors;
 use crate::ids::{MembershipId, OrganizationId};
-use crate::ValidationError;
 
 /// The tenant: every record belongs to exactly one organization, and no token reads across.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,8 +64,18 @@ mod tests {
 
     #[test]
     fn emails_are_normalized_and_checked() {
-        assert_eq!(normalize_email("  Ana@Example.COM ").unwrap(), "ana@example.com");
-        for bad in ["", "ana", "@example.com", "ana@", "a b@example.com", "a@b@c"] {
+        assert_eq!(
+            normalize_email("  Ana@Example.COM ").unwrap(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "@example.com",
+            "ana@",
+            "a b@example.com",
+            "a@b@c",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::ValidationError;
 use crate::enums::{AssigneeLogic, ConversationStatus, Priority, TimeUnit};
 use crate::error::Errors;
 use crate::ids::{AgentId, MembershipId, OrganizationId, ScenarioId, StepId};
 use crate::organization::clean_name;
 use crate::patch::Patch;
-use crate::ValidationError;
 
 /// The longest auto-advance delay a step may set. Anything longer is almost certainly a unit
 /// mistake (seconds sent with `d`), and a bound keeps due-time arithmetic far from overflow.
@@ -191,7 +191,9 @@ impl StepSettings {
             default_priority: p.default_priority.apply(self.default_priority),
             default_ai_control: p.default_ai_control.apply(self.default_ai_control),
             assignee_logic_type: p.assignee_logic_type.apply(self.assignee_logic_type),
-            selected_membership_ids: p.selected_membership_ids.apply(self.selected_membership_ids),
+            selected_membership_ids: p
+                .selected_membership_ids
+                .apply(self.selected_membership_ids),
             is_required: p.is_required.apply(self.is_required),
             is_conversation_removal_step: p
                 .is_conversation_removal_step
@@ -232,7 +234,10 @@ impl StepSettings {
         self.trigger = blank_as_none(self.trigger);
         self.prompt = blank_as_none(self.prompt);
         if self.trigger.is_none() && self.prompt.is_none() {
-            errors.add("trigger", "either trigger or prompt is required (a non-empty string)");
+            errors.add(
+                "trigger",
+                "either trigger or prompt is required (a non-empty string)",
+            );
         }
 
         check_auto_next(&self, own_id, &mut errors);
@@ -266,7 +271,10 @@ impl StepSettings {
             }
             for value in headers.values() {
                 if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
-                    errors.add("webhookHeader", "header values must not contain line breaks");
+                    errors.add(
+                        "webhookHeader",
+                        "header values must not contain line breaks",
+                    );
                 }
             }
         }
@@ -318,9 +326,18 @@ impl StepSettings {
 /// An id a step refers to, which must exist in the step's organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reference {
-    Agent { field: &'static str, id: AgentId },
-    Membership { field: &'static str, id: MembershipId },
-    StepInSameScenario { field: &'static str, id: StepId },
+    Agent {
+        field: &'static str,
+        id: AgentId,
+    },
+    Membership {
+        field: &'static str,
+        id: MembershipId,
+    },
+    StepInSameScenario {
+        field: &'static str,
+        id: StepId,
+    },
 }
 
 fn blank_as_none(text: Option<String>) -> Option<String> {
@@ -353,7 +370,10 @@ fn check_auto_next(s: &StepSettings, own_id: Option<StepId>, errors: &mut Errors
     }
     if let (Some(target), Some(own)) = (s.auto_next_step_id, own_id) {
         if target == own {
-            errors.add("autoNextStepId", "must be another step, not the step itself");
+            errors.add(
+                "autoNextStepId",
+                "must be another step, not the step itself",
+            );
         }
     }
 }
@@ -437,30 +457,58 @@ mod tests {
 
     #[test]
     fn name_is_required_and_trimmed() {
-        let s = StepSettings { name: "  Qualify ".into(), ..valid() };
+        let s = StepSettings {
+            name: "  Qualify ".into(),
+            ..valid()
+        };
         assert_eq!(s.validated(None).unwrap().name, "Qualify");
-        let s = StepSettings { name: " ".into(), ..valid() };
+        let s = StepSettings {
+            name: " ".into(),
+            ..valid()
+        };
         assert_eq!(fields(s.validated(None).unwrap_err()), ["name"]);
     }
 
     #[test]
     fn trigger_or_prompt_is_required() {
-        let s = StepSettings { trigger: None, prompt: Some("ask".into()), ..valid() };
+        let s = StepSettings {
+            trigger: None,
+            prompt: Some("ask".into()),
+            ..valid()
+        };
         assert!(s.validated(None).is_ok());
-        let s = StepSettings { trigger: Some("  ".into()), prompt: None, ..valid() };
+        let s = StepSettings {
+            trigger: Some("  ".into()),
+            prompt: None,
+            ..valid()
+        };
         assert_eq!(fields(s.validated(None).unwrap_err()), ["trigger"]);
     }
 
     #[test]
     fn member_logic_needs_members() {
-        for logic in [AssigneeLogic::SingleUser, AssigneeLogic::RandomSelected, AssigneeLogic::FairDistributionSelected] {
+        for logic in [
+            AssigneeLogic::SingleUser,
+            AssigneeLogic::RandomSelected,
+            AssigneeLogic::FairDistributionSelected,
+        ] {
             for ids in [None, Some(vec![])] {
-                let s = StepSettings { assignee_logic_type: Some(logic), selected_membership_ids: ids, ..valid() };
-                assert_eq!(fields(s.validated(None).unwrap_err()), ["selectedMembershipIdsForAssignee"]);
+                let s = StepSettings {
+                    assignee_logic_type: Some(logic),
+                    selected_membership_ids: ids,
+                    ..valid()
+                };
+                assert_eq!(
+                    fields(s.validated(None).unwrap_err()),
+                    ["selectedMembershipIdsForAssignee"]
+                );
             }
         }
         for logic in [AssigneeLogic::None, AssigneeLogic::Clear] {
-            let s = StepSettings { assignee_logic_type: Some(logic), ..valid() };
+            let s = StepSettings {
+                assignee_logic_type: Some(logic),
+                ..valid()
+            };
             assert!(s.validated(None).is_ok());
         }
     }
@@ -473,7 +521,10 @@ mod tests {
             selected_membership_ids: Some(two.clone()),
             ..valid()
         };
-        assert_eq!(fields(s.validated(None).unwrap_err()), ["selectedMembershipIdsForAssignee"]);
+        assert_eq!(
+            fields(s.validated(None).unwrap_err()),
+            ["selectedMembershipIdsForAssignee"]
+        );
         // The same member twice is one member.
         let same = vec![two[0], two[0]];
         let s = StepSettings {
@@ -481,41 +532,89 @@ mod tests {
             selected_membership_ids: Some(same),
             ..valid()
         };
-        assert_eq!(s.validated(None).unwrap().selected_membership_ids, Some(vec![two[0]]));
+        assert_eq!(
+            s.validated(None).unwrap().selected_membership_ids,
+            Some(vec![two[0]])
+        );
     }
 
     #[test]
     fn auto_next_rules() {
         let target = StepId::new();
-        let ok = StepSettings { auto_next_step_id: Some(target), auto_next_time: Some(2), auto_next_time_unit: Some(TimeUnit::Hours), ..valid() };
-        assert_eq!(ok.clone().validated(None).unwrap().auto_next_delay(), Some(Duration::hours(2)));
+        let ok = StepSettings {
+            auto_next_step_id: Some(target),
+            auto_next_time: Some(2),
+            auto_next_time_unit: Some(TimeUnit::Hours),
+            ..valid()
+        };
+        assert_eq!(
+            ok.clone().validated(None).unwrap().auto_next_delay(),
+            Some(Duration::hours(2))
+        );
 
-        let no_target = StepSettings { auto_next_step_id: None, ..ok.clone() };
-        assert_eq!(fields(no_target.validated(None).unwrap_err()), ["autoNextTime"]);
+        let no_target = StepSettings {
+            auto_next_step_id: None,
+            ..ok.clone()
+        };
+        assert_eq!(
+            fields(no_target.validated(None).unwrap_err()),
+            ["autoNextTime"]
+        );
 
-        let unit_only = StepSettings { auto_next_time: None, ..ok.clone() };
-        assert_eq!(fields(unit_only.validated(None).unwrap_err()), ["autoNextTimeUnit"]);
+        let unit_only = StepSettings {
+            auto_next_time: None,
+            ..ok.clone()
+        };
+        assert_eq!(
+            fields(unit_only.validated(None).unwrap_err()),
+            ["autoNextTimeUnit"]
+        );
 
         for bad in [0, -5] {
-            let s = StepSettings { auto_next_time: Some(bad), ..ok.clone() };
+            let s = StepSettings {
+                auto_next_time: Some(bad),
+                ..ok.clone()
+            };
             assert_eq!(fields(s.validated(None).unwrap_err()), ["autoNextTime"]);
         }
 
-        let too_long = StepSettings { auto_next_time: Some(367), auto_next_time_unit: Some(TimeUnit::Days), ..ok.clone() };
-        assert_eq!(fields(too_long.validated(None).unwrap_err()), ["autoNextTime"]);
+        let too_long = StepSettings {
+            auto_next_time: Some(367),
+            auto_next_time_unit: Some(TimeUnit::Days),
+            ..ok.clone()
+        };
+        assert_eq!(
+            fields(too_long.validated(None).unwrap_err()),
+            ["autoNextTime"]
+        );
 
         let to_itself = ok.clone();
-        assert_eq!(fields(to_itself.validated(Some(target)).unwrap_err()), ["autoNextStepId"]);
+        assert_eq!(
+            fields(to_itself.validated(Some(target)).unwrap_err()),
+            ["autoNextStepId"]
+        );
     }
 
     #[test]
     fn delay_is_in_seconds_without_a_unit_and_zero_without_a_time() {
         let target = Some(StepId::new());
-        let s = StepSettings { auto_next_step_id: target, auto_next_time: Some(90), ..valid() };
+        let s = StepSettings {
+            auto_next_step_id: target,
+            auto_next_time: Some(90),
+            ..valid()
+        };
         assert_eq!(s.auto_next_delay(), Some(Duration::seconds(90)));
-        let s = StepSettings { auto_next_step_id: target, auto_next_time: Some(3), auto_next_time_unit: Some(TimeUnit::Days), ..valid() };
+        let s = StepSettings {
+            auto_next_step_id: target,
+            auto_next_time: Some(3),
+            auto_next_time_unit: Some(TimeUnit::Days),
+            ..valid()
+        };
         assert_eq!(s.auto_next_delay(), Some(Duration::days(3)));
-        let s = StepSettings { auto_next_step_id: target, ..valid() };
+        let s = StepSettings {
+            auto_next_step_id: target,
+            ..valid()
+        };
         assert_eq!(s.auto_next_delay(), Some(Duration::zero()));
         assert_eq!(valid().auto_next_delay(), None);
     }
@@ -523,42 +622,92 @@ mod tests {
     #[test]
     fn webhook_url_and_headers() {
         for good in ["https://hooks.example.com/x", "http://10.0.0.1:8080/hook"] {
-            let s = StepSettings { webhook_url: Some(good.into()), ..valid() };
+            let s = StepSettings {
+                webhook_url: Some(good.into()),
+                ..valid()
+            };
             assert!(s.validated(None).is_ok(), "{good}");
         }
-        for bad in ["ftp://example.com", "/relative", "example.com/hook", "https://"] {
-            let s = StepSettings { webhook_url: Some(bad.into()), ..valid() };
-            assert_eq!(fields(s.validated(None).unwrap_err()), ["webhookUrl"], "{bad}");
+        for bad in [
+            "ftp://example.com",
+            "/relative",
+            "example.com/hook",
+            "https://",
+        ] {
+            let s = StepSettings {
+                webhook_url: Some(bad.into()),
+                ..valid()
+            };
+            assert_eq!(
+                fields(s.validated(None).unwrap_err()),
+                ["webhookUrl"],
+                "{bad}"
+            );
         }
         let headers = BTreeMap::from([("Bad Header".to_string(), "v".to_string())]);
-        let s = StepSettings { webhook_header: Some(headers), ..valid() };
+        let s = StepSettings {
+            webhook_header: Some(headers),
+            ..valid()
+        };
         assert_eq!(fields(s.validated(None).unwrap_err()), ["webhookHeader"]);
         let headers = BTreeMap::from([("X-Token".to_string(), "a\r\nInjected: 1".to_string())]);
-        let s = StepSettings { webhook_header: Some(headers), ..valid() };
+        let s = StepSettings {
+            webhook_header: Some(headers),
+            ..valid()
+        };
         assert_eq!(fields(s.validated(None).unwrap_err()), ["webhookHeader"]);
     }
 
     #[test]
     fn tags_are_trimmed_and_deduplicated() {
-        let s = StepSettings { default_tags: Some(vec![" vip ".into(), "vip".into(), "lead".into()]), ..valid() };
-        assert_eq!(s.validated(None).unwrap().default_tags, Some(vec!["vip".into(), "lead".into()]));
-        let s = StepSettings { default_tags_to_remove: Some(vec!["".into()]), ..valid() };
-        assert_eq!(fields(s.validated(None).unwrap_err()), ["defaultTagsToRemove"]);
+        let s = StepSettings {
+            default_tags: Some(vec![" vip ".into(), "vip".into(), "lead".into()]),
+            ..valid()
+        };
+        assert_eq!(
+            s.validated(None).unwrap().default_tags,
+            Some(vec!["vip".into(), "lead".into()])
+        );
+        let s = StepSettings {
+            default_tags_to_remove: Some(vec!["".into()]),
+            ..valid()
+        };
+        assert_eq!(
+            fields(s.validated(None).unwrap_err()),
+            ["defaultTagsToRemove"]
+        );
     }
 
     #[test]
     fn patch_keeps_absent_clears_null_and_is_revalidated() {
         let agent = AgentId::new();
-        let s = StepSettings { agent_id: Some(agent), prompt: Some("p".into()), ..valid() };
-        let patched = s.clone().patched(StepPatch { trigger: Patch::Null, ..StepPatch::default() });
+        let s = StepSettings {
+            agent_id: Some(agent),
+            prompt: Some("p".into()),
+            ..valid()
+        };
+        let patched = s.clone().patched(StepPatch {
+            trigger: Patch::Null,
+            ..StepPatch::default()
+        });
         assert_eq!(patched.trigger, None);
         assert_eq!(patched.agent_id, Some(agent));
         assert!(patched.validated(None).is_ok());
 
-        let patched = s.patched(StepPatch { trigger: Patch::Null, prompt: Patch::Null, ..StepPatch::default() });
+        let patched = s.patched(StepPatch {
+            trigger: Patch::Null,
+            prompt: Patch::Null,
+            ..StepPatch::default()
+        });
         assert_eq!(fields(patched.validated(None).unwrap_err()), ["trigger"]);
         assert!(StepPatch::default().is_empty());
-        assert!(!StepPatch { is_required: Patch::Null, ..StepPatch::default() }.is_empty());
+        assert!(
+            !StepPatch {
+                is_required: Patch::Null,
+                ..StepPatch::default()
+            }
+            .is_empty()
+        );
     }
 
     #[test]
@@ -574,10 +723,22 @@ mod tests {
         assert_eq!(
             s.references(),
             [
-                Reference::Agent { field: "agentId", id: a },
-                Reference::Agent { field: "whatsappTemplateAgentId", id: a },
-                Reference::Membership { field: "selectedMembershipIdsForAssignee", id: m },
-                Reference::StepInSameScenario { field: "autoNextStepId", id: t },
+                Reference::Agent {
+                    field: "agentId",
+                    id: a
+                },
+                Reference::Agent {
+                    field: "whatsappTemplateAgentId",
+                    id: a
+                },
+                Reference::Membership {
+                    field: "selectedMembershipIdsForAssignee",
+                    id: m
+                },
+                Reference::StepInSameScenario {
+                    field: "autoNextStepId",
+                    id: t
+                },
             ]
         );
     }

@@ -43,7 +43,9 @@ impl ApiToken {
 pub fn looks_like_token(secret: &str) -> bool {
     secret.len() > TOKEN_PREFIX.len() + 20
         && secret.starts_with(TOKEN_PREFIX)
-        && secret[TOKEN_PREFIX.len()..].chars().all(|c| c.is_ascii_alphanumeric())
+        && secret[TOKEN_PREFIX.len()..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]

@@ -37,7 +37,10 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Openapi = cli.command {
-        println!("{}", serde_json::to_string_pretty(&stagecoach_api::openapi::document())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&stagecoach_api::openapi::document())?
+        );
         return Ok(());
     }
     let store = stagecoach_storage::connect(&cli.database_url)
@@ -47,12 +50,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let result = match cli.command {
         Command::Serve(serve) => {
             if !serve.no_migrate {
-                store.migrate().await.context("cannot migrate the database")?;
+                store
+                    .migrate()
+                    .await
+                    .context("cannot migrate the database")?;
             }
             run_server(core, &serve.listen).await
         }
         Command::Migrate => {
-            store.migrate().await.context("cannot migrate the database")?;
+            store
+                .migrate()
+                .await
+                .context("cannot migrate the database")?;
             tracing::info!("database migrated");
             Ok(())
         }
@@ -62,23 +71,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", org.id);
             Ok(())
         }
-        Command::Member(MemberCommand::Add { org, email, name, role }) => {
+        Command::Member(MemberCommand::Add {
+            org,
+            email,
+            name,
+            role,
+        }) => {
             store.migrate().await?;
             let membership = core.add_member(org, &email, &name, role.into()).await?;
             println!("{}", membership.id);
             Ok(())
         }
-        Command::Token(TokenCommand::Create { org, name, scopes, token_type }) => {
+        Command::Token(TokenCommand::Create {
+            org,
+            name,
+            scopes,
+            token_type,
+        }) => {
             store.migrate().await?;
             let scopes = (!scopes.is_empty()).then_some(scopes);
-            let new = core.create_token(org, &name, scopes, token_type.into()).await?;
+            let new = core
+                .create_token(org, &name, scopes, token_type.into())
+                .await?;
             println!("{}", new.secret);
             Ok(())
         }
         Command::Token(TokenCommand::List { org }) => {
             store.migrate().await?;
             for token in core.list_tokens(org).await? {
-                let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_owned(), |t| t.to_rfc3339());
+                let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                    t.map_or("-".to_owned(), |t| t.to_rfc3339())
+                };
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     token.id,
@@ -169,7 +192,10 @@ fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn redact_hides_passwords_only() {
-        assert_eq!(super::redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact("sqlite://data/x.db"), "sqlite://data/x.db");
     }

@@ -10,11 +10,11 @@
 //! macro, so a query can only differ between backends on purpose.
 
 mod error;
+mod postgres;
 mod repos;
 mod rows;
 pub mod schema;
 mod sqlite;
-mod postgres;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! Times are stored as Unix epoch milliseconds, small lists and maps as JSON text.
 
 use chrono::{DateTime, Utc};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::StoreError;
 

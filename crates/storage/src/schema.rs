@@ -49,7 +49,10 @@ pub async fn sqlite_shape(url: &str) -> Result<SchemaShape, StoreError> {
             let pk: i64 = col.get("pk");
             entry.insert(
                 col.get("name"),
-                (neutral_type(col.get::<&str, _>("type")), not_null == 0 && pk == 0),
+                (
+                    neutral_type(col.get::<&str, _>("type")),
+                    not_null == 0 && pk == 0,
+                ),
             );
         }
         let indexes = sqlx::query(
@@ -60,7 +63,9 @@ pub async fn sqlite_shape(url: &str) -> Result<SchemaShape, StoreError> {
         .await?;
         for index in indexes {
             let unique: i64 = index.get("unique");
-            shape.indexes.insert(index.get("name"), (table.clone(), unique == 1));
+            shape
+                .indexes
+                .insert(index.get("name"), (table.clone(), unique == 1));
         }
     }
     Ok(shape)
@@ -81,7 +86,10 @@ pub async fn postgres_shape(url: &str) -> Result<SchemaShape, StoreError> {
     for col in columns {
         shape.columns.entry(col.get("t")).or_default().insert(
             col.get("c"),
-            (neutral_type(col.get::<&str, _>("ty")), col.get::<&str, _>("n") == "YES"),
+            (
+                neutral_type(col.get::<&str, _>("ty")),
+                col.get::<&str, _>("n") == "YES",
+            ),
         );
     }
     let indexes = sqlx::query(
@@ -94,7 +102,9 @@ pub async fn postgres_shape(url: &str) -> Result<SchemaShape, StoreError> {
     .fetch_all(&mut conn)
     .await?;
     for index in indexes {
-        shape.indexes.insert(index.get("name"), (index.get("tbl"), index.get("uniq")));
+        shape
+            .indexes
+            .insert(index.get("name"), (index.get("tbl"), index.get("uniq")));
     }
     Ok(shape)
 }

@@ -30,9 +30,8 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         if let Some(folder) = options.get_filename().parent() {
             if !folder.as_os_str().is_empty() {
-                std::fs::create_dir_all(folder).map_err(|e| {
-                    StoreError::Database(sqlx::Error::Io(e))
-                })?;
+                std::fs::create_dir_all(folder)
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             }
         }
         // A single writer: SQLite allows one at a time anyway, and queuing in the pool is
@@ -56,7 +55,9 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/sqlite").run(&self.writer).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.writer)
+            .await?;
         Ok(())
     }
 

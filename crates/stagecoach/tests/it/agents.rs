@@ -1,9 +1,13 @@
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::support::{assert_chatvolt_shape, assert_error, TestApp};
+use crate::support::{TestApp, assert_chatvolt_shape, assert_error};
 
-backend_tests!(agent_lifecycle, agent_input_is_validated, deleting_an_agent_frees_its_steps);
+backend_tests!(
+    agent_lifecycle,
+    agent_input_is_validated,
+    deleting_an_agent_frees_its_steps
+);
 
 async fn agent_lifecycle(app: TestApp) {
     let (status, created) = app
@@ -24,7 +28,11 @@ async fn agent_lifecycle(app: TestApp) {
     assert_eq!(by_handle, created);
 
     let (status, patched) = app
-        .call(Method::PATCH, &format!("/agents/{id}"), Some(json!({"description": null, "temperature": 1.0, "visibility": "public"})))
+        .call(
+            Method::PATCH,
+            &format!("/agents/{id}"),
+            Some(json!({"description": null, "temperature": 1.0, "visibility": "public"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_chatvolt_shape("PATCH /agents/{id} 200", &patched);
@@ -34,7 +42,9 @@ async fn agent_lifecycle(app: TestApp) {
     assert_eq!(patched["name"], "Ana");
     assert_eq!(patched["systemPrompt"], "Be brief");
 
-    let (status, deleted) = app.call(Method::DELETE, &format!("/agents/{id}"), None).await;
+    let (status, deleted) = app
+        .call(Method::DELETE, &format!("/agents/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_chatvolt_shape("DELETE /agents/{id} 200", &deleted);
     let (status, body) = app.call(Method::GET, &format!("/agents/{id}"), None).await;
@@ -55,11 +65,25 @@ async fn agent_input_is_validated(app: TestApp) {
         let (status, answer) = app.call(Method::POST, "/agents", Some(body)).await;
         assert_error(status, &answer, StatusCode::BAD_REQUEST, &[field]);
     }
-    let (status, _) = app.call(Method::POST, "/agents", Some(json!({"name": "a", "handle": "taken"}))).await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/agents",
+            Some(json!({"name": "a", "handle": "taken"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = app.call(Method::POST, "/agents", Some(json!({"name": "b", "handle": "taken"}))).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/agents",
+            Some(json!({"name": "b", "handle": "taken"})),
+        )
+        .await;
     assert_error(status, &body, StatusCode::CONFLICT, &["handle"]);
-    let (status, body) = app.call(Method::PATCH, "/agents/@nobody", Some(json!({"name": "x"}))).await;
+    let (status, body) = app
+        .call(Method::PATCH, "/agents/@nobody", Some(json!({"name": "x"})))
+        .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, &["id"]);
 }
 
@@ -67,11 +91,17 @@ async fn deleting_an_agent_frees_its_steps(app: TestApp) {
     let scenario = app.scenario("S").await;
     let agent = app.agent("Temp").await;
     let (status, step) = app
-        .call(Method::POST, "/crm/step", Some(json!({"name": "s", "scenarioId": scenario, "prompt": "p",
-            "agentId": agent, "zapiAgentId": agent, "whatsappTemplateAgentId": agent})))
+        .call(
+            Method::POST,
+            "/crm/step",
+            Some(json!({"name": "s", "scenarioId": scenario, "prompt": "p",
+            "agentId": agent, "zapiAgentId": agent, "whatsappTemplateAgentId": agent})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{step}");
-    let (status, _) = app.call(Method::DELETE, &format!("/agents/{agent}"), None).await;
+    let (status, _) = app
+        .call(Method::DELETE, &format!("/agents/{agent}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let steps = app.steps_of(&scenario).await;
     for field in ["agentId", "agent", "zapiAgentId", "whatsappTemplateAgentId"] {

@@ -21,43 +21,115 @@ fn stagecoach(url: &str, args: &[&str]) -> Output {
 }
 
 fn stdout_line(output: &Output) -> String {
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout.clone()).unwrap();
-    assert_eq!(text.lines().count(), 1, "exactly one line on stdout: {text:?}");
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "exactly one line on stdout: {text:?}"
+    );
     text.trim().to_owned()
 }
 
 async fn admin_commands_print_ids_and_tokens_for_scripts(app: TestApp) {
     let url = app.db.url.clone();
     let org = stdout_line(&stagecoach(&url, &["org", "create", "--name", "Acme"]));
-    assert!(stagecoach_domain::ids::OrganizationId::parse(&org).is_some(), "{org}");
+    assert!(
+        stagecoach_domain::ids::OrganizationId::parse(&org).is_some(),
+        "{org}"
+    );
 
-    let member = stdout_line(&stagecoach(&url, &["member", "add", "--org", &org, "--email", "Ana@Acme.com", "--name", "Ana", "--role", "admin"]));
+    let member = stdout_line(&stagecoach(
+        &url,
+        &[
+            "member",
+            "add",
+            "--org",
+            &org,
+            "--email",
+            "Ana@Acme.com",
+            "--name",
+            "Ana",
+            "--role",
+            "admin",
+        ],
+    ));
     assert!(stagecoach_domain::ids::MembershipId::parse(&member).is_some());
-    let duplicate = stagecoach(&url, &["member", "add", "--org", &org, "--email", "ana@acme.com", "--name", "Ana"]);
+    let duplicate = stagecoach(
+        &url,
+        &[
+            "member",
+            "add",
+            "--org",
+            &org,
+            "--email",
+            "ana@acme.com",
+            "--name",
+            "Ana",
+        ],
+    );
     assert!(!duplicate.status.success());
     assert!(duplicate.stdout.is_empty());
     assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already a member"));
 
-    let token = stdout_line(&stagecoach(&url, &["token", "create", "--org", &org, "--name", "ci", "--scope", "Manage labels", "--type", "sync"]));
+    let token = stdout_line(&stagecoach(
+        &url,
+        &[
+            "token",
+            "create",
+            "--org",
+            &org,
+            "--name",
+            "ci",
+            "--scope",
+            "Manage labels",
+            "--type",
+            "sync",
+        ],
+    ));
     assert!(token.starts_with("sc_"));
     let (status, created) = app
-        .call_as(&token, Method::POST, "/crm/scenario", Some(json!({"name": "From CLI token"})))
+        .call_as(
+            &token,
+            Method::POST,
+            "/crm/scenario",
+            Some(json!({"name": "From CLI token"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(created["organizationId"], org, "the token acts for the organization it was made for");
+    assert_eq!(
+        created["organizationId"], org,
+        "the token acts for the organization it was made for"
+    );
 
-    let listing = String::from_utf8(stagecoach(&url, &["token", "list", "--org", &org]).stdout).unwrap();
+    let listing =
+        String::from_utf8(stagecoach(&url, &["token", "list", "--org", &org]).stdout).unwrap();
     let columns: Vec<&str> = listing.trim().split('\t').collect();
     assert_eq!(columns[1], "ci");
     assert!(token.starts_with(columns[2]));
     assert_eq!(columns[4], "Manage labels");
     let revoked = stagecoach(&url, &["token", "revoke", columns[0]]);
     assert!(revoked.status.success() && revoked.stdout.is_empty());
-    let (status, _) = app.call_as(&token, Method::GET, "/crm/scenario", None).await;
+    let (status, _) = app
+        .call_as(&token, Method::GET, "/crm/scenario", None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    let unknown_org = stagecoach(&url, &["token", "create", "--org", "01a1ff49-3745-704a-958f-a3173794f412", "--name", "x"]);
+    let unknown_org = stagecoach(
+        &url,
+        &[
+            "token",
+            "create",
+            "--org",
+            "01a1ff49-3745-704a-958f-a3173794f412",
+            "--name",
+            "x",
+        ],
+    );
     assert!(!unknown_org.status.success() && unknown_org.stdout.is_empty());
     let bad_org = stagecoach(&url, &["token", "create", "--org", "acme", "--name", "x"]);
     assert!(!bad_org.status.success());
@@ -71,8 +143,15 @@ async fn admin_commands_print_ids_and_tokens_for_scripts(app: TestApp) {
 /// once, on stdout.
 async fn first_start_prints_a_working_token() {
     let folder = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", folder.path().join("fresh/stagecoach.db").display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!(
+        "sqlite://{}",
+        folder.path().join("fresh/stagecoach.db").display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let listen = format!("127.0.0.1:{port}");
     let mut server = Command::new(env!("CARGO_BIN_EXE_stagecoach"))
         .args(["serve", "--listen", &listen, "--database-url", &url])
@@ -86,7 +165,11 @@ async fn first_start_prints_a_working_token() {
         BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .find_map(|line| line.trim().strip_prefix("sc_").map(|rest| format!("sc_{rest}")))
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix("sc_")
+                    .map(|rest| format!("sc_{rest}"))
+            })
     })
     .await
     .unwrap()
@@ -95,7 +178,13 @@ async fn first_start_prints_a_working_token() {
     let mut answer = None;
     // The server starts in the background; give it up to 30 s on a loaded machine.
     for _ in 0..600 {
-        match client.post(format!("http://{listen}/crm/scenario")).bearer_auth(&token).body(r#"{"name":"Quick start"}"#).send().await {
+        match client
+            .post(format!("http://{listen}/crm/scenario"))
+            .bearer_auth(&token)
+            .body(r#"{"name":"Quick start"}"#)
+            .send()
+            .await
+        {
             Ok(response) => {
                 answer = Some(response.status());
                 break;
@@ -105,5 +194,9 @@ async fn first_start_prints_a_working_token() {
     }
     server.kill().unwrap();
     server.wait().unwrap();
-    assert_eq!(answer, Some(StatusCode::CREATED), "curl-style create with the printed token");
+    assert_eq!(
+        answer,
+        Some(StatusCode::CREATED),
+        "curl-style create with the printed token"
+    );
 }

@@ -10,5 +10,6 @@ mod auth;
 mod cli;
 mod health;
 mod scenarios;
+mod schema;
 mod steps;
 mod tenancy;

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::support::{assert_chatvolt_shape, assert_error, missing_properties, TestApp};
+use crate::support::{TestApp, assert_chatvolt_shape, assert_error, missing_properties};
 
 backend_tests!(
     step_create_round_trips_every_seed_field,
@@ -33,7 +33,10 @@ async fn step_create_round_trips_every_seed_field(app: TestApp) {
     let agent = app.agent("Ana").await;
     let zapi_agent = app.agent("Z-API sender").await;
     let template_agent = app.agent("Template sender").await;
-    let (m1, m2) = (app.member(app.org, "a@example.com").await, app.member(app.org, "b@example.com").await);
+    let (m1, m2) = (
+        app.member(app.org, "a@example.com").await,
+        app.member(app.org, "b@example.com").await,
+    );
     let body = json!({
         "name": "Qualify",
         "scenarioId": scenario,
@@ -70,12 +73,22 @@ async fn step_create_round_trips_every_seed_field(app: TestApp) {
     for (field, value) in body.as_object().unwrap() {
         assert_eq!(&step[field], value, "field {field}");
     }
-    assert!(missing_properties("CrmStep", &step).is_empty(), "{:?}", missing_properties("CrmStep", &step));
+    assert!(
+        missing_properties("CrmStep", &step).is_empty(),
+        "{:?}",
+        missing_properties("CrmStep", &step)
+    );
     assert_eq!(step["index"], 1);
     assert_eq!(step["organizationId"], app.org.to_string());
-    assert_eq!(step["agent"], json!({"id": agent, "name": "Ana", "iconUrl": null}));
+    assert_eq!(
+        step["agent"],
+        json!({"id": agent, "name": "Ana", "iconUrl": null})
+    );
     assert_eq!(step["scenario"]["id"], scenario);
-    assert_eq!(step["zapi"], json!({"agentId": zapi_agent, "phoneNumber": "5511999990000", "message": "New lead"}));
+    assert_eq!(
+        step["zapi"],
+        json!({"agentId": zapi_agent, "phoneNumber": "5511999990000", "message": "New lead"})
+    );
     assert_eq!(
         step["whatsapp"],
         json!({"templateAgentId": template_agent, "templateName": "welcome",
@@ -83,7 +96,10 @@ async fn step_create_round_trips_every_seed_field(app: TestApp) {
     );
     let listed = app.steps_of(&scenario).await;
     assert_chatvolt_shape("GET /crm/step 200", &Value::Array(listed.clone()));
-    assert_eq!(listed[1], step, "a read returns exactly what the create answered");
+    assert_eq!(
+        listed[1], step,
+        "a read returns exactly what the create answered"
+    );
     assert_eq!(target["zapi"], Value::Null);
     assert_eq!(target["agent"], Value::Null);
 }
@@ -91,44 +107,96 @@ async fn step_create_round_trips_every_seed_field(app: TestApp) {
 async fn step_create_requires_name_scenario_and_trigger_or_prompt(app: TestApp) {
     let scenario = app.scenario("S").await;
     let (status, body) = create(&app, json!({"trigger": "x"})).await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, &["name", "scenarioId"]);
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        &["name", "scenarioId"],
+    );
     let (status, body) = create(&app, json!({"name": "s", "scenarioId": scenario})).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["trigger"]);
-    let (status, body) = create(&app, json!({"name": "s", "scenarioId": scenario, "trigger": " ", "prompt": ""})).await;
+    let (status, body) = create(
+        &app,
+        json!({"name": "s", "scenarioId": scenario, "trigger": " ", "prompt": ""}),
+    )
+    .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["trigger"]);
-    let (status, body) = create(&app, json!({"name": "s", "scenarioId": "nope", "prompt": "p"})).await;
+    let (status, body) = create(
+        &app,
+        json!({"name": "s", "scenarioId": "nope", "prompt": "p"}),
+    )
+    .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, &["scenarioId"]);
     assert!(app.steps_of(&scenario).await.is_empty());
-    let (status, _) = create(&app, json!({"name": "s", "scenarioId": scenario, "prompt": "p"})).await;
+    let (status, _) = create(
+        &app,
+        json!({"name": "s", "scenarioId": scenario, "prompt": "p"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
 }
 
 async fn step_assignee_logic_needs_members_of_the_organization(app: TestApp) {
     let scenario = app.scenario("S").await;
-    let (m1, m2) = (app.member(app.org, "a@example.com").await, app.member(app.org, "b@example.com").await);
+    let (m1, m2) = (
+        app.member(app.org, "a@example.com").await,
+        app.member(app.org, "b@example.com").await,
+    );
     let (other_org, _) = app.other_tenant().await;
     let foreign = app.member(other_org, "c@example.com").await;
     let base = |logic: &str, ids: Value| {
         json!({"name": "s", "scenarioId": scenario, "prompt": "p",
                "assigneeLogicType": logic, "selectedMembershipIdsForAssignee": ids})
     };
-    for logic in ["single_user", "random_selected", "fair_distribution_selected"] {
+    for logic in [
+        "single_user",
+        "random_selected",
+        "fair_distribution_selected",
+    ] {
         for ids in [Value::Null, json!([])] {
             let (status, body) = create(&app, base(logic, ids)).await;
-            assert_error(status, &body, StatusCode::BAD_REQUEST, &["selectedMembershipIdsForAssignee"]);
+            assert_error(
+                status,
+                &body,
+                StatusCode::BAD_REQUEST,
+                &["selectedMembershipIdsForAssignee"],
+            );
         }
         let (status, body) = create(&app, base(logic, json!([foreign.to_string()]))).await;
-        assert_error(status, &body, StatusCode::BAD_REQUEST, &["selectedMembershipIdsForAssignee"]);
+        assert_error(
+            status,
+            &body,
+            StatusCode::BAD_REQUEST,
+            &["selectedMembershipIdsForAssignee"],
+        );
     }
-    let (status, body) = create(&app, base("single_user", json!([m1.to_string(), m2.to_string()]))).await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, &["selectedMembershipIdsForAssignee"]);
+    let (status, body) = create(
+        &app,
+        base("single_user", json!([m1.to_string(), m2.to_string()])),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        &["selectedMembershipIdsForAssignee"],
+    );
     let (status, body) = create(&app, base("round_robin", json!([m1.to_string()]))).await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, &["assigneeLogicType"]);
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        &["assigneeLogicType"],
+    );
     assert!(app.steps_of(&scenario).await.is_empty());
 
     let (status, body) = create(&app, base("single_user", json!([m1.to_string()]))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, _) = create(&app, base("random_selected", json!([m1.to_string(), m2.to_string()]))).await;
+    let (status, _) = create(
+        &app,
+        base("random_selected", json!([m1.to_string(), m2.to_string()])),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     for logic in ["none", "clear"] {
         let (status, _) = create(&app, base(logic, Value::Null)).await;
@@ -144,18 +212,41 @@ async fn step_auto_next_must_target_another_step_of_the_scenario(app: TestApp) {
     let base = json!({"name": "s", "scenarioId": scenario, "prompt": "p"});
     let with = |extra: Value| {
         let mut body = base.clone();
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         body
     };
     let cases = [
-        (json!({"autoNextStepId": elsewhere["id"], "autoNextTime": 5}), "autoNextStepId"),
-        (json!({"autoNextStepId": "garbage", "autoNextTime": 5}), "autoNextStepId"),
-        (json!({"autoNextStepId": target["id"], "autoNextTime": 0}), "autoNextTime"),
-        (json!({"autoNextStepId": target["id"], "autoNextTime": -3}), "autoNextTime"),
-        (json!({"autoNextStepId": target["id"], "autoNextTime": 1.5}), "autoNextTime"),
+        (
+            json!({"autoNextStepId": elsewhere["id"], "autoNextTime": 5}),
+            "autoNextStepId",
+        ),
+        (
+            json!({"autoNextStepId": "garbage", "autoNextTime": 5}),
+            "autoNextStepId",
+        ),
+        (
+            json!({"autoNextStepId": target["id"], "autoNextTime": 0}),
+            "autoNextTime",
+        ),
+        (
+            json!({"autoNextStepId": target["id"], "autoNextTime": -3}),
+            "autoNextTime",
+        ),
+        (
+            json!({"autoNextStepId": target["id"], "autoNextTime": 1.5}),
+            "autoNextTime",
+        ),
         (json!({"autoNextTime": 5}), "autoNextTime"),
-        (json!({"autoNextStepId": target["id"], "autoNextTimeUnit": "h"}), "autoNextTimeUnit"),
-        (json!({"autoNextStepId": target["id"], "autoNextTime": 1, "autoNextTimeUnit": "s"}), "autoNextTimeUnit"),
+        (
+            json!({"autoNextStepId": target["id"], "autoNextTimeUnit": "h"}),
+            "autoNextTimeUnit",
+        ),
+        (
+            json!({"autoNextStepId": target["id"], "autoNextTime": 1, "autoNextTimeUnit": "s"}),
+            "autoNextTimeUnit",
+        ),
     ];
     for (extra, field) in cases {
         let (status, body) = create(&app, with(extra.clone())).await;
@@ -164,13 +255,21 @@ async fn step_auto_next_must_target_another_step_of_the_scenario(app: TestApp) {
     assert_eq!(app.steps_of(&scenario).await.len(), 1);
 
     // Seconds when there is no unit; a target alone is an immediate advance.
-    let (status, body) = create(&app, with(json!({"autoNextStepId": target["id"], "autoNextTime": 90}))).await;
+    let (status, body) = create(
+        &app,
+        with(json!({"autoNextStepId": target["id"], "autoNextTime": 90})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["autoNextTimeUnit"], Value::Null);
     let (status, _) = create(&app, with(json!({"autoNextStepId": target["id"]}))).await;
     assert_eq!(status, StatusCode::CREATED);
     // A step cannot advance to itself.
-    let (status, body) = update(&app, json!({"id": target["id"], "autoNextStepId": target["id"]})).await;
+    let (status, body) = update(
+        &app,
+        json!({"id": target["id"], "autoNextStepId": target["id"]}),
+    )
+    .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["autoNextStepId"]);
 }
 
@@ -178,7 +277,12 @@ async fn step_references_agents_of_the_organization(app: TestApp) {
     let scenario = app.scenario("S").await;
     let (_, other_token) = app.other_tenant().await;
     let (_, foreign_agent) = app
-        .call_as(&other_token, Method::POST, "/agents", Some(json!({"name": "theirs"})))
+        .call_as(
+            &other_token,
+            Method::POST,
+            "/agents",
+            Some(json!({"name": "theirs"})),
+        )
         .await;
     let foreign = foreign_agent["id"].as_str().unwrap();
     for field in ["agentId", "zapiAgentId", "whatsappTemplateAgentId"] {
@@ -188,8 +292,12 @@ async fn step_references_agents_of_the_organization(app: TestApp) {
             assert_error(status, &answer, StatusCode::BAD_REQUEST, &[field]);
         }
     }
-    let (status, answer) = create(&app, json!({"name": "s", "scenarioId": scenario, "prompt": "p",
-        "zapi": {"agentId": foreign}})).await;
+    let (status, answer) = create(
+        &app,
+        json!({"name": "s", "scenarioId": scenario, "prompt": "p",
+        "zapi": {"agentId": foreign}}),
+    )
+    .await;
     assert_error(status, &answer, StatusCode::BAD_REQUEST, &["zapiAgentId"]);
     assert!(app.steps_of(&scenario).await.is_empty());
 }
@@ -198,21 +306,37 @@ async fn step_webhook_url_and_headers_are_checked(app: TestApp) {
     let scenario = app.scenario("S").await;
     let base = |extra: Value| {
         let mut body = json!({"name": "s", "scenarioId": scenario, "prompt": "p"});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         body
     };
-    for url in ["ftp://example.com/x", "/relative", "example.com/hook", "https://"] {
+    for url in [
+        "ftp://example.com/x",
+        "/relative",
+        "example.com/hook",
+        "https://",
+    ] {
         let (status, body) = create(&app, base(json!({"webhookUrl": url}))).await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, &["webhookUrl"]);
     }
     let (status, body) = create(&app, base(json!({"webhookHeader": {"X-Count": 3}}))).await;
-    assert_error(status, &body, StatusCode::BAD_REQUEST, &["webhookHeader.X-Count"]);
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        &["webhookHeader.X-Count"],
+    );
     let (status, body) = create(&app, base(json!({"webhookHeader": ["X-Key"]}))).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["webhookHeader"]);
     let (status, body) = create(&app, base(json!({"webhookHeader": {"Bad Name": "v"}}))).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["webhookHeader"]);
     assert!(app.steps_of(&scenario).await.is_empty());
-    let (status, body) = create(&app, base(json!({"webhookUrl": "http://crm.example.com:8080/in", "webhookHeader": {}}))).await;
+    let (status, body) = create(
+        &app,
+        base(json!({"webhookUrl": "http://crm.example.com:8080/in", "webhookHeader": {}})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
@@ -236,21 +360,44 @@ async fn step_update_keeps_absent_and_clears_null(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{renamed}");
     assert_chatvolt_shape("PUT /crm/step 200", &renamed);
     assert_eq!(renamed["name"], "Renamed");
-    for kept in ["agentId", "autoNextStepId", "autoNextTime", "autoNextTimeUnit", "defaultTags", "trigger", "prompt"] {
+    for kept in [
+        "agentId",
+        "autoNextStepId",
+        "autoNextTime",
+        "autoNextTimeUnit",
+        "defaultTags",
+        "trigger",
+        "prompt",
+    ] {
         assert_eq!(renamed[kept], step[kept], "{kept} must be kept");
     }
     assert_eq!(renamed["createdAt"], step["createdAt"]);
 
-    let (status, cleared) = update(&app, json!({"id": id, "agentId": null, "autoNextStepId": null,
-        "autoNextTime": null, "autoNextTimeUnit": null, "trigger": null})).await;
+    let (status, cleared) = update(
+        &app,
+        json!({"id": id, "agentId": null, "autoNextStepId": null,
+        "autoNextTime": null, "autoNextTimeUnit": null, "trigger": null}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{cleared}");
-    for gone in ["agentId", "autoNextStepId", "autoNextTime", "autoNextTimeUnit", "trigger", "agent"] {
+    for gone in [
+        "agentId",
+        "autoNextStepId",
+        "autoNextTime",
+        "autoNextTimeUnit",
+        "trigger",
+        "agent",
+    ] {
         assert_eq!(cleared[gone], Value::Null, "{gone} must be cleared");
     }
     assert_eq!(cleared["prompt"], "p");
 
     // Clearing the target alone would leave a delay pointing nowhere: refused, nothing changes.
-    let (_, again) = update(&app, json!({"id": id, "autoNextStepId": target["id"], "autoNextTime": 5})).await;
+    let (_, again) = update(
+        &app,
+        json!({"id": id, "autoNextStepId": target["id"], "autoNextTime": 5}),
+    )
+    .await;
     let (status, body) = update(&app, json!({"id": id, "autoNextStepId": null})).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["autoNextTime"]);
     // Clearing the only entry condition left is refused too.
@@ -275,15 +422,30 @@ async fn step_update_accepts_nested_and_flat_settings(app: TestApp) {
     assert_eq!(nested["whatsappTemplateName"], "t");
     assert_eq!(nested["whatsapp"]["templateLanguageCode"], "en");
 
-    let (status, flat) = update(&app, json!({"id": id, "zapiMessage": "bye", "whatsappTemplateText": null})).await;
+    let (status, flat) = update(
+        &app,
+        json!({"id": id, "zapiMessage": "bye", "whatsappTemplateText": null}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(flat["zapi"], json!({"agentId": sender, "phoneNumber": "5511", "message": "bye"}));
+    assert_eq!(
+        flat["zapi"],
+        json!({"agentId": sender, "phoneNumber": "5511", "message": "bye"})
+    );
     assert_eq!(flat["whatsapp"]["templateText"], Value::Null);
     assert_eq!(flat["whatsapp"]["templateName"], "t");
 
-    let (status, body) = update(&app, json!({"id": id, "zapiPhoneNumber": "1", "zapi": {"phoneNumber": "2"}})).await;
+    let (status, body) = update(
+        &app,
+        json!({"id": id, "zapiPhoneNumber": "1", "zapi": {"phoneNumber": "2"}}),
+    )
+    .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["zapiPhoneNumber"]);
-    let (status, same) = update(&app, json!({"id": id, "zapiPhoneNumber": "3", "zapi": {"phoneNumber": "3"}})).await;
+    let (status, same) = update(
+        &app,
+        json!({"id": id, "zapiPhoneNumber": "3", "zapi": {"phoneNumber": "3"}}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(same["zapiPhoneNumber"], "3");
 
@@ -304,7 +466,11 @@ async fn step_update_refuses_read_only_changes(app: TestApp) {
     echo["name"] = json!("echoed");
     let (status, body) = update(&app, echo).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = update(&app, json!({"id": step["id"], "scenarioId": other, "name": "x"})).await;
+    let (status, body) = update(
+        &app,
+        json!({"id": step["id"], "scenarioId": other, "name": "x"}),
+    )
+    .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["scenarioId"]);
     let (status, body) = update(&app, json!({"id": step["id"], "index": 4, "name": "x"})).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["index"]);
@@ -315,13 +481,24 @@ async fn steps_are_appended_and_deletion_closes_the_gap(app: TestApp) {
     let scenario = app.scenario("S").await;
     let mut ids = Vec::new();
     for name in ["a", "b", "c", "d"] {
-        ids.push(app.step(&scenario, name).await["id"].as_str().unwrap().to_owned());
+        ids.push(
+            app.step(&scenario, name).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     // "d" advances to "b", which is then deleted.
-    let (status, _) = update(&app, json!({"id": ids[3], "autoNextStepId": ids[1], "autoNextTime": 1, "autoNextTimeUnit": "m"})).await;
+    let (status, _) = update(
+        &app,
+        json!({"id": ids[3], "autoNextStepId": ids[1], "autoNextTime": 1, "autoNextTimeUnit": "m"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
-    let (status, deleted) = app.call(Method::DELETE, "/crm/step", Some(json!({"id": ids[1]}))).await;
+    let (status, deleted) = app
+        .call(Method::DELETE, "/crm/step", Some(json!({"id": ids[1]})))
+        .await;
     assert_eq!(status, StatusCode::OK, "{deleted}");
     assert_chatvolt_shape("DELETE /crm/step 200", &deleted);
     assert_eq!(deleted["name"], "b");
@@ -333,9 +510,15 @@ async fn steps_are_appended_and_deletion_closes_the_gap(app: TestApp) {
     assert_eq!(names, ["a", "c", "d"]);
     assert_eq!(indexes, [0, 1, 2]);
     for field in ["autoNextStepId", "autoNextTime", "autoNextTimeUnit"] {
-        assert_eq!(steps[2][field], Value::Null, "{field} of the step that pointed at the deleted one");
+        assert_eq!(
+            steps[2][field],
+            Value::Null,
+            "{field} of the step that pointed at the deleted one"
+        );
     }
-    let (status, body) = app.call(Method::DELETE, "/crm/step", Some(json!({"id": ids[1]}))).await;
+    let (status, body) = app
+        .call(Method::DELETE, "/crm/step", Some(json!({"id": ids[1]})))
+        .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, &["id"]);
     let (status, body) = app.call(Method::DELETE, "/crm/step", Some(json!({}))).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["id"]);
@@ -354,20 +537,37 @@ async fn concurrent_step_creates_get_contiguous_indexes(app: TestApp) {
     for handle in creates.collect::<Vec<_>>() {
         handle.await.unwrap();
     }
-    let indexes: Vec<i64> = app.steps_of(&scenario).await.iter().map(|s| s["index"].as_i64().unwrap()).collect();
+    let indexes: Vec<i64> = app
+        .steps_of(&scenario)
+        .await
+        .iter()
+        .map(|s| s["index"].as_i64().unwrap())
+        .collect();
     assert_eq!(indexes, (0..12).collect::<Vec<_>>());
 }
 
 async fn step_list_requires_a_scenario(app: TestApp) {
     let (status, body) = app.call(Method::GET, "/crm/step", None).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["scenarioId"]);
-    let (status, body) = app.call(Method::GET, "/crm/step?scenarioId=missing", None).await;
+    let (status, body) = app
+        .call(Method::GET, "/crm/step?scenarioId=missing", None)
+        .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, &["scenarioId"]);
     let scenario = app.scenario("S").await;
     let agent = app.agent("A").await;
     app.step(&scenario, "first").await;
-    let (_, second) = create(&app, json!({"name": "second", "scenarioId": scenario, "prompt": "p", "agentId": agent})).await;
-    let (_, filtered) = app.call(Method::GET, &format!("/crm/step?scenarioId={scenario}&agentId={agent}"), None).await;
+    let (_, second) = create(
+        &app,
+        json!({"name": "second", "scenarioId": scenario, "prompt": "p", "agentId": agent}),
+    )
+    .await;
+    let (_, filtered) = app
+        .call(
+            Method::GET,
+            &format!("/crm/step?scenarioId={scenario}&agentId={agent}"),
+            None,
+        )
+        .await;
     assert_eq!(filtered, json!([second]));
 }
 
@@ -377,7 +577,13 @@ async fn bad_input_is_refused_and_changes_nothing(app: TestApp) {
     let raw = |method: Method, body: Vec<u8>| {
         let app = app.clone();
         async move {
-            let response = app.request(method, "/crm/step").header("content-type", "application/json").body(body).send().await.unwrap();
+            let response = app
+                .request(method, "/crm/step")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             crate::support::read(response).await
         }
     };
@@ -398,16 +604,35 @@ async fn bad_input_is_refused_and_changes_nothing(app: TestApp) {
     let cases = [
         (json!({"id": id, "isRequired": "yes"}), "isRequired"),
         (json!({"id": id, "defaultStatus": "OPEN"}), "defaultStatus"),
-        (json!({"id": id, "defaultPriority": "URGENT"}), "defaultPriority"),
+        (
+            json!({"id": id, "defaultPriority": "URGENT"}),
+            "defaultPriority",
+        ),
         (json!({"id": id, "defaultTags": "vip"}), "defaultTags"),
-        (json!({"id": id, "defaultTags": ["ok", 7]}), "defaultTags[1]"),
-        (json!({"id": id, "requestContact": {"name": "yes"}}), "requestContact.name"),
-        (json!({"id": id, "zapi": {"phoneNumber": 5511}}), "zapi.phoneNumber"),
-        (json!({"id": id, "name": "x", "defaultAiControl": 1}), "defaultAiControl"),
+        (
+            json!({"id": id, "defaultTags": ["ok", 7]}),
+            "defaultTags[1]",
+        ),
+        (
+            json!({"id": id, "requestContact": {"name": "yes"}}),
+            "requestContact.name",
+        ),
+        (
+            json!({"id": id, "zapi": {"phoneNumber": 5511}}),
+            "zapi.phoneNumber",
+        ),
+        (
+            json!({"id": id, "name": "x", "defaultAiControl": 1}),
+            "defaultAiControl",
+        ),
     ];
     for (body, field) in cases {
         let (status, answer) = update(&app, body).await;
         assert_error(status, &answer, StatusCode::BAD_REQUEST, &[field]);
     }
-    assert_eq!(app.steps_of(&scenario).await, vec![step], "refused updates changed nothing");
+    assert_eq!(
+        app.steps_of(&scenario).await,
+        vec![step],
+        "refused updates changed nothing"
+    );
 }

@@ -57,13 +57,21 @@ impl TestDatabase {
             Backend::Sqlite => {
                 let folder = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", folder.path().join("test.db").display());
-                Some(TestDatabase { url, backend, postgres_schema: None, _folder: Some(folder) })
+                Some(TestDatabase {
+                    url,
+                    backend,
+                    postgres_schema: None,
+                    _folder: Some(folder),
+                })
             }
             Backend::Postgres => {
                 let base = match std::env::var(POSTGRES_ENV) {
                     Ok(url) if !url.is_empty() => url,
                     _ => {
-                        assert!(std::env::var_os("CI").is_none(), "{POSTGRES_ENV} must be set in CI");
+                        assert!(
+                            std::env::var_os("CI").is_none(),
+                            "{POSTGRES_ENV} must be set in CI"
+                        );
                         eprintln!("skipped: set {POSTGRES_ENV} to run the PostgreSQL variant");
                         return None;
                     }
@@ -89,10 +97,12 @@ impl TestDatabase {
     pub async fn drop_schema(&self) {
         if let Some((base, schema)) = &self.postgres_schema {
             let mut conn = connect_pg(base).await;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
-                .execute(&mut conn)
-                .await
-                .expect("drop test schema");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE"
+            )))
+            .execute(&mut conn)
+            .await
+            .expect("drop test schema");
         }
     }
 }
@@ -132,7 +142,9 @@ impl TestApp {
             .await
             .expect("token")
             .secret;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let server_core = core.clone();
@@ -174,7 +186,12 @@ impl TestApp {
     }
 
     /// Sends a JSON body and returns the status and the JSON answer.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         self.call_as(&self.token, method, path, body).await
     }
 
@@ -214,7 +231,11 @@ impl TestApp {
 
     pub async fn scenario(&self, name: &str) -> String {
         let (status, body) = self
-            .call(Method::POST, "/crm/scenario", Some(serde_json::json!({ "name": name })))
+            .call(
+                Method::POST,
+                "/crm/scenario",
+                Some(serde_json::json!({ "name": name })),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().unwrap().to_owned()
@@ -234,7 +255,11 @@ impl TestApp {
 
     pub async fn agent(&self, name: &str) -> String {
         let (status, body) = self
-            .call(Method::POST, "/agents", Some(serde_json::json!({ "name": name })))
+            .call(
+                Method::POST,
+                "/agents",
+                Some(serde_json::json!({ "name": name })),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["id"].as_str().unwrap().to_owned()
@@ -242,7 +267,11 @@ impl TestApp {
 
     pub async fn steps_of(&self, scenario: &str) -> Vec<Value> {
         let (status, body) = self
-            .call(Method::GET, &format!("/crm/step?scenarioId={scenario}"), None)
+            .call(
+                Method::GET,
+                &format!("/crm/step?scenarioId={scenario}"),
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body.as_array().unwrap().clone()
@@ -264,7 +293,10 @@ pub async fn read(response: Response) -> (StatusCode, Value) {
 pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, fields: &[&str]) {
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["success"], false, "{body}");
-    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
     assert!(body["code"].is_string(), "{body}");
     let named: Vec<&str> = body["fields"]
         .as_array()
@@ -273,7 +305,10 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, fiel
         .map(|f| f["field"].as_str().unwrap())
         .collect();
     for field in fields {
-        assert!(named.contains(field), "expected {field} among {named:?}: {body}");
+        assert!(
+            named.contains(field),
+            "expected {field} among {named:?}: {body}"
+        );
     }
 }
 

@@ -4,14 +4,18 @@ use stagecoach_domain::enums::AgentVisibility;
 use stagecoach_domain::ids::{AgentId, OrganizationId};
 use uuid::Uuid;
 
-use crate::rows::{parse_enum, time};
 use crate::StoreError;
+use crate::rows::{parse_enum, time};
 
 #[async_trait]
 pub trait Agents {
     /// Fails with [`StoreError::UniqueViolation`] when the handle is taken in the organization.
     async fn insert_agent(&mut self, agent: &Agent) -> Result<(), StoreError>;
-    async fn get_agent(&mut self, org: OrganizationId, id: AgentId) -> Result<Option<Agent>, StoreError>;
+    async fn get_agent(
+        &mut self,
+        org: OrganizationId,
+        id: AgentId,
+    ) -> Result<Option<Agent>, StoreError>;
     async fn get_agent_by_handle(
         &mut self,
         org: OrganizationId,

@@ -4,8 +4,8 @@ use stagecoach_domain::ids::{MembershipId, OrganizationId};
 use stagecoach_domain::organization::Membership;
 use uuid::Uuid;
 
-use crate::rows::{parse_enum, time};
 use crate::StoreError;
+use crate::rows::{parse_enum, time};
 
 #[async_trait]
 pub trait Memberships {
@@ -72,7 +72,8 @@ macro_rules! impl_memberships {
                 &mut self,
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::MembershipId,
-            ) -> Result<Option<stagecoach_domain::organization::Membership>, $crate::StoreError> {
+            ) -> Result<Option<stagecoach_domain::organization::Membership>, $crate::StoreError>
+            {
                 sqlx::query_as::<_, $crate::repos::memberships::MembershipRow>(
                     "SELECT id, organization_id, email, name, role, created_at, updated_at \
                      FROM memberships WHERE organization_id = $1 AND id = $2",

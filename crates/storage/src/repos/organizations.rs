@@ -4,8 +4,8 @@ use stagecoach_domain::ids::OrganizationId;
 use stagecoach_domain::organization::Organization;
 use uuid::Uuid;
 
-use crate::rows::time;
 use crate::StoreError;
+use crate::rows::time;
 
 #[async_trait]
 pub trait Organizations {
@@ -67,7 +67,8 @@ macro_rules! impl_organizations {
             async fn get_organization(
                 &mut self,
                 id: stagecoach_domain::ids::OrganizationId,
-            ) -> Result<Option<stagecoach_domain::organization::Organization>, $crate::StoreError> {
+            ) -> Result<Option<stagecoach_domain::organization::Organization>, $crate::StoreError>
+            {
                 sqlx::query_as::<_, $crate::repos::organizations::OrganizationRow>(
                     "SELECT id, name, created_at, updated_at FROM organizations WHERE id = $1",
                 )

@@ -3,8 +3,8 @@ use stagecoach_domain::ids::{AgentId, OrganizationId, ScenarioId};
 use stagecoach_domain::scenario::Scenario;
 use uuid::Uuid;
 
-use crate::rows::time;
 use crate::StoreError;
+use crate::rows::time;
 
 #[async_trait]
 pub trait Scenarios {
@@ -30,7 +30,11 @@ pub trait Scenarios {
     ) -> Result<Option<Scenario>, StoreError>;
     async fn update_scenario(&mut self, scenario: &Scenario) -> Result<(), StoreError>;
     /// Deletes the scenario and, with it, its steps.
-    async fn delete_scenario(&mut self, org: OrganizationId, id: ScenarioId) -> Result<bool, StoreError>;
+    async fn delete_scenario(
+        &mut self,
+        org: OrganizationId,
+        id: ScenarioId,
+    ) -> Result<bool, StoreError>;
 }
 
 #[derive(sqlx::FromRow)]

@@ -5,8 +5,8 @@ use stagecoach_domain::ids::{AgentId, MembershipId, OrganizationId, ScenarioId, 
 use stagecoach_domain::step::{Step, StepSettings};
 use uuid::Uuid;
 
-use crate::rows::{from_json, opt_enum, time};
 use crate::StoreError;
+use crate::rows::{from_json, opt_enum, time};
 
 #[async_trait]
 pub trait Steps {
@@ -18,8 +18,16 @@ pub trait Steps {
         scenario: ScenarioId,
         agent: Option<AgentId>,
     ) -> Result<Vec<Step>, StoreError>;
-    async fn get_step(&mut self, org: OrganizationId, id: StepId) -> Result<Option<Step>, StoreError>;
-    async fn count_steps(&mut self, org: OrganizationId, scenario: ScenarioId) -> Result<i64, StoreError>;
+    async fn get_step(
+        &mut self,
+        org: OrganizationId,
+        id: StepId,
+    ) -> Result<Option<Step>, StoreError>;
+    async fn count_steps(
+        &mut self,
+        org: OrganizationId,
+        scenario: ScenarioId,
+    ) -> Result<i64, StoreError>;
     /// Writes the step's settings and `updated_at` (its place and scenario never change here).
     async fn update_step(&mut self, step: &Step) -> Result<(), StoreError>;
     async fn delete_step(&mut self, org: OrganizationId, id: StepId) -> Result<bool, StoreError>;
@@ -95,16 +103,35 @@ impl StepRow {
                 initial_message: self.initial_message,
                 auto_next_step_id: self.auto_next_step_id.map(StepId),
                 auto_next_time: self.auto_next_time,
-                auto_next_time_unit: opt_enum("auto_next_time_unit", self.auto_next_time_unit, TimeUnit::parse)?,
-                default_status: opt_enum("default_status", self.default_status, ConversationStatus::parse)?,
-                default_priority: opt_enum("default_priority", self.default_priority, Priority::parse)?,
+                auto_next_time_unit: opt_enum(
+                    "auto_next_time_unit",
+                    self.auto_next_time_unit,
+                    TimeUnit::parse,
+                )?,
+                default_status: opt_enum(
+                    "default_status",
+                    self.default_status,
+                    ConversationStatus::parse,
+                )?,
+                default_priority: opt_enum(
+                    "default_priority",
+                    self.default_priority,
+                    Priority::parse,
+                )?,
                 default_ai_control: self.default_ai_control,
-                assignee_logic_type: opt_enum("assignee_logic_type", self.assignee_logic_type, AssigneeLogic::parse)?,
+                assignee_logic_type: opt_enum(
+                    "assignee_logic_type",
+                    self.assignee_logic_type,
+                    AssigneeLogic::parse,
+                )?,
                 selected_membership_ids: selected,
                 is_required: self.is_required,
                 is_conversation_removal_step: self.is_conversation_removal_step,
                 default_tags: from_json("default_tags", self.default_tags)?,
-                default_tags_to_remove: from_json("default_tags_to_remove", self.default_tags_to_remove)?,
+                default_tags_to_remove: from_json(
+                    "default_tags_to_remove",
+                    self.default_tags_to_remove,
+                )?,
                 request_contact: from_json("request_contact", self.request_contact)?,
                 zapi_agent_id: self.zapi_agent_id.map(AgentId),
                 zapi_phone_number: self.zapi_phone_number,

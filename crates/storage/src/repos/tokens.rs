@@ -5,8 +5,8 @@ use stagecoach_domain::ids::{ApiTokenId, OrganizationId};
 use stagecoach_domain::token::ApiToken;
 use uuid::Uuid;
 
-use crate::rows::{from_json, opt_time, parse_enum, time};
 use crate::StoreError;
+use crate::rows::{from_json, opt_time, parse_enum, time};
 
 #[async_trait]
 pub trait ApiTokens {
@@ -17,7 +17,11 @@ pub trait ApiTokens {
     async fn find_api_token_by_hash(&mut self, hash: &str) -> Result<Option<ApiToken>, StoreError>;
     /// The organization's tokens, oldest first.
     async fn list_api_tokens(&mut self, org: OrganizationId) -> Result<Vec<ApiToken>, StoreError>;
-    async fn touch_api_token(&mut self, id: ApiTokenId, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn touch_api_token(
+        &mut self,
+        id: ApiTokenId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Revokes a token (an operator action, so not scoped to an organization). `None` when
     /// there is no such token; a token already revoked keeps its first revocation time.
     async fn revoke_api_token(

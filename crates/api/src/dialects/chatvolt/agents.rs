@@ -1,13 +1,15 @@
 //! `/agents`: the minimal AI-agent records that steps and scenarios point at. Settings for
 //! model calls are stored now; no model is called yet.
 
-use axum::extract::{Path, State};
 use axum::Json;
+use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use stagecoach_app::AgentRef;
-use stagecoach_domain::agent::{Agent, AgentPatch, AgentSettings, DEFAULT_MODEL_NAME, DEFAULT_TEMPERATURE};
+use stagecoach_domain::agent::{
+    Agent, AgentPatch, AgentSettings, DEFAULT_MODEL_NAME, DEFAULT_TEMPERATURE,
+};
 use stagecoach_domain::enums::AgentVisibility;
 use utoipa::ToSchema;
 
@@ -19,6 +21,7 @@ use crate::AppState;
 
 /// An agent (`Agent`).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Agent)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentBody {
     pub id: String,
@@ -120,7 +123,7 @@ impl AgentInput {
 }
 
 /// Create an agent.
-#[utoipa::path(post, path = "/agents", tag = "agents", request_body = AgentInput,
+#[utoipa::path(post, operation_id = "createAgent", path = "/agents", tag = "agents", request_body = AgentInput,
     responses((status = 200, body = AgentBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
@@ -141,12 +144,15 @@ pub async fn create(
         visibility: AgentVisibility::Private,
         icon_url: None,
     };
-    let agent = state.core.create_agent(&who, defaults.patched(body.into_patch())).await?;
+    let agent = state
+        .core
+        .create_agent(&who, defaults.patched(body.into_patch()))
+        .await?;
     Ok(Json(agent.into()))
 }
 
 /// Read an agent by id, or by handle written `@handle`.
-#[utoipa::path(get, path = "/agents/{id}", tag = "agents",
+#[utoipa::path(get, operation_id = "getAgent", path = "/agents/{id}", tag = "agents",
     params(("id" = String, Path, description = "The agent's id, or `@handle`")),
     responses((status = 200, body = AgentBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -154,11 +160,17 @@ pub async fn get(
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<AgentBody>> {
-    Ok(Json(state.core.get_agent(&who, &AgentRef::parse(&id)).await?.into()))
+    Ok(Json(
+        state
+            .core
+            .get_agent(&who, &AgentRef::parse(&id))
+            .await?
+            .into(),
+    ))
 }
 
 /// Change some of an agent's settings.
-#[utoipa::path(patch, path = "/agents/{id}", tag = "agents", request_body = AgentInput,
+#[utoipa::path(patch, operation_id = "updateAgent", path = "/agents/{id}", tag = "agents", request_body = AgentInput,
     params(("id" = String, Path, description = "The agent's id, or `@handle`")),
     responses((status = 200, body = AgentBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -176,7 +188,7 @@ pub async fn update(
 }
 
 /// Delete an agent. Steps that named it keep working without an agent.
-#[utoipa::path(delete, path = "/agents/{id}", tag = "agents",
+#[utoipa::path(delete, operation_id = "deleteAgent", path = "/agents/{id}", tag = "agents",
     params(("id" = String, Path, description = "The agent's id, or `@handle`")),
     responses((status = 200, body = AgentBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
@@ -184,5 +196,11 @@ pub async fn delete(
     Caller(who): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<AgentBody>> {
-    Ok(Json(state.core.delete_agent(&who, &AgentRef::parse(&id)).await?.into()))
+    Ok(Json(
+        state
+            .core
+            .delete_agent(&who, &AgentRef::parse(&id))
+            .await?
+            .into(),
+    ))
 }

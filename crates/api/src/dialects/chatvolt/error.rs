@@ -10,9 +10,9 @@
 //!  "fields": [{"field": "name", "message": "must not be empty"}]}
 //! ```
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 use stagecoach_app::AppError;
 use utoipa::ToSchema;
@@ -47,7 +47,10 @@ pub enum ChatvoltError {
     App(#[from] AppError),
     /// The body is not JSON, or a field has the wrong type or an unknown enum value.
     #[error("{message}")]
-    Malformed { field: Option<String>, message: String },
+    Malformed {
+        field: Option<String>,
+        message: String,
+    },
     #[error("request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
 }
@@ -62,7 +65,10 @@ impl ChatvoltError {
                 errors
                     .0
                     .iter()
-                    .map(|e| FieldErrorBody { field: e.field.to_owned(), message: e.message.clone() })
+                    .map(|e| FieldErrorBody {
+                        field: e.field.to_owned(),
+                        message: e.message.clone(),
+                    })
                     .collect(),
             ),
             ChatvoltError::App(AppError::NotFound { entity, field }) => (
@@ -78,7 +84,10 @@ impl ChatvoltError {
                 StatusCode::CONFLICT,
                 "CONFLICT",
                 message.clone(),
-                vec![FieldErrorBody { field: (*field).to_owned(), message: message.clone() }],
+                vec![FieldErrorBody {
+                    field: (*field).to_owned(),
+                    message: message.clone(),
+                }],
             ),
             ChatvoltError::App(AppError::Unauthorized) => (
                 StatusCode::UNAUTHORIZED,
@@ -89,18 +98,30 @@ impl ChatvoltError {
             ChatvoltError::App(AppError::Store(error)) => {
                 // The one place a server-side failure is logged; the client gets no internals.
                 tracing::error!(%error, "request failed in storage");
-                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error".to_owned(), vec![])
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "internal error".to_owned(),
+                    vec![],
+                )
             }
             ChatvoltError::Malformed { field, message } => (
                 StatusCode::BAD_REQUEST,
-                if field.is_some() { "VALIDATION_ERROR" } else { "MALFORMED_JSON" },
+                if field.is_some() {
+                    "VALIDATION_ERROR"
+                } else {
+                    "MALFORMED_JSON"
+                },
                 match field {
                     Some(field) => format!("{field}: {message}"),
                     None => message.clone(),
                 },
                 field
                     .iter()
-                    .map(|f| FieldErrorBody { field: f.clone(), message: message.clone() })
+                    .map(|f| FieldErrorBody {
+                        field: f.clone(),
+                        message: message.clone(),
+                    })
                     .collect(),
             ),
             ChatvoltError::TooLarge { .. } => (
@@ -116,7 +137,16 @@ impl ChatvoltError {
 impl IntoResponse for ChatvoltError {
     fn into_response(self) -> Response {
         let (status, code, error, fields) = self.parts();
-        (status, Json(ErrorBody { success: false, error, code, fields })).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                success: false,
+                error,
+                code,
+                fields,
+            }),
+        )
+            .into_response()
     }
 }
 

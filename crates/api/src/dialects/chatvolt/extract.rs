@@ -18,7 +18,10 @@ pub struct Caller(pub Principal);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ChatvoltError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let secret = parts
             .headers
             .get(AUTHORIZATION)
@@ -46,9 +49,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = ChatvoltError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|_| ChatvoltError::TooLarge { limit: MAX_BODY_BYTES })?;
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|_| ChatvoltError::TooLarge {
+                    limit: MAX_BODY_BYTES,
+                })?;
         parse_json(&bytes).map(Body)
     }
 }
@@ -56,7 +62,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ChatvoltError> {
     let not_json = |error: &serde_json::Error| ChatvoltError::Malformed {
         field: None,
-        message: format!("the body is not valid JSON: {}", strip_position(&error.to_string())),
+        message: format!(
+            "the body is not valid JSON: {}",
+            strip_position(&error.to_string())
+        ),
     };
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         None => {
@@ -105,7 +114,10 @@ pub struct Params<T>(pub T);
 impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Params<T> {
     type Rejection = ChatvoltError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Params(value))
@@ -142,20 +154,38 @@ mod tests {
 
     #[test]
     fn type_errors_name_the_field() {
-        assert_eq!(field_of(r#"{"autoNextTime": "2"}"#).0.as_deref(), Some("autoNextTime"));
-        assert_eq!(field_of(r#"{"tags": ["a", 1]}"#).0.as_deref(), Some("tags[1]"));
-        assert_eq!(field_of(r#"{"headers": {"X": 1}}"#).0.as_deref(), Some("headers.X"));
+        assert_eq!(
+            field_of(r#"{"autoNextTime": "2"}"#).0.as_deref(),
+            Some("autoNextTime")
+        );
+        assert_eq!(
+            field_of(r#"{"tags": ["a", 1]}"#).0.as_deref(),
+            Some("tags[1]")
+        );
+        assert_eq!(
+            field_of(r#"{"headers": {"X": 1}}"#).0.as_deref(),
+            Some("headers.X")
+        );
     }
 
     #[test]
     fn syntax_errors_and_non_objects_are_malformed_json() {
         let (field, message) = field_of("{\"autoNextTime\": ");
         assert_eq!(field, None);
-        assert!(message.starts_with("the body is not valid JSON"), "{message}");
+        assert!(
+            message.starts_with("the body is not valid JSON"),
+            "{message}"
+        );
         let (field, message) = field_of("[1, 2]");
         assert_eq!(field, None);
         assert_eq!(message, "the body must be a JSON object");
-        assert!(matches!(parse_json::<Sample>(b"  "), Err(ChatvoltError::Malformed { field: None, .. })));
-        assert!(matches!(parse_json::<Sample>(b"{} x"), Err(ChatvoltError::Malformed { field: None, .. })));
+        assert!(matches!(
+            parse_json::<Sample>(b"  "),
+            Err(ChatvoltError::Malformed { field: None, .. })
+        ));
+        assert!(matches!(
+            parse_json::<Sample>(b"{} x"),
+            Err(ChatvoltError::Malformed { field: None, .. })
+        ));
     }
 }

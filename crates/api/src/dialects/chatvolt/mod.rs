@@ -15,8 +15,18 @@ use crate::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(scenarios::list, scenarios::create, scenarios::update, scenarios::delete))
-        .routes(routes!(steps::list, steps::create, steps::update, steps::delete))
+        .routes(routes!(
+            scenarios::list,
+            scenarios::create,
+            scenarios::update,
+            scenarios::delete
+        ))
+        .routes(routes!(
+            steps::list,
+            steps::create,
+            steps::update,
+            steps::delete
+        ))
         .routes(routes!(agents::create))
         .routes(routes!(agents::get, agents::update, agents::delete))
 }

@@ -1,9 +1,9 @@
 //! `/crm/scenario`: Chatvolt's scenarios (pipelines). Updates and deletes take the id in the
 //! body, as Chatvolt does.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stagecoach_domain::error::Errors;
@@ -89,7 +89,7 @@ pub struct ScenarioDeleted {
 }
 
 /// List the organization's scenarios, oldest first.
-#[utoipa::path(get, path = "/crm/scenario", tag = "CRM Scenarios", params(ListScenariosQuery),
+#[utoipa::path(get, operation_id = "listScenarios", path = "/crm/scenario", tag = "CRM Scenarios", params(ListScenariosQuery),
     responses((status = 200, body = Vec<CrmScenario>), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -106,7 +106,7 @@ pub async fn list(
 }
 
 /// Create a scenario.
-#[utoipa::path(post, path = "/crm/scenario", tag = "CRM Scenarios", request_body = CreateScenarioBody,
+#[utoipa::path(post, operation_id = "createScenario", path = "/crm/scenario", tag = "CRM Scenarios", request_body = CreateScenarioBody,
     responses((status = 201, body = CrmScenario), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -114,12 +114,15 @@ pub async fn create(
     Body(body): Body<CreateScenarioBody>,
 ) -> Result<(StatusCode, Json<CrmScenario>)> {
     let name = required_name(body.name)?;
-    let scenario = state.core.create_scenario(&who, &name, body.description).await?;
+    let scenario = state
+        .core
+        .create_scenario(&who, &name, body.description)
+        .await?;
     Ok((StatusCode::CREATED, Json(scenario.into())))
 }
 
 /// Update a scenario: `id` and `name` are required.
-#[utoipa::path(put, path = "/crm/scenario", tag = "CRM Scenarios", request_body = UpdateScenarioBody,
+#[utoipa::path(put, operation_id = "updateScenario", path = "/crm/scenario", tag = "CRM Scenarios", request_body = UpdateScenarioBody,
     responses((status = 200, body = ScenarioUpdated), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
@@ -141,11 +144,14 @@ pub async fn update(
         .core
         .update_scenario(&who, id, &name, patch(body.description))
         .await?;
-    Ok(Json(ScenarioUpdated { message: "Scenario updated", scenario: scenario.into() }))
+    Ok(Json(ScenarioUpdated {
+        message: "Scenario updated",
+        scenario: scenario.into(),
+    }))
 }
 
 /// Delete a scenario and its steps.
-#[utoipa::path(delete, path = "/crm/scenario", tag = "CRM Scenarios", request_body = DeleteScenarioBody,
+#[utoipa::path(delete, operation_id = "deleteScenario", path = "/crm/scenario", tag = "CRM Scenarios", request_body = DeleteScenarioBody,
     responses((status = 200, body = ScenarioDeleted), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
@@ -154,7 +160,10 @@ pub async fn delete(
     Body(body): Body<DeleteScenarioBody>,
 ) -> Result<Json<ScenarioDeleted>> {
     let id = body.id.ok_or_else(|| required("id"))?;
-    let scenario = state.core.delete_scenario(&who, ScenarioId::parse(&id)).await?;
+    let scenario = state
+        .core
+        .delete_scenario(&who, ScenarioId::parse(&id))
+        .await?;
     Ok(Json(ScenarioDeleted {
         message: "Scenario deleted",
         scenario: scenario.into(),

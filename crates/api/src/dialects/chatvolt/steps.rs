@@ -6,23 +6,23 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use stagecoach_app::{missing_reference_message, Entity, StepView};
+use stagecoach_app::{Entity, StepView, missing_reference_message};
+use stagecoach_domain::Patch;
 use stagecoach_domain::enums::{AssigneeLogic, ConversationStatus, Priority, TimeUnit};
 use stagecoach_domain::error::Errors;
 use stagecoach_domain::ids::{AgentId, MembershipId, ScenarioId, StepId};
 use stagecoach_domain::step::{RequestContact, StepPatch, StepSettings};
-use stagecoach_domain::Patch;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ErrorBody, Result};
 use super::extract::{Body, Caller, Params};
 use super::nullable::{patch, present};
-use super::scenarios::{required, CrmScenario};
+use super::scenarios::{CrmScenario, required};
 use crate::AppState;
 
 /// A step (`CrmStep`).
@@ -111,7 +111,11 @@ pub struct WhatsappSettings {
 
 impl From<StepView> for CrmStep {
     fn from(view: StepView) -> Self {
-        let StepView { step, scenario, agent } = view;
+        let StepView {
+            step,
+            scenario,
+            agent,
+        } = view;
         let s = step.settings;
         let id = |x: Option<AgentId>| x.map(|a| a.to_string());
         let zapi = (s.zapi_agent_id.is_some()
@@ -348,7 +352,10 @@ fn flat_or_nested<T: PartialEq>(
 ) -> Option<Option<T>> {
     match (flat, nested) {
         (Some(a), Some(b)) if a != b => {
-            errors.add(flat_name, "disagrees with the same setting in the nested object; send one or the other");
+            errors.add(
+                flat_name,
+                "disagrees with the same setting in the nested object; send one or the other",
+            );
             None
         }
         (flat, nested) => flat.or(nested),
@@ -382,15 +389,51 @@ impl StepBody {
     fn into_patch(self, errors: &mut Errors) -> StepPatch {
         let (zapi, zapi_null) = split_nested(self.zapi);
         let (whatsapp, whatsapp_null) = split_nested(self.whatsapp);
-        let nested = |null: bool, field: Option<Option<String>>| if null { Some(None) } else { field };
+        let nested =
+            |null: bool, field: Option<Option<String>>| if null { Some(None) } else { field };
 
-        let zapi_agent_id = flat_or_nested(errors, "zapiAgentId", self.zapi_agent_id, nested(zapi_null, zapi.agent_id));
-        let zapi_phone_number = flat_or_nested(errors, "zapiPhoneNumber", self.zapi_phone_number, nested(zapi_null, zapi.phone_number));
-        let zapi_message = flat_or_nested(errors, "zapiMessage", self.zapi_message, nested(zapi_null, zapi.message));
-        let template_agent_id = flat_or_nested(errors, "whatsappTemplateAgentId", self.whatsapp_template_agent_id, nested(whatsapp_null, whatsapp.template_agent_id));
-        let template_name = flat_or_nested(errors, "whatsappTemplateName", self.whatsapp_template_name, nested(whatsapp_null, whatsapp.template_name));
-        let template_language = flat_or_nested(errors, "whatsappTemplateLanguageCode", self.whatsapp_template_language_code, nested(whatsapp_null, whatsapp.template_language_code));
-        let template_text = flat_or_nested(errors, "whatsappTemplateText", self.whatsapp_template_text, nested(whatsapp_null, whatsapp.template_text));
+        let zapi_agent_id = flat_or_nested(
+            errors,
+            "zapiAgentId",
+            self.zapi_agent_id,
+            nested(zapi_null, zapi.agent_id),
+        );
+        let zapi_phone_number = flat_or_nested(
+            errors,
+            "zapiPhoneNumber",
+            self.zapi_phone_number,
+            nested(zapi_null, zapi.phone_number),
+        );
+        let zapi_message = flat_or_nested(
+            errors,
+            "zapiMessage",
+            self.zapi_message,
+            nested(zapi_null, zapi.message),
+        );
+        let template_agent_id = flat_or_nested(
+            errors,
+            "whatsappTemplateAgentId",
+            self.whatsapp_template_agent_id,
+            nested(whatsapp_null, whatsapp.template_agent_id),
+        );
+        let template_name = flat_or_nested(
+            errors,
+            "whatsappTemplateName",
+            self.whatsapp_template_name,
+            nested(whatsapp_null, whatsapp.template_name),
+        );
+        let template_language = flat_or_nested(
+            errors,
+            "whatsappTemplateLanguageCode",
+            self.whatsapp_template_language_code,
+            nested(whatsapp_null, whatsapp.template_language_code),
+        );
+        let template_text = flat_or_nested(
+            errors,
+            "whatsappTemplateText",
+            self.whatsapp_template_text,
+            nested(whatsapp_null, whatsapp.template_text),
+        );
 
         let selected = match patch(self.selected_membership_ids_for_assignee) {
             Patch::Set(ids) => {
@@ -413,7 +456,13 @@ impl StepBody {
         let agent_missing = missing_reference_message(Entity::Agent);
         StepPatch {
             name: patch(self.name),
-            agent_id: reference(errors, "agentId", &agent_missing, self.agent_id, AgentId::parse),
+            agent_id: reference(
+                errors,
+                "agentId",
+                &agent_missing,
+                self.agent_id,
+                AgentId::parse,
+            ),
             trigger: patch(self.trigger),
             prompt: patch(self.prompt),
             initial_message: patch(self.initial_message),
@@ -440,10 +489,22 @@ impl StepBody {
                 email: r.email,
                 phone: r.phone,
             }),
-            zapi_agent_id: reference(errors, "zapiAgentId", &agent_missing, zapi_agent_id, AgentId::parse),
+            zapi_agent_id: reference(
+                errors,
+                "zapiAgentId",
+                &agent_missing,
+                zapi_agent_id,
+                AgentId::parse,
+            ),
             zapi_phone_number: patch(zapi_phone_number),
             zapi_message: patch(zapi_message),
-            whatsapp_template_agent_id: reference(errors, "whatsappTemplateAgentId", &agent_missing, template_agent_id, AgentId::parse),
+            whatsapp_template_agent_id: reference(
+                errors,
+                "whatsappTemplateAgentId",
+                &agent_missing,
+                template_agent_id,
+                AgentId::parse,
+            ),
             whatsapp_template_name: patch(template_name),
             whatsapp_template_language_code: patch(template_language),
             whatsapp_template_text: patch(template_text),
@@ -463,7 +524,7 @@ fn split_nested<T: Default>(object: Option<Option<T>>) -> (T, bool) {
 }
 
 /// List a scenario's steps, in index order.
-#[utoipa::path(get, path = "/crm/step", tag = "CRM Steps", params(ListStepsQuery),
+#[utoipa::path(get, operation_id = "listSteps", path = "/crm/step", tag = "CRM Steps", params(ListStepsQuery),
     responses((status = 200, body = Vec<CrmStep>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
@@ -485,7 +546,7 @@ pub async fn list(
 }
 
 /// Create a step at the end of a scenario.
-#[utoipa::path(post, path = "/crm/step", tag = "CRM Steps", request_body = StepBody,
+#[utoipa::path(post, operation_id = "createStep", path = "/crm/step", tag = "CRM Steps", request_body = StepBody,
     responses((status = 201, body = CrmStep), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn create(
@@ -506,13 +567,17 @@ pub async fn create(
     let settings = StepSettings::default().patched(step_patch);
     let view = state
         .core
-        .create_step(&who, scenario.as_deref().and_then(ScenarioId::parse), settings)
+        .create_step(
+            &who,
+            scenario.as_deref().and_then(ScenarioId::parse),
+            settings,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(view.into())))
 }
 
 /// Update a step: `id` plus at least one other field. Absent fields stay; `null` clears.
-#[utoipa::path(put, path = "/crm/step", tag = "CRM Steps", request_body = StepBody,
+#[utoipa::path(put, operation_id = "updateStep", path = "/crm/step", tag = "CRM Steps", request_body = StepBody,
     responses((status = 200, body = CrmStep), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update(
@@ -530,11 +595,18 @@ pub async fn update(
         // Read-only fields are tolerated when unchanged, so a client can send back what it read.
         let current = state.core.get_step(&who, id).await?.step;
         let mut errors = Errors::default();
-        if scenario.is_some_and(|s| s.as_deref() != Some(current.scenario_id.to_string().as_str())) {
-            errors.add("scenarioId", "is read-only: steps cannot move between scenarios");
+        if scenario.is_some_and(|s| s.as_deref() != Some(current.scenario_id.to_string().as_str()))
+        {
+            errors.add(
+                "scenarioId",
+                "is read-only: steps cannot move between scenarios",
+            );
         }
         if index.is_some_and(|i| i != Some(current.index)) {
-            errors.add("index", "is read-only: new steps are appended, and deleting a step closes the gap");
+            errors.add(
+                "index",
+                "is read-only: new steps are appended, and deleting a step closes the gap",
+            );
         }
         errors.into_result()?;
     }
@@ -543,7 +615,7 @@ pub async fn update(
 }
 
 /// Delete a step; the steps after it move up one index.
-#[utoipa::path(delete, path = "/crm/step", tag = "CRM Steps", request_body = StepBody,
+#[utoipa::path(delete, operation_id = "deleteStep", path = "/crm/step", tag = "CRM Steps", request_body = StepBody,
     responses((status = 200, body = CrmStep), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
