@@ -15,6 +15,9 @@ use crate::patch::Patch;
 /// mistake (seconds sent with `d`), and a bound keeps due-time arithmetic far from overflow.
 pub const MAX_AUTO_NEXT_DELAY_SECONDS: i64 = 366 * 86_400;
 
+/// How many members a step may choose among; each is checked against storage.
+pub const MAX_SELECTED_MEMBERS: usize = 500;
+
 /// How many tags a step may add or remove, and how long one tag may be.
 pub const MAX_TAGS: usize = 100;
 pub const MAX_TAG_LEN: usize = 100;
@@ -382,6 +385,12 @@ fn check_assignees(s: &mut StepSettings, errors: &mut Errors) {
     if let Some(ids) = &mut s.selected_membership_ids {
         let mut seen = std::collections::HashSet::new();
         ids.retain(|id| seen.insert(*id));
+        if ids.len() > MAX_SELECTED_MEMBERS {
+            errors.add(
+                "selectedMembershipIdsForAssignee",
+                format!("must hold at most {MAX_SELECTED_MEMBERS} membership ids"),
+            );
+        }
     }
     let Some(logic) = s.assignee_logic_type else {
         return;
@@ -511,6 +520,22 @@ mod tests {
             };
             assert!(s.validated(None).is_ok());
         }
+    }
+
+    #[test]
+    fn member_lists_are_bounded() {
+        let many: Vec<MembershipId> = (0..=MAX_SELECTED_MEMBERS)
+            .map(|_| MembershipId::new())
+            .collect();
+        let s = StepSettings {
+            assignee_logic_type: Some(AssigneeLogic::RandomSelected),
+            selected_membership_ids: Some(many),
+            ..valid()
+        };
+        assert_eq!(
+            fields(s.validated(None).unwrap_err()),
+            ["selectedMembershipIdsForAssignee"]
+        );
     }
 
     #[test]
@@ -741,5 +766,79 @@ mod tests {
                 },
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::option;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn settings() -> impl Strategy<Value = StepSettings> {
+        (
+            "[ a-zA-Z]{0,12}",
+            option::of("[ a-z,]{0,10}"),
+            option::of("[ a-z]{0,10}"),
+            option::of(-5i64..100_000),
+            option::of(prop_oneof![
+                Just(TimeUnit::Minutes),
+                Just(TimeUnit::Hours),
+                Just(TimeUnit::Days)
+            ]),
+            any::<bool>(),
+            option::of(proptest::collection::vec("[ a-z]{0,6}", 0..5)),
+            option::of(prop_oneof![
+                Just(AssigneeLogic::None),
+                Just(AssigneeLogic::SingleUser),
+                Just(AssigneeLogic::FairDistributionSelected)
+            ]),
+            0usize..3,
+        )
+            .prop_map(
+                |(name, trigger, prompt, time, unit, has_target, tags, logic, members)| {
+                    StepSettings {
+                        name,
+                        trigger,
+                        prompt,
+                        auto_next_time: time,
+                        auto_next_time_unit: unit,
+                        auto_next_step_id: has_target.then(StepId::new),
+                        default_tags: tags,
+                        assignee_logic_type: logic,
+                        selected_membership_ids: Some(
+                            (0..members).map(|_| MembershipId::new()).collect(),
+                        ),
+                        ..StepSettings::default()
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn an_empty_patch_changes_nothing(s in settings()) {
+            prop_assert_eq!(s.clone().patched(StepPatch::default()), s);
+        }
+
+        #[test]
+        fn validation_is_idempotent(s in settings()) {
+            if let Ok(valid) = s.validated(None) {
+                prop_assert_eq!(valid.clone().validated(None), Ok(valid));
+            }
+        }
+
+        #[test]
+        fn valid_steps_have_a_bounded_delay_and_a_condition(s in settings()) {
+            if let Ok(valid) = s.validated(None) {
+                prop_assert!(valid.trigger.is_some() || valid.prompt.is_some());
+                if let Some(delay) = valid.auto_next_delay() {
+                    prop_assert!(delay >= Duration::zero());
+                    prop_assert!(delay.num_seconds() <= MAX_AUTO_NEXT_DELAY_SECONDS);
+                }
+                prop_assert!(valid.auto_next_time_unit.is_none() || valid.auto_next_time.is_some());
+            }
+        }
     }
 }
