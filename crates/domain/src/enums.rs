@@ -123,6 +123,54 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// Where a conversation takes place (Chatvolt's channel names).
+    Channel {
+        Whatsapp => "whatsapp",
+        Zapi => "zapi",
+        Website => "website",
+        Dashboard => "dashboard",
+        Telegram => "telegram",
+        InstagramDm => "instagramDm",
+    }
+);
+
+impl Channel {
+    /// Channels where Meta only lets a business send free text within 24 hours of the
+    /// contact's last message (templates are still allowed).
+    pub fn has_24h_window(self) -> bool {
+        matches!(self, Channel::Whatsapp | Channel::InstagramDm)
+    }
+}
+
+string_enum!(
+    /// Who wrote a message.
+    MessageDirection {
+        Inbound => "inbound",
+        Outbound => "outbound",
+    }
+);
+
+string_enum!(
+    /// Who or what caused a change, as recorded in the timeline.
+    ActorKind {
+        ApiToken => "api_token",
+        Step => "step",
+        Trigger => "trigger",
+        Timer => "timer",
+        System => "system",
+    }
+);
+
+string_enum!(
+    /// A stay's state, as Chatvolt's CRM conversation logs name it.
+    StayStatus {
+        Active => "active",
+        Inactive => "inactive",
+        Error => "error",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,36 @@ id_type!(
     StepId
 );
 
+id_type!(
+    /// A contact: a person who writes in (also a lead).
+    ContactId
+);
+id_type!(
+    /// A conversation with a contact on one channel.
+    ConversationId
+);
+id_type!(
+    /// A message of a conversation.
+    MessageId
+);
+id_type!(
+    /// A conversation's link to a scenario: Chatvolt's board card.
+    ScenarioLinkId
+);
+id_type!(
+    /// One stay of a conversation in a step, from entry to exit (Chatvolt's CRM
+    /// conversation log).
+    StayId
+);
+id_type!(
+    /// One entry of a conversation's timeline.
+    EventId
+);
+id_type!(
+    /// An outbound effect waiting in the outbox.
+    OutboxId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

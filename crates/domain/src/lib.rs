@@ -5,6 +5,9 @@
 //! exist) and persist what comes out.
 
 pub mod agent;
+pub mod contact;
+pub mod conversation;
+pub mod engine;
 pub mod enums;
 pub mod error;
 pub mod ids;

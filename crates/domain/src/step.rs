@@ -236,6 +236,11 @@ impl StepSettings {
 
         self.trigger = blank_as_none(self.trigger);
         self.prompt = blank_as_none(self.prompt);
+        if let Some(trigger) = &self.trigger {
+            if let Err(message) = crate::engine::triggers::Trigger::parse(trigger) {
+                errors.add("trigger", message);
+            }
+        }
         if self.trigger.is_none() && self.prompt.is_none() {
             errors.add(
                 "trigger",
@@ -476,6 +481,15 @@ mod tests {
             ..valid()
         };
         assert_eq!(fields(s.validated(None).unwrap_err()), ["name"]);
+    }
+
+    #[test]
+    fn regex_triggers_must_compile() {
+        let s = StepSettings {
+            trigger: Some("/(open/".into()),
+            ..valid()
+        };
+        assert_eq!(fields(s.validated(None).unwrap_err()), ["trigger"]);
     }
 
     #[test]
