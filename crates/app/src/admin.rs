@@ -3,7 +3,9 @@
 use rand::distr::{Alphanumeric, SampleString};
 use stagecoach_domain::enums::{MembershipRole, TokenType};
 use stagecoach_domain::ids::{ApiTokenId, MembershipId, OrganizationId};
-use stagecoach_domain::organization::{Membership, Organization, clean_name, normalize_email};
+use stagecoach_domain::organization::{
+    Membership, Organization, clean_calling_code, clean_name, normalize_email,
+};
 use stagecoach_domain::token::{ApiToken, DISPLAY_PREFIX_LEN, TOKEN_PREFIX};
 use stagecoach_storage::{StoreError, Transaction};
 
@@ -28,8 +30,15 @@ pub struct Bootstrap {
 }
 
 impl Stagecoach {
-    pub async fn create_organization(&self, name: &str) -> Result<Organization, AppError> {
-        let org = self.new_organization(name)?;
+    /// Creates an organization; `default_calling_code` completes phone numbers written
+    /// without a country code.
+    pub async fn create_organization(
+        &self,
+        name: &str,
+        default_calling_code: Option<&str>,
+    ) -> Result<Organization, AppError> {
+        let mut org = self.new_organization(name)?;
+        org.default_calling_code = default_calling_code.map(clean_calling_code).transpose()?;
         let mut tx = self.store.begin_write().await?;
         tx.insert_organization(&org).await?;
         tx.commit().await?;
@@ -135,6 +144,7 @@ impl Stagecoach {
         Ok(Organization {
             id: OrganizationId::new(),
             name: clean_name("name", name)?,
+            default_calling_code: None,
             created_at: now,
             updated_at: now,
         })

@@ -10,6 +10,8 @@ use crate::ids::{MembershipId, OrganizationId};
 pub struct Organization {
     pub id: OrganizationId,
     pub name: String,
+    /// The country calling code (`55`) given to phone numbers written without one.
+    pub default_calling_code: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -41,6 +43,18 @@ pub fn clean_name(field: &'static str, raw: &str) -> Result<String, ValidationEr
         ));
     }
     Ok(name.to_owned())
+}
+
+/// A country calling code: 1 to 3 digits, an optional leading `+` dropped.
+pub fn clean_calling_code(raw: &str) -> Result<String, ValidationError> {
+    let code = raw.trim().trim_start_matches('+');
+    if code.is_empty() || code.len() > 3 || !code.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ValidationError::single(
+            "defaultCallingCode",
+            "must be a country calling code of 1 to 3 digits, such as 55",
+        ));
+    }
+    Ok(code.to_owned())
 }
 
 /// Trims and lower-cases an e-mail address, refusing what cannot be one.

@@ -62,6 +62,9 @@ pub enum OrgCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// Country calling code for phone numbers written without one (e.g. 55).
+        #[arg(long)]
+        default_calling_code: Option<String>,
     },
 }
 

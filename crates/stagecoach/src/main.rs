@@ -65,9 +65,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("database migrated");
             Ok(())
         }
-        Command::Org(OrgCommand::Create { name }) => {
+        Command::Org(OrgCommand::Create {
+            name,
+            default_calling_code,
+        }) => {
             store.migrate().await?;
-            let org = core.create_organization(&name).await?;
+            let org = core
+                .create_organization(&name, default_calling_code.as_deref())
+                .await?;
             println!("{}", org.id);
             Ok(())
         }

@@ -22,10 +22,15 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use repos::agents::Agents;
+pub use repos::board::{Board, PendingAutoAdvance, StayFilter};
+pub use repos::contacts::{ContactFilter, Contacts};
+pub use repos::conversations::{ConversationFilter, Conversations};
 pub use repos::memberships::Memberships;
+pub use repos::messages::Messages;
 pub use repos::organizations::Organizations;
 pub use repos::scenarios::Scenarios;
 pub use repos::steps::Steps;
+pub use repos::timeline::{OutboxEntry, Timeline, TimelineEntry};
 pub use repos::tokens::ApiTokens;
 
 /// Which engine a store runs on.
@@ -62,7 +67,18 @@ pub trait Store: Send + Sync + 'static {
 /// One unit of work. Drop it to roll back.
 #[async_trait]
 pub trait Transaction:
-    Organizations + Memberships + ApiTokens + Agents + Scenarios + Steps + Send
+    Organizations
+    + Memberships
+    + ApiTokens
+    + Agents
+    + Scenarios
+    + Steps
+    + Contacts
+    + Conversations
+    + Messages
+    + Board
+    + Timeline
+    + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

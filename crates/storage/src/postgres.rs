@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres};
 
-use crate::repos::{agents, memberships, organizations, scenarios, steps, tokens};
+use crate::repos::{
+    agents, board, contacts, conversations, memberships, messages, organizations, scenarios, steps,
+    timeline, tokens,
+};
 use crate::{Backend, Store, StoreError, Transaction};
 
 const MAX_CONNECTIONS: u32 = 10;
@@ -89,3 +92,8 @@ tokens::impl_api_tokens!(PgTx);
 agents::impl_agents!(PgTx);
 scenarios::impl_scenarios!(PgTx, lock_sql = scenarios::LOCK_SCENARIO_POSTGRES);
 steps::impl_steps!(PgTx);
+contacts::impl_contacts!(PgTx, sqlx::Postgres);
+conversations::impl_conversations!(PgTx, sqlx::Postgres);
+messages::impl_messages!(PgTx);
+board::impl_board!(PgTx, sqlx::Postgres, claim_sql = board::CLAIM_POSTGRES);
+timeline::impl_timeline!(PgTx);

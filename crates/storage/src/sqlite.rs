@@ -8,7 +8,10 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
-use crate::repos::{agents, memberships, organizations, scenarios, steps, tokens};
+use crate::repos::{
+    agents, board, contacts, conversations, memberships, messages, organizations, scenarios, steps,
+    timeline, tokens,
+};
 use crate::{Backend, Store, StoreError, Transaction};
 
 /// How long a connection waits for a lock before giving up with `SQLITE_BUSY`.
@@ -106,3 +109,8 @@ tokens::impl_api_tokens!(SqliteTx);
 agents::impl_agents!(SqliteTx);
 scenarios::impl_scenarios!(SqliteTx, lock_sql = scenarios::LOCK_SCENARIO_SQLITE);
 steps::impl_steps!(SqliteTx);
+contacts::impl_contacts!(SqliteTx, sqlx::Sqlite);
+conversations::impl_conversations!(SqliteTx, sqlx::Sqlite);
+messages::impl_messages!(SqliteTx);
+board::impl_board!(SqliteTx, sqlx::Sqlite, claim_sql = board::CLAIM_SQLITE);
+timeline::impl_timeline!(SqliteTx);

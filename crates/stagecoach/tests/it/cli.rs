@@ -147,37 +147,51 @@ async fn first_start_prints_a_working_token() {
         "sqlite://{}",
         folder.path().join("fresh/stagecoach.db").display()
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_stagecoach"))
-        .args(["serve", "--listen", &listen, "--database-url", &url])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = server.stdout.take().unwrap();
-    let token = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
+    // Port 0: the server picks a free port and logs it (a port picked here could be taken
+    // by another test's connection before the server binds it).
+    let mut server = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                &url,
+                "--log-format",
+                "json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = server.0.stdout.take().unwrap();
+    let stderr = server.0.stderr.take().unwrap();
+    let (token, listen) = tokio::task::spawn_blocking(move || {
+        let token = BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
             .find_map(|line| {
                 line.trim()
                     .strip_prefix("sc_")
                     .map(|rest| format!("sc_{rest}"))
-            })
+            });
+        let mut logs = BufReader::new(stderr).lines().map_while(Result::ok);
+        let listen = logs.by_ref().find_map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
+            entry["address"].as_str().map(str::to_owned)
+        });
+        // Keep reading, as a log collector would.
+        std::thread::spawn(move || logs.for_each(drop));
+        (token, listen)
     })
     .await
-    .unwrap()
-    .expect("the bootstrap token on stdout");
+    .unwrap();
+    let token = token.expect("the bootstrap token on stdout");
+    let listen = listen.expect("the listening address in the logs");
     let client = reqwest::Client::new();
     let mut answer = None;
-    // The server starts in the background; give it up to 30 s on a loaded machine.
-    for _ in 0..600 {
+    for _ in 0..100 {
         match client
             .post(format!("http://{listen}/crm/scenario"))
             .bearer_auth(&token)
@@ -192,11 +206,20 @@ async fn first_start_prints_a_working_token() {
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
         }
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     assert_eq!(
         answer,
         Some(StatusCode::CREATED),
         "curl-style create with the printed token"
     );
+}
+
+/// Stops the server even when an assertion fails first.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

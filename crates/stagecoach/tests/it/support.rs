@@ -136,7 +136,11 @@ impl TestApp {
         let store = stagecoach_storage::connect(&db.url).await.expect("connect");
         store.migrate().await.expect("migrate");
         let core = Stagecoach::new(store, Arc::new(SystemClock));
-        let org = core.create_organization("Test org").await.expect("org").id;
+        let org = core
+            .create_organization("Test org", None)
+            .await
+            .expect("org")
+            .id;
         let token = core
             .create_token(org, "test", None, TokenType::Sync)
             .await
@@ -211,7 +215,12 @@ impl TestApp {
 
     /// A second organization with its own token, to test isolation.
     pub async fn other_tenant(&self) -> (OrganizationId, String) {
-        let org = self.core.create_organization("Other org").await.unwrap().id;
+        let org = self
+            .core
+            .create_organization("Other org", None)
+            .await
+            .unwrap()
+            .id;
         let token = self
             .core
             .create_token(org, "other", None, TokenType::Sync)

@@ -3,8 +3,13 @@
 //! accept (`$n` placeholders, `ON CONFLICT`, `RETURNING`).
 
 pub mod agents;
+pub mod board;
+pub mod contacts;
+pub mod conversations;
 pub mod memberships;
+pub mod messages;
 pub mod organizations;
 pub mod scenarios;
 pub mod steps;
+pub mod timeline;
 pub mod tokens;

@@ -28,6 +28,7 @@ pub trait Organizations {
 pub(crate) struct OrganizationRow {
     id: Uuid,
     name: String,
+    default_calling_code: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -37,6 +38,7 @@ impl OrganizationRow {
         Ok(Organization {
             id: OrganizationId(self.id),
             name: self.name,
+            default_calling_code: self.default_calling_code,
             created_at: time(self.created_at)?,
             updated_at: time(self.updated_at)?,
         })
@@ -52,11 +54,12 @@ macro_rules! impl_organizations {
                 org: &stagecoach_domain::organization::Organization,
             ) -> Result<(), $crate::StoreError> {
                 sqlx::query(
-                    "INSERT INTO organizations (id, name, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO organizations (id, name, default_calling_code, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(org.id.0)
                 .bind(&org.name)
+                .bind(&org.default_calling_code)
                 .bind($crate::rows::millis(org.created_at))
                 .bind($crate::rows::millis(org.updated_at))
                 .execute(self.conn())
@@ -70,7 +73,7 @@ macro_rules! impl_organizations {
             ) -> Result<Option<stagecoach_domain::organization::Organization>, $crate::StoreError>
             {
                 sqlx::query_as::<_, $crate::repos::organizations::OrganizationRow>(
-                    "SELECT id, name, created_at, updated_at FROM organizations WHERE id = $1",
+                    "SELECT id, name, default_calling_code, created_at, updated_at FROM organizations WHERE id = $1",
                 )
                 .bind(id.0)
                 .fetch_optional(self.conn())

@@ -1,0 +1,404 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use stagecoach_domain::conversation::Conversation;
+use stagecoach_domain::engine::assignment::MemberLoad;
+use stagecoach_domain::enums::{Channel, ConversationStatus, Priority};
+use stagecoach_domain::ids::{
+    AgentId, ContactId, ConversationId, MembershipId, OrganizationId, ScenarioId, StepId,
+};
+use stagecoach_domain::step::RequestContact;
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::rows::{from_json, opt_time, parse_enum, time};
+
+/// Filters of a conversation listing (Chatvolt's `GET /conversation`), newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    /// `Some(None)`: conversations without an agent.
+    pub agent: Option<Option<AgentId>>,
+    pub channel: Option<Channel>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    pub status: Option<ConversationStatus>,
+    pub priority: Option<Priority>,
+    /// `Some(None)`: unassigned conversations.
+    pub assignee: Option<Option<MembershipId>>,
+    pub unread: Option<bool>,
+    pub tag: Option<String>,
+    pub ai_enabled: Option<bool>,
+    /// Conversations active in this scenario (and step).
+    pub scenario: Option<ScenarioId>,
+    pub step: Option<StepId>,
+    /// Keyset cursor: strictly older than this (created_at, id).
+    pub before: Option<(DateTime<Utc>, ConversationId)>,
+}
+
+#[async_trait]
+pub trait Conversations {
+    async fn insert_conversation(&mut self, conversation: &Conversation) -> Result<(), StoreError>;
+    /// Writes the conversation with its tags and assignees. Members already assigned keep
+    /// their assignment time; new ones are assigned at `now`.
+    async fn save_conversation(
+        &mut self,
+        conversation: &Conversation,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn get_conversation(
+        &mut self,
+        org: OrganizationId,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>, StoreError>;
+    /// The contact's most recent conversation on a channel.
+    async fn latest_conversation(
+        &mut self,
+        org: OrganizationId,
+        contact: ContactId,
+        channel: Channel,
+    ) -> Result<Option<Conversation>, StoreError>;
+    async fn list_conversations(
+        &mut self,
+        org: OrganizationId,
+        filter: &ConversationFilter,
+        limit: i64,
+    ) -> Result<Vec<Conversation>, StoreError>;
+    /// Deletes the conversation with its messages, links, stays and timeline.
+    async fn delete_conversation(
+        &mut self,
+        org: OrganizationId,
+        id: ConversationId,
+    ) -> Result<bool, StoreError>;
+    /// A member's open (not RESOLVED) conversations active in a scenario, and when the
+    /// member was last assigned one of the scenario's conversations.
+    async fn member_load(
+        &mut self,
+        org: OrganizationId,
+        scenario: ScenarioId,
+        member: MembershipId,
+    ) -> Result<MemberLoad, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConversationRow {
+    id: Uuid,
+    organization_id: Uuid,
+    contact_id: Uuid,
+    channel: String,
+    title: Option<String>,
+    status: String,
+    priority: String,
+    ai_enabled: bool,
+    agent_id: Option<Uuid>,
+    crm_data: String,
+    contact_fields_to_collect: String,
+    last_inbound_at: Option<i64>,
+    unread_count: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ConversationRow {
+    pub(crate) fn into_domain(
+        self,
+        tags: Vec<String>,
+        assignees: Vec<MembershipId>,
+    ) -> Result<Conversation, StoreError> {
+        let crm_data: Option<Map<String, Value>> = from_json("crm_data", Some(self.crm_data))?;
+        let collect: Option<RequestContact> = from_json(
+            "contact_fields_to_collect",
+            Some(self.contact_fields_to_collect),
+        )?;
+        Ok(Conversation {
+            id: ConversationId(self.id),
+            organization_id: OrganizationId(self.organization_id),
+            contact_id: ContactId(self.contact_id),
+            channel: parse_enum("channel", &self.channel, Channel::parse)?,
+            title: self.title,
+            status: parse_enum("status", &self.status, ConversationStatus::parse)?,
+            priority: parse_enum("priority", &self.priority, Priority::parse)?,
+            ai_enabled: self.ai_enabled,
+            agent_id: self.agent_id.map(AgentId),
+            assignees,
+            tags,
+            crm_data: crm_data.unwrap_or_default(),
+            contact_fields_to_collect: collect.unwrap_or_default(),
+            last_inbound_at: opt_time(self.last_inbound_at)?,
+            unread_count: self.unread_count,
+            created_at: time(self.created_at)?,
+            updated_at: time(self.updated_at)?,
+        })
+    }
+}
+
+macro_rules! impl_conversations {
+    ($tx:ty, $db:ty) => {
+        impl $tx {
+            /// Adds tags and assignees to conversation rows.
+            async fn complete_conversations(
+                &mut self,
+                rows: Vec<$crate::repos::conversations::ConversationRow>,
+            ) -> Result<Vec<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let id: uuid::Uuid = $crate::repos::conversations::row_id(&row);
+                    let tags: Vec<String> = sqlx::query_scalar(
+                        "SELECT tag FROM conversation_tags WHERE conversation_id = $1 ORDER BY position, tag",
+                    )
+                    .bind(id)
+                    .fetch_all(self.conn())
+                    .await?;
+                    let assignees: Vec<uuid::Uuid> = sqlx::query_scalar(
+                        "SELECT membership_id FROM conversation_assignees WHERE conversation_id = $1 \
+                         ORDER BY assigned_at, membership_id",
+                    )
+                    .bind(id)
+                    .fetch_all(self.conn())
+                    .await?;
+                    out.push(row.into_domain(
+                        tags,
+                        assignees.into_iter().map(stagecoach_domain::ids::MembershipId).collect(),
+                    )?);
+                }
+                Ok(out)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::repos::conversations::Conversations for $tx {
+            async fn insert_conversation(
+                &mut self,
+                c: &stagecoach_domain::conversation::Conversation,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO conversations (id, organization_id, contact_id, channel, title, status, \
+                     priority, ai_enabled, agent_id, crm_data, contact_fields_to_collect, last_inbound_at, \
+                     unread_count, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .bind(c.id.0)
+                .bind(c.organization_id.0)
+                .bind(c.contact_id.0)
+                .bind(c.channel.as_str())
+                .bind(&c.title)
+                .bind(c.status.as_str())
+                .bind(c.priority.as_str())
+                .bind(c.ai_enabled)
+                .bind(c.agent_id.map(|a| a.0))
+                .bind(serde_json::to_string(&c.crm_data).expect("a JSON map serializes"))
+                .bind(serde_json::to_string(&c.contact_fields_to_collect).expect("plain data serializes"))
+                .bind(c.last_inbound_at.map($crate::rows::millis))
+                .bind(c.unread_count)
+                .bind($crate::rows::millis(c.created_at))
+                .bind($crate::rows::millis(c.updated_at))
+                .execute(self.conn())
+                .await?;
+                self.save_conversation(c, c.created_at).await
+            }
+
+            async fn save_conversation(
+                &mut self,
+                c: &stagecoach_domain::conversation::Conversation,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "UPDATE conversations SET title = $3, status = $4, priority = $5, ai_enabled = $6, \
+                     agent_id = $7, crm_data = $8, contact_fields_to_collect = $9, last_inbound_at = $10, \
+                     unread_count = $11, updated_at = $12, channel = $13 WHERE organization_id = $1 AND id = $2",
+                )
+                .bind(c.organization_id.0)
+                .bind(c.id.0)
+                .bind(&c.title)
+                .bind(c.status.as_str())
+                .bind(c.priority.as_str())
+                .bind(c.ai_enabled)
+                .bind(c.agent_id.map(|a| a.0))
+                .bind(serde_json::to_string(&c.crm_data).expect("a JSON map serializes"))
+                .bind(serde_json::to_string(&c.contact_fields_to_collect).expect("plain data serializes"))
+                .bind(c.last_inbound_at.map($crate::rows::millis))
+                .bind(c.unread_count)
+                .bind($crate::rows::millis(c.updated_at))
+                .bind(c.channel.as_str())
+                .execute(self.conn())
+                .await?;
+                sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
+                    .bind(c.id.0)
+                    .execute(self.conn())
+                    .await?;
+                for (position, tag) in c.tags.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO conversation_tags (conversation_id, organization_id, tag, position) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(c.id.0)
+                    .bind(c.organization_id.0)
+                    .bind(tag)
+                    .bind(position as i64)
+                    .execute(self.conn())
+                    .await?;
+                }
+                let current: Vec<uuid::Uuid> = sqlx::query_scalar(
+                    "SELECT membership_id FROM conversation_assignees WHERE conversation_id = $1",
+                )
+                .bind(c.id.0)
+                .fetch_all(self.conn())
+                .await?;
+                for gone in current.iter().filter(|m| !c.assignees.iter().any(|a| a.0 == **m)) {
+                    sqlx::query(
+                        "DELETE FROM conversation_assignees WHERE conversation_id = $1 AND membership_id = $2",
+                    )
+                    .bind(c.id.0)
+                    .bind(gone)
+                    .execute(self.conn())
+                    .await?;
+                }
+                for member in &c.assignees {
+                    sqlx::query(
+                        "INSERT INTO conversation_assignees (conversation_id, organization_id, membership_id, assigned_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (conversation_id, membership_id) DO NOTHING",
+                    )
+                    .bind(c.id.0)
+                    .bind(c.organization_id.0)
+                    .bind(member.0)
+                    .bind($crate::rows::millis(now))
+                    .execute(self.conn())
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn get_conversation(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                id: stagecoach_domain::ids::ConversationId,
+            ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
+                let rows = sqlx::query_as::<_, $crate::repos::conversations::ConversationRow>(
+                    "SELECT * FROM conversations WHERE organization_id = $1 AND id = $2",
+                )
+                .bind(org.0)
+                .bind(id.0)
+                .fetch_all(self.conn())
+                .await?;
+                Ok(self.complete_conversations(rows).await?.pop())
+            }
+
+            async fn latest_conversation(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                contact: stagecoach_domain::ids::ContactId,
+                channel: stagecoach_domain::enums::Channel,
+            ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
+                let rows = sqlx::query_as::<_, $crate::repos::conversations::ConversationRow>(
+                    "SELECT * FROM conversations WHERE organization_id = $1 AND contact_id = $2 \
+                     AND channel = $3 ORDER BY created_at DESC, id DESC LIMIT 1",
+                )
+                .bind(org.0)
+                .bind(contact.0)
+                .bind(channel.as_str())
+                .fetch_all(self.conn())
+                .await?;
+                Ok(self.complete_conversations(rows).await?.pop())
+            }
+
+            async fn list_conversations(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                f: &$crate::repos::conversations::ConversationFilter,
+                limit: i64,
+            ) -> Result<Vec<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT v.* FROM conversations v WHERE v.organization_id = ");
+                qb.push_bind(org.0);
+                match f.agent {
+                    Some(Some(agent)) => { qb.push(" AND v.agent_id = ").push_bind(agent.0); }
+                    Some(None) => { qb.push(" AND v.agent_id IS NULL"); }
+                    None => {}
+                }
+                if let Some(channel) = f.channel { qb.push(" AND v.channel = ").push_bind(channel.as_str()); }
+                if let Some(from) = f.created_from { qb.push(" AND v.created_at >= ").push_bind($crate::rows::millis(from)); }
+                if let Some(to) = f.created_to { qb.push(" AND v.created_at <= ").push_bind($crate::rows::millis(to)); }
+                if let Some(status) = f.status { qb.push(" AND v.status = ").push_bind(status.as_str()); }
+                if let Some(priority) = f.priority { qb.push(" AND v.priority = ").push_bind(priority.as_str()); }
+                if let Some(ai) = f.ai_enabled { qb.push(" AND v.ai_enabled = ").push_bind(ai); }
+                match f.unread {
+                    Some(true) => { qb.push(" AND v.unread_count > 0"); }
+                    Some(false) => { qb.push(" AND v.unread_count = 0"); }
+                    None => {}
+                }
+                match f.assignee {
+                    Some(Some(member)) => {
+                        qb.push(" AND EXISTS (SELECT 1 FROM conversation_assignees a WHERE a.conversation_id = v.id AND a.membership_id = ")
+                            .push_bind(member.0).push(")");
+                    }
+                    Some(None) => { qb.push(" AND NOT EXISTS (SELECT 1 FROM conversation_assignees a WHERE a.conversation_id = v.id)"); }
+                    None => {}
+                }
+                if let Some(tag) = &f.tag {
+                    qb.push(" AND EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = v.id AND t.tag = ")
+                        .push_bind(tag.clone()).push(")");
+                }
+                if f.scenario.is_some() || f.step.is_some() {
+                    qb.push(" AND EXISTS (SELECT 1 FROM scenario_links l WHERE l.conversation_id = v.id AND l.available");
+                    if let Some(scenario) = f.scenario { qb.push(" AND l.scenario_id = ").push_bind(scenario.0); }
+                    if let Some(step) = f.step { qb.push(" AND l.step_id = ").push_bind(step.0); }
+                    qb.push(")");
+                }
+                if let Some((at, id)) = f.before {
+                    let at = $crate::rows::millis(at);
+                    qb.push(" AND (v.created_at < ").push_bind(at)
+                        .push(" OR (v.created_at = ").push_bind(at)
+                        .push(" AND v.id < ").push_bind(id.0).push("))");
+                }
+                qb.push(" ORDER BY v.created_at DESC, v.id DESC LIMIT ").push_bind(limit);
+                let rows: Vec<$crate::repos::conversations::ConversationRow> =
+                    qb.build_query_as().fetch_all(self.conn()).await?;
+                self.complete_conversations(rows).await
+            }
+
+            async fn delete_conversation(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                id: stagecoach_domain::ids::ConversationId,
+            ) -> Result<bool, $crate::StoreError> {
+                let done = sqlx::query("DELETE FROM conversations WHERE organization_id = $1 AND id = $2")
+                    .bind(org.0)
+                    .bind(id.0)
+                    .execute(self.conn())
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn member_load(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                scenario: stagecoach_domain::ids::ScenarioId,
+                member: stagecoach_domain::ids::MembershipId,
+            ) -> Result<stagecoach_domain::engine::assignment::MemberLoad, $crate::StoreError> {
+                use sqlx::Row;
+                let row = sqlx::query(
+                    "SELECT COUNT(CASE WHEN v.status <> 'RESOLVED' AND l.available THEN 1 END) AS open_count, \
+                     MAX(a.assigned_at) AS last_assigned \
+                     FROM conversation_assignees a \
+                     JOIN conversations v ON v.id = a.conversation_id \
+                     JOIN scenario_links l ON l.conversation_id = v.id AND l.scenario_id = $2 \
+                     WHERE a.organization_id = $1 AND a.membership_id = $3",
+                )
+                .bind(org.0)
+                .bind(scenario.0)
+                .bind(member.0)
+                .fetch_one(self.conn())
+                .await?;
+                Ok(stagecoach_domain::engine::assignment::MemberLoad {
+                    membership_id: member,
+                    open_conversations: row.try_get("open_count")?,
+                    last_assigned_at: $crate::rows::opt_time(row.try_get("last_assigned")?)?,
+                })
+            }
+        }
+    };
+}
+pub(crate) use impl_conversations;
+
+/// The id of a row, before it becomes a conversation.
+pub(crate) fn row_id(row: &ConversationRow) -> Uuid {
+    row.id
+}

@@ -1,0 +1,131 @@
+use async_trait::async_trait;
+use serde_json::Value;
+use stagecoach_domain::conversation::Message;
+use stagecoach_domain::enums::{Channel, MessageDirection};
+use stagecoach_domain::ids::{ConversationId, MessageId, OrganizationId};
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::rows::{from_json, parse_enum, time};
+
+#[async_trait]
+pub trait Messages {
+    /// Fails with [`StoreError::UniqueViolation`] when the channel already has a message
+    /// with the same external id.
+    async fn insert_message(&mut self, message: &Message) -> Result<(), StoreError>;
+    async fn find_message_by_external_id(
+        &mut self,
+        org: OrganizationId,
+        channel: Channel,
+        external_id: &str,
+    ) -> Result<Option<Message>, StoreError>;
+    /// The conversation's last `count` messages, oldest first.
+    async fn last_messages(
+        &mut self,
+        org: OrganizationId,
+        conversation: ConversationId,
+        count: i64,
+    ) -> Result<Vec<Message>, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: Uuid,
+    organization_id: Uuid,
+    conversation_id: Uuid,
+    direction: String,
+    text: String,
+    attachments: String,
+    external_id: Option<String>,
+    channel: String,
+    status: String,
+    created_at: i64,
+}
+
+impl MessageRow {
+    pub(crate) fn into_domain(self) -> Result<Message, StoreError> {
+        let attachments: Option<Vec<Value>> = from_json("attachments", Some(self.attachments))?;
+        Ok(Message {
+            id: MessageId(self.id),
+            organization_id: OrganizationId(self.organization_id),
+            conversation_id: ConversationId(self.conversation_id),
+            direction: parse_enum("direction", &self.direction, MessageDirection::parse)?,
+            text: self.text,
+            attachments: attachments.unwrap_or_default(),
+            external_id: self.external_id,
+            channel: parse_enum("channel", &self.channel, Channel::parse)?,
+            status: self.status,
+            created_at: time(self.created_at)?,
+        })
+    }
+}
+
+macro_rules! impl_messages {
+    ($tx:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::repos::messages::Messages for $tx {
+            async fn insert_message(
+                &mut self,
+                m: &stagecoach_domain::conversation::Message,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO messages (id, organization_id, conversation_id, direction, text, \
+                     attachments, external_id, channel, status, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(m.id.0)
+                .bind(m.organization_id.0)
+                .bind(m.conversation_id.0)
+                .bind(m.direction.as_str())
+                .bind(&m.text)
+                .bind(serde_json::to_string(&m.attachments).expect("JSON values serialize"))
+                .bind(&m.external_id)
+                .bind(m.channel.as_str())
+                .bind(&m.status)
+                .bind($crate::rows::millis(m.created_at))
+                .execute(self.conn())
+                .await?;
+                Ok(())
+            }
+
+            async fn find_message_by_external_id(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                channel: stagecoach_domain::enums::Channel,
+                external_id: &str,
+            ) -> Result<Option<stagecoach_domain::conversation::Message>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::repos::messages::MessageRow>(
+                    "SELECT * FROM messages WHERE organization_id = $1 AND channel = $2 AND external_id = $3",
+                )
+                .bind(org.0)
+                .bind(channel.as_str())
+                .bind(external_id)
+                .fetch_optional(self.conn())
+                .await?
+                .map(|row| row.into_domain())
+                .transpose()
+            }
+
+            async fn last_messages(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversation: stagecoach_domain::ids::ConversationId,
+                count: i64,
+            ) -> Result<Vec<stagecoach_domain::conversation::Message>, $crate::StoreError> {
+                let rows = sqlx::query_as::<_, $crate::repos::messages::MessageRow>(
+                    "SELECT * FROM messages WHERE organization_id = $1 AND conversation_id = $2 \
+                     ORDER BY created_at DESC, id DESC LIMIT $3",
+                )
+                .bind(org.0)
+                .bind(conversation.0)
+                .bind(count)
+                .fetch_all(self.conn())
+                .await?;
+                let mut messages = rows.into_iter().map(|r| r.into_domain()).collect::<Result<Vec<_>, _>>()?;
+                messages.reverse();
+                Ok(messages)
+            }
+        }
+    };
+}
+pub(crate) use impl_messages;

@@ -1,0 +1,206 @@
+//! The conversation timeline and the outbox.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use stagecoach_domain::engine::effects::OutboundEffect;
+use stagecoach_domain::engine::timeline::{Actor, Event};
+use stagecoach_domain::ids::{ConversationId, EventId, OrganizationId, OutboxId};
+use uuid::Uuid;
+
+use crate::StoreError;
+use crate::rows::{from_json, time};
+
+/// A stored timeline entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineEntry {
+    pub id: EventId,
+    pub conversation_id: ConversationId,
+    pub kind: String,
+    pub actor: String,
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored outbound effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub id: OutboxId,
+    pub conversation_id: Option<ConversationId>,
+    pub kind: String,
+    pub payload: Value,
+    pub status: String,
+    pub attempts: i64,
+    pub available_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait Timeline {
+    async fn append_event(
+        &mut self,
+        org: OrganizationId,
+        conversation: ConversationId,
+        event: &Event,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The conversation's timeline, oldest first.
+    async fn timeline(
+        &mut self,
+        org: OrganizationId,
+        conversation: ConversationId,
+    ) -> Result<Vec<TimelineEntry>, StoreError>;
+    /// Queues an outbound effect, due at once.
+    async fn enqueue(
+        &mut self,
+        org: OrganizationId,
+        conversation: Option<ConversationId>,
+        id: OutboxId,
+        effect: &OutboundEffect,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The conversation's outbound effects, oldest first.
+    async fn outbox(
+        &mut self,
+        org: OrganizationId,
+        conversation: ConversationId,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    id: Uuid,
+    conversation_id: Uuid,
+    kind: String,
+    actor: String,
+    data: String,
+    created_at: i64,
+}
+
+impl EventRow {
+    pub(crate) fn into_entry(self) -> Result<TimelineEntry, StoreError> {
+        Ok(TimelineEntry {
+            id: EventId(self.id),
+            conversation_id: ConversationId(self.conversation_id),
+            kind: self.kind,
+            actor: self.actor,
+            data: from_json("data", Some(self.data))?.unwrap_or(Value::Null),
+            created_at: time(self.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutboxRow {
+    id: Uuid,
+    conversation_id: Option<Uuid>,
+    kind: String,
+    payload: String,
+    status: String,
+    attempts: i64,
+    available_at: i64,
+    created_at: i64,
+}
+
+impl OutboxRow {
+    pub(crate) fn into_entry(self) -> Result<OutboxEntry, StoreError> {
+        Ok(OutboxEntry {
+            id: OutboxId(self.id),
+            conversation_id: self.conversation_id.map(ConversationId),
+            kind: self.kind,
+            payload: from_json("payload", Some(self.payload))?.unwrap_or(Value::Null),
+            status: self.status,
+            attempts: self.attempts,
+            available_at: time(self.available_at)?,
+            created_at: time(self.created_at)?,
+        })
+    }
+}
+
+macro_rules! impl_timeline {
+    ($tx:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::repos::timeline::Timeline for $tx {
+            async fn append_event(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversation: stagecoach_domain::ids::ConversationId,
+                event: &stagecoach_domain::engine::timeline::Event,
+                actor: &stagecoach_domain::engine::timeline::Actor,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO timeline_events (id, organization_id, conversation_id, kind, actor, data, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(stagecoach_domain::ids::EventId::new().0)
+                .bind(org.0)
+                .bind(conversation.0)
+                .bind(event.kind())
+                .bind(actor.label())
+                .bind(event.data().to_string())
+                .bind($crate::rows::millis(at))
+                .execute(self.conn())
+                .await?;
+                Ok(())
+            }
+
+            async fn timeline(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversation: stagecoach_domain::ids::ConversationId,
+            ) -> Result<Vec<$crate::repos::timeline::TimelineEntry>, $crate::StoreError> {
+                let rows = sqlx::query_as::<_, $crate::repos::timeline::EventRow>(
+                    "SELECT id, conversation_id, kind, actor, data, created_at FROM timeline_events \
+                     WHERE organization_id = $1 AND conversation_id = $2 ORDER BY id",
+                )
+                .bind(org.0)
+                .bind(conversation.0)
+                .fetch_all(self.conn())
+                .await?;
+                rows.into_iter().map(|r| r.into_entry()).collect()
+            }
+
+            async fn enqueue(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversation: Option<stagecoach_domain::ids::ConversationId>,
+                id: stagecoach_domain::ids::OutboxId,
+                effect: &stagecoach_domain::engine::effects::OutboundEffect,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO outbox (id, organization_id, conversation_id, kind, payload, status, attempts, \
+                     available_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)",
+                )
+                .bind(id.0)
+                .bind(org.0)
+                .bind(conversation.map(|c| c.0))
+                .bind(effect.kind())
+                .bind(serde_json::to_string(effect).expect("effects serialize"))
+                .bind($crate::rows::millis(now))
+                .execute(self.conn())
+                .await?;
+                Ok(())
+            }
+
+            async fn outbox(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversation: stagecoach_domain::ids::ConversationId,
+            ) -> Result<Vec<$crate::repos::timeline::OutboxEntry>, $crate::StoreError> {
+                let rows = sqlx::query_as::<_, $crate::repos::timeline::OutboxRow>(
+                    "SELECT id, conversation_id, kind, payload, status, attempts, available_at, created_at \
+                     FROM outbox WHERE organization_id = $1 AND conversation_id = $2 ORDER BY created_at, id",
+                )
+                .bind(org.0)
+                .bind(conversation.0)
+                .fetch_all(self.conn())
+                .await?;
+                rows.into_iter().map(|r| r.into_entry()).collect()
+            }
+        }
+    };
+}
+pub(crate) use impl_timeline;
