@@ -6,6 +6,7 @@
 //! health checks, the OpenAPI document, request ids and logging.
 
 pub mod dialects;
+mod extract;
 mod health;
 mod http_log;
 pub mod openapi;

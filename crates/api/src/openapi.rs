@@ -38,7 +38,9 @@ impl Modify for BearerAuth {
 
 /// Every documented route, with its part of the document.
 pub(crate) fn split_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(crate::dialects::chatvolt::routes())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::dialects::chatvolt::routes())
+        .merge(crate::dialects::native::routes())
 }
 
 /// The whole document.

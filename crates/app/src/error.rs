@@ -12,6 +12,9 @@ pub enum Entity {
     Agent,
     Scenario,
     Step,
+    Contact,
+    Conversation,
+    Stay,
 }
 
 impl fmt::Display for Entity {
@@ -23,6 +26,9 @@ impl fmt::Display for Entity {
             Entity::Agent => "agent",
             Entity::Scenario => "scenario",
             Entity::Step => "step",
+            Entity::Contact => "contact",
+            Entity::Conversation => "conversation",
+            Entity::Stay => "conversation log",
         })
     }
 }

@@ -8,19 +8,34 @@ mod admin;
 mod agents;
 mod auth;
 mod clock;
+mod conversations;
+mod crm;
+mod engine;
 mod error;
+mod inbound;
 mod scenarios;
 mod steps;
+mod timers;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use stagecoach_domain::engine::assignment::Pick;
+use stagecoach_domain::engine::triggers::{EntryCondition, KeywordTrigger};
 use stagecoach_storage::Store;
 
 pub use admin::{Bootstrap, NewToken};
 pub use agents::AgentRef;
 pub use auth::Principal;
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use conversations::{ConversationDetail, StayView};
+pub use crm::{BoardCard, StepRef};
+pub use engine::{EntryReport, ThreadRandom};
 pub use error::{AppError, Entity};
+pub use inbound::{InboundMessage, InboundReceipt};
+/// Storage records and filters that use cases take and return.
+pub use stagecoach_storage::{
+    ContactFilter, ConversationFilter, OutboxEntry, PendingAutoAdvance, StayFilter, TimelineEntry,
+};
 pub use steps::{StepView, missing_reference_message};
 
 /// The entry point to every use case. Cheap to clone.
@@ -28,11 +43,26 @@ pub use steps::{StepView, missing_reference_message};
 pub struct Stagecoach {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// Random assignment's source of choices (injectable for deterministic tests).
+    pick: Arc<Mutex<Box<dyn Pick>>>,
+    /// Decides whether an inbound message meets a step's entry condition.
+    condition: Arc<dyn EntryCondition>,
 }
 
 impl Stagecoach {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self {
+            store,
+            clock,
+            pick: Arc::new(Mutex::new(Box::new(ThreadRandom))),
+            condition: Arc::new(KeywordTrigger),
+        }
+    }
+
+    /// Replaces the source of random assignment choices.
+    pub fn with_pick(mut self, pick: impl Pick + 'static) -> Self {
+        self.pick = Arc::new(Mutex::new(Box::new(pick)));
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -140,6 +140,15 @@ impl Stagecoach {
         let mut tx = self.store.begin_write().await?;
         let step = find_step(tx.as_mut(), org, id).await?;
         let scenario = find_scenario(tx.as_mut(), org, Some(step.scenario_id), "id", true).await?;
+        let waiting = tx.active_in_step(org, step.id).await?;
+        if waiting > 0 {
+            return Err(AppError::Conflict {
+                field: "id",
+                message: format!(
+                    "{waiting} conversation(s) are in this step; move or remove them before deleting it"
+                ),
+            });
+        }
         let now = self.now();
         tx.detach_auto_next(org, step.id, now).await?;
         tx.delete_step(org, step.id).await?;

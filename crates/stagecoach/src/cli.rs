@@ -51,9 +51,20 @@ pub struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "STAGECOACH_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// What this process does: `all` serves HTTP and runs background work, `api` only
+    /// serves HTTP, `worker` only runs background work (auto-advance timers).
+    #[arg(long, env = "STAGECOACH_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
     /// Do not apply migrations at start (run `stagecoach migrate` yourself).
     #[arg(long, env = "STAGECOACH_NO_MIGRATE")]
     pub no_migrate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    All,
+    Api,
+    Worker,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,8 +89,8 @@ pub enum MemberCommand {
         email: String,
         #[arg(long)]
         name: String,
-        #[arg(long, value_enum, default_value_t = Role::User)]
-        role: Role,
+        #[arg(long, value_enum, default_value_t = MemberRole::User)]
+        role: MemberRole,
     },
 }
 
@@ -112,18 +123,18 @@ pub enum TokenCommand {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Role {
+pub enum MemberRole {
     Owner,
     Admin,
     User,
 }
 
-impl From<Role> for MembershipRole {
-    fn from(role: Role) -> Self {
+impl From<MemberRole> for MembershipRole {
+    fn from(role: MemberRole) -> Self {
         match role {
-            Role::Owner => MembershipRole::Owner,
-            Role::Admin => MembershipRole::Admin,
-            Role::User => MembershipRole::User,
+            MemberRole::Owner => MembershipRole::Owner,
+            MemberRole::Admin => MembershipRole::Admin,
+            MemberRole::User => MembershipRole::User,
         }
     }
 }

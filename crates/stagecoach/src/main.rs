@@ -14,7 +14,7 @@ use clap::Parser;
 use stagecoach_app::{Stagecoach, SystemClock};
 use tokio::net::TcpListener;
 
-use cli::{Cli, Command, MemberCommand, OrgCommand, TokenCommand};
+use cli::{Cli, Command, MemberCommand, OrgCommand, Role, TokenCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -55,7 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await
                     .context("cannot migrate the database")?;
             }
-            run_server(core, &serve.listen).await
+            run_server(core, &serve.listen, serve.role).await
         }
         Command::Migrate => {
             store
@@ -133,27 +133,64 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-async fn run_server(core: Stagecoach, listen: &str) -> anyhow::Result<()> {
-    if let Some(bootstrap) = core.bootstrap_if_empty().await? {
-        // Shown once, on stdout rather than in the logs, which may be kept and shipped.
-        println!(
-            "\nStagecoach created organization {} (\"{}\") and an API token for it.\n\
-             It is shown only this once; keep it somewhere safe:\n\n    {}\n\n\
-             Try: curl -H 'Authorization: Bearer {}' http://{}/crm/scenario\n",
-            bootstrap.organization.id,
-            bootstrap.organization.name,
-            bootstrap.token.secret,
-            bootstrap.token.secret,
-            listen,
-        );
+async fn run_server(core: Stagecoach, listen: &str, role: Role) -> anyhow::Result<()> {
+    if role != Role::Worker {
+        if let Some(bootstrap) = core.bootstrap_if_empty().await? {
+            show_bootstrap(&bootstrap, listen);
+        }
     }
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, "serving HTTP");
-    stagecoach_api::serve(listener, core, shutdown_signal()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let worker = (role != Role::Api)
+        .then(|| tokio::spawn(stagecoach_worker::run(core.clone(), until_stopped())));
+    if role == Role::Worker {
+        until_stopped().await;
+    } else {
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(address = %listener.local_addr()?, "serving HTTP");
+        stagecoach_api::serve(listener, core, until_stopped()).await?;
+    }
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
+    signal.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Shows the bootstrap token once, on stdout rather than in the logs, which may be kept
+/// and shipped. A stdout that cannot be written to must not stop the server.
+fn show_bootstrap(bootstrap: &stagecoach_app::Bootstrap, listen: &str) {
+    use std::io::Write;
+    let shown = writeln!(
+        std::io::stdout(),
+        "\nStagecoach created organization {} (\"{}\") and an API token for it.\n\
+         It is shown only this once; keep it somewhere safe:\n\n    {}\n\n\
+         Try: curl -H 'Authorization: Bearer {}' http://{}/crm/scenario\n",
+        bootstrap.organization.id,
+        bootstrap.organization.name,
+        bootstrap.token.secret,
+        bootstrap.token.secret,
+        listen,
+    )
+    .and_then(|()| std::io::stdout().flush());
+    if shown.is_err() {
+        tracing::warn!(
+            organization.id = %bootstrap.organization.id,
+            "could not print the bootstrap token; create one with `stagecoach token create`"
+        );
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM, so in-flight requests can finish.

@@ -1,3 +1,5 @@
 //! The public API dialects. Each is a thin translation onto the same use cases:
 //! - [`chatvolt`]: Chatvolt's CRM API (`/crm/...`, `/agents`).
+//! - [`native`]: Stagecoach's own API (`/v1/...`).
 pub mod chatvolt;
+pub mod native;

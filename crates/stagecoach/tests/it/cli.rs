@@ -177,18 +177,22 @@ async fn first_start_prints_a_working_token() {
                     .map(|rest| format!("sc_{rest}"))
             });
         let mut logs = BufReader::new(stderr).lines().map_while(Result::ok);
+        let mut seen = Vec::new();
         let listen = logs.by_ref().find_map(|line| {
+            seen.push(line.clone());
             let entry: serde_json::Value = serde_json::from_str(&line).ok()?;
             entry["address"].as_str().map(str::to_owned)
         });
         // Keep reading, as a log collector would.
         std::thread::spawn(move || logs.for_each(drop));
+        let listen = listen.ok_or(seen);
         (token, listen)
     })
     .await
     .unwrap();
     let token = token.expect("the bootstrap token on stdout");
-    let listen = listen.expect("the listening address in the logs");
+    let listen =
+        listen.unwrap_or_else(|logs| panic!("no listening address in the logs: {logs:#?}"));
     let client = reqwest::Client::new();
     let mut answer = None;
     for _ in 0..100 {

@@ -8,6 +8,7 @@ mod support;
 mod agents;
 mod auth;
 mod cli;
+mod engine;
 mod health;
 mod scenarios;
 mod schema;

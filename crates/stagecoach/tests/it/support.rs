@@ -5,7 +5,7 @@ use std::sync::{Arc, LazyLock};
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
-use stagecoach_app::{Stagecoach, SystemClock};
+use stagecoach_app::{ManualClock, Stagecoach};
 use stagecoach_domain::enums::{MembershipRole, TokenType};
 use stagecoach_domain::ids::{MembershipId, OrganizationId};
 use tokio::sync::oneshot;
@@ -114,7 +114,7 @@ async fn connect_pg(url: &str) -> sqlx::PgConnection {
         .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}: {e}"))
 }
 
-fn uuid_simple() -> String {
+pub fn uuid_simple() -> String {
     OrganizationId::new().0.simple().to_string()
 }
 
@@ -126,6 +126,8 @@ pub struct TestApp {
     pub token: String,
     pub org: OrganizationId,
     pub core: Stagecoach,
+    /// The app's clock: it moves only when a test moves it.
+    pub clock: Arc<ManualClock>,
     pub db: Arc<TestDatabase>,
     shutdown: Arc<std::sync::Mutex<Option<oneshot::Sender<()>>>>,
 }
@@ -135,7 +137,12 @@ impl TestApp {
         let db = TestDatabase::create(backend).await?;
         let store = stagecoach_storage::connect(&db.url).await.expect("connect");
         store.migrate().await.expect("migrate");
-        let core = Stagecoach::new(store, Arc::new(SystemClock));
+        // Whole milliseconds: what the app stores, so what tests compute matches what it answers.
+        let clock = Arc::new(ManualClock::new(chrono::SubsecRound::trunc_subsecs(
+            chrono::Utc::now(),
+            3,
+        )));
+        let core = Stagecoach::new(store, clock.clone());
         let org = core
             .create_organization("Test org", None)
             .await
@@ -165,6 +172,7 @@ impl TestApp {
             token,
             org,
             core,
+            clock,
             db: Arc::new(db),
             shutdown: Arc::new(std::sync::Mutex::new(Some(tx))),
         })
@@ -274,6 +282,91 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// A message from `from` on the website channel; returns the inbound answer.
+    pub async fn inbound(&self, from: &str, text: &str) -> Value {
+        self.inbound_on("website", from, text).await
+    }
+
+    pub async fn inbound_on(&self, channel: &str, from: &str, text: &str) -> Value {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/v1/messages/inbound",
+                Some(serde_json::json!({"channel": channel, "from": from, "text": text})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// A new conversation (a first message from a new contact); returns its id.
+    pub async fn conversation(&self) -> String {
+        let from = format!("visitor-{}", uuid_simple());
+        self.inbound(&from, "hello").await["conversationId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The native view of a conversation.
+    pub async fn state_of(&self, conversation: &str) -> Value {
+        let (status, body) = self
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{conversation}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// The types of the conversation's timeline entries, in order.
+    pub async fn timeline_of(&self, conversation: &str) -> Vec<Value> {
+        let (status, body) = self
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{conversation}/timeline"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array().unwrap().clone()
+    }
+
+    pub async fn outbox_of(&self, conversation: &str) -> Vec<Value> {
+        let (status, body) = self
+            .call(
+                Method::GET,
+                &format!("/v1/conversations/{conversation}/outbox"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array().unwrap().clone()
+    }
+
+    /// Creates a step from a JSON body (scenario id and name are filled in).
+    pub async fn step_with(&self, scenario: &str, name: &str, mut body: Value) -> Value {
+        body["scenarioId"] = serde_json::json!(scenario);
+        body["name"] = serde_json::json!(name);
+        if body.get("trigger").is_none() && body.get("prompt").is_none() {
+            body["prompt"] = serde_json::json!("p");
+        }
+        let (status, step) = self.call(Method::POST, "/crm/step", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{step}");
+        step
+    }
+
+    pub async fn add_to(&self, conversation: &str, step: &Value) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            "/crm/step/conversation",
+            Some(serde_json::json!({"conversationId": conversation, "stepId": step["id"]})),
+        )
+        .await
+    }
+
     pub async fn steps_of(&self, scenario: &str) -> Vec<Value> {
         let (status, body) = self
             .call(
@@ -341,6 +434,17 @@ fn check(schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
         let name = reference.rsplit('/').next().unwrap();
         return check(&CHATVOLT["schemas"][name], value, at, problems);
     }
+    if let Some(alternatives) = schema["oneOf"].as_array() {
+        let fits = alternatives.iter().any(|alternative| {
+            let mut inner = Vec::new();
+            check(alternative, value, at, &mut inner);
+            inner.is_empty()
+        });
+        if !fits {
+            problems.push(format!("{at}: matches none of the oneOf alternatives"));
+        }
+        return;
+    }
     if value.is_null() {
         if schema["nullable"] != true {
             problems.push(format!("{at}: null but not nullable"));
@@ -370,10 +474,17 @@ fn check(schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
             problems.push(format!("{at}: {value} is not RFC 3339"));
         }
     }
-    if let (Some(props), Some(object)) = (schema["properties"].as_object(), value.as_object()) {
+    let no_properties = serde_json::Map::new();
+    let props = schema["properties"].as_object().unwrap_or(&no_properties);
+    if let Some(object) = value.as_object() {
         for (name, sub) in props {
             if let Some(v) = object.get(name) {
                 check(sub, v, &format!("{at}.{name}"), problems);
+            }
+        }
+        if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+            for (name, v) in object.iter().filter(|(k, _)| !props.contains_key(*k)) {
+                check(extra, v, &format!("{at}.{name}"), problems);
             }
         }
         for name in schema["required"].as_array().into_iter().flatten() {

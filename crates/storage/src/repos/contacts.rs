@@ -49,6 +49,12 @@ pub trait Contacts {
         org: OrganizationId,
         email: &str,
     ) -> Result<Option<Contact>, StoreError>;
+    /// The oldest contact with this external id.
+    async fn find_contact_by_external_id(
+        &mut self,
+        org: OrganizationId,
+        external_id: &str,
+    ) -> Result<Option<Contact>, StoreError>;
     /// A page of contacts, oldest first, and how many match in all.
     async fn list_contacts(
         &mut self,
@@ -264,6 +270,22 @@ macro_rules! impl_contacts {
                 )
                 .bind(org.0)
                 .bind(email)
+                .fetch_optional(self.conn())
+                .await?
+                .map(|row| row.into_domain())
+                .transpose()
+            }
+
+            async fn find_contact_by_external_id(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                external_id: &str,
+            ) -> Result<Option<stagecoach_domain::contact::Contact>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::repos::contacts::ContactRow>(
+                    "SELECT * FROM contacts WHERE organization_id = $1 AND external_id = $2 ORDER BY id LIMIT 1",
+                )
+                .bind(org.0)
+                .bind(external_id)
                 .fetch_optional(self.conn())
                 .await?
                 .map(|row| row.into_domain())

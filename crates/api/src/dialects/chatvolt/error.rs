@@ -173,6 +173,18 @@ pub(crate) fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) ->
     (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
 
+impl From<crate::extract::Rejection> for ChatvoltError {
+    fn from(rejection: crate::extract::Rejection) -> Self {
+        match rejection {
+            crate::extract::Rejection::Malformed { field, message } => {
+                ChatvoltError::Malformed { field, message }
+            }
+            crate::extract::Rejection::TooLarge { limit } => ChatvoltError::TooLarge { limit },
+            crate::extract::Rejection::App(error) => ChatvoltError::App(error),
+        }
+    }
+}
+
 impl From<stagecoach_domain::ValidationError> for ChatvoltError {
     fn from(error: stagecoach_domain::ValidationError) -> Self {
         ChatvoltError::App(error.into())

@@ -2,8 +2,10 @@
 //! bodies and answers. Errors: see [`error`].
 
 mod agents;
+mod board;
 pub(crate) mod error;
 mod extract;
+mod logs;
 mod nullable;
 mod scenarios;
 mod steps;
@@ -27,6 +29,11 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             steps::update,
             steps::delete
         ))
+        .routes(routes!(board::add))
+        .routes(routes!(board::move_conversation))
+        .routes(routes!(board::list, board::remove))
+        .routes(routes!(logs::list))
+        .routes(routes!(logs::get))
         .routes(routes!(agents::create))
         .routes(routes!(agents::get, agents::update, agents::delete))
 }

@@ -1,0 +1,173 @@
+//! `/crm/conversationLog`: Chatvolt's CRM conversation logs, which are the stays of
+//! conversations in steps. The engine writes them; this dialect reads them.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use stagecoach_app::{StayFilter, StayView};
+use stagecoach_domain::enums::StayStatus;
+use stagecoach_domain::ids::{ConversationId, ScenarioId, StayId, StepId};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ErrorBody, Result};
+use super::extract::{Caller, Params};
+use crate::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct LogQuery {
+    pub conversation_id: Option<String>,
+    pub scenario_id: Option<String>,
+    pub step_id: Option<String>,
+    pub status: Option<StayStatus>,
+    /// 1-based page (default 1).
+    pub page: Option<i64>,
+    /// Logs per page, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+}
+
+/// A stay of a conversation in a step (`CrmConversationLog`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CrmConversationLog {
+    pub id: String,
+    pub conversation_id: String,
+    pub scenario_id: String,
+    pub step_id: String,
+    /// `active` while the conversation is in the step, `inactive` once it left.
+    pub status: StayStatus,
+    pub organization_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When the conversation left the step.
+    pub exited_at: Option<DateTime<Utc>>,
+    pub conversation: LogConversation,
+    pub scenario: LogScenario,
+    pub step: LogStep,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogConversation {
+    pub id: String,
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogScenario {
+    pub id: String,
+    /// Null when the scenario was deleted since.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogStep {
+    pub id: String,
+    /// Null when the step was deleted since.
+    pub index: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    pub page: i64,
+    pub limit: i64,
+    pub total: i64,
+    #[serde(rename = "totalPages")]
+    pub total_pages: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaginatedLogs {
+    pub data: Vec<CrmConversationLog>,
+    pub pagination: Pagination,
+}
+
+impl From<StayView> for CrmConversationLog {
+    fn from(view: StayView) -> Self {
+        let s = view.stay;
+        CrmConversationLog {
+            id: s.id.to_string(),
+            conversation_id: s.conversation_id.to_string(),
+            scenario_id: s.scenario_id.to_string(),
+            step_id: s.step_id.to_string(),
+            status: s.status,
+            organization_id: s.organization_id.to_string(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            exited_at: s.exited_at,
+            conversation: LogConversation {
+                id: s.conversation_id.to_string(),
+                title: view.conversation_title,
+            },
+            scenario: LogScenario {
+                id: s.scenario_id.to_string(),
+                name: view.scenario.map(|x| x.name),
+            },
+            step: LogStep {
+                id: s.step_id.to_string(),
+                index: view.step.map(|x| x.index),
+            },
+        }
+    }
+}
+
+/// An id filter that cannot be an id matches nothing: it becomes the nil id.
+fn id_filter<T>(text: Option<String>, parse: fn(&str) -> Option<T>, nil: T) -> Option<T> {
+    text.map(|t| parse(&t).unwrap_or(nil))
+}
+
+/// List conversation logs, newest first.
+#[utoipa::path(get, operation_id = "listConversationLogs", path = "/crm/conversationLog", tag = "CRM Conversation Logs",
+    params(LogQuery),
+    responses((status = 200, body = PaginatedLogs), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(query): Params<LogQuery>,
+) -> Result<Json<PaginatedLogs>> {
+    let page = query.page.unwrap_or(1);
+    let limit = query.limit.unwrap_or(20);
+    let mut errors = stagecoach_domain::error::Errors::default();
+    if page < 1 {
+        errors.add("page", "must be 1 or more");
+    }
+    if !(1..=100).contains(&limit) {
+        errors.add("limit", "must be between 1 and 100");
+    }
+    errors.into_result()?;
+    let nil = uuid::Uuid::nil();
+    let filter = StayFilter {
+        conversation: id_filter(
+            query.conversation_id,
+            ConversationId::parse,
+            ConversationId(nil),
+        ),
+        scenario: id_filter(query.scenario_id, ScenarioId::parse, ScenarioId(nil)),
+        step: id_filter(query.step_id, StepId::parse, StepId(nil)),
+        status: query.status,
+    };
+    let (stays, total) = state.core.stays(&who, &filter, page, limit).await?;
+    Ok(Json(PaginatedLogs {
+        data: stays.into_iter().map(Into::into).collect(),
+        pagination: Pagination {
+            page,
+            limit,
+            total,
+            total_pages: (total + limit - 1) / limit,
+        },
+    }))
+}
+
+/// One conversation log.
+#[utoipa::path(get, operation_id = "getConversationLog", path = "/crm/conversationLog/{logId}", tag = "CRM Conversation Logs",
+    params(("logId" = String, Path)),
+    responses((status = 200, body = CrmConversationLog), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CrmConversationLog>> {
+    Ok(Json(
+        state.core.stay(&who, StayId::parse(&id)).await?.into(),
+    ))
+}

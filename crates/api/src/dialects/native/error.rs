@@ -1,0 +1,153 @@
+//! The native dialect's errors, in one body shape:
+//!
+//! ```json
+//! {"error": {"code": "VALIDATION_ERROR", "message": "from: is required",
+//!            "fields": [{"field": "from", "message": "is required"}]}}
+//! ```
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use stagecoach_app::AppError;
+use utoipa::ToSchema;
+
+use crate::extract::Rejection;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NativeErrorBody {
+    pub error: NativeError,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NativeError {
+    /// `VALIDATION_ERROR`, `MALFORMED_JSON`, `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`,
+    /// `NOT_FOUND`, `CONFLICT` or `INTERNAL`.
+    pub code: &'static str,
+    pub message: String,
+    pub fields: Vec<NativeFieldError>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NativeFieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Everything a native handler can answer instead of success.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?}")]
+pub struct ApiError(Rejection);
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        ApiError(rejection)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        ApiError(Rejection::App(error))
+    }
+}
+
+impl From<stagecoach_domain::ValidationError> for ApiError {
+    fn from(error: stagecoach_domain::ValidationError) -> Self {
+        ApiError(Rejection::App(error.into()))
+    }
+}
+
+fn field(field: &str, message: &str) -> Vec<NativeFieldError> {
+    vec![NativeFieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }]
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, fields) = match self.0 {
+            Rejection::Malformed {
+                field: Some(name),
+                message,
+            } => (
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                format!("{name}: {message}"),
+                field(&name, &message),
+            ),
+            Rejection::Malformed {
+                field: None,
+                message,
+            } => (StatusCode::BAD_REQUEST, "MALFORMED_JSON", message, vec![]),
+            Rejection::TooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("request body is larger than {limit} bytes"),
+                vec![],
+            ),
+            Rejection::App(AppError::Invalid(errors)) => (
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                errors.to_string(),
+                errors
+                    .0
+                    .iter()
+                    .map(|e| NativeFieldError {
+                        field: e.field.to_owned(),
+                        message: e.message.clone(),
+                    })
+                    .collect(),
+            ),
+            Rejection::App(AppError::NotFound {
+                entity,
+                field: name,
+            }) => (
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("{entity} not found"),
+                field(
+                    name,
+                    &format!("no {entity} with this id in your organization"),
+                ),
+            ),
+            Rejection::App(AppError::Conflict {
+                field: name,
+                message,
+            }) => (
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                message.clone(),
+                field(name, &message),
+            ),
+            Rejection::App(AppError::Unauthorized) => (
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "send a valid API token as 'Authorization: Bearer <token>'".to_owned(),
+                vec![],
+            ),
+            Rejection::App(AppError::Store(error)) => {
+                tracing::error!(%error, "request failed in storage");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "internal error".to_owned(),
+                    vec![],
+                )
+            }
+        };
+        (
+            status,
+            Json(NativeErrorBody {
+                error: NativeError {
+                    code,
+                    message,
+                    fields,
+                },
+            }),
+        )
+            .into_response()
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ApiError>;

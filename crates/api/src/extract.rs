@@ -1,0 +1,261 @@
+//! Request extraction shared by every dialect: the bearer token, JSON bodies whose errors
+//! name the field at fault, and query strings. Each dialect gets its own extractor types
+//! from [`dialect_extractors!`], whose rejections render in that dialect's error body.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use stagecoach_app::{AppError, Principal};
+use stagecoach_domain::enums::TokenType;
+
+use crate::{AppState, MAX_BODY_BYTES};
+
+/// Why a request could not be read. Each dialect's error type converts from it.
+#[derive(Debug)]
+pub(crate) enum Rejection {
+    /// Not JSON, or a field of the wrong type or with an unknown enum value.
+    Malformed {
+        field: Option<String>,
+        message: String,
+    },
+    TooLarge {
+        limit: usize,
+    },
+    App(AppError),
+}
+
+impl From<AppError> for Rejection {
+    fn from(error: AppError) -> Self {
+        Rejection::App(error)
+    }
+}
+
+/// The caller, authenticated by `Authorization: Bearer <token>`. Only tokens of type
+/// `allowed` pass; others are answered as unauthorized.
+pub(crate) async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    allowed: TokenType,
+) -> Result<Principal, Rejection> {
+    let secret = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            let (scheme, secret) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| secret.trim())
+        })
+        .ok_or(AppError::Unauthorized)?;
+    let principal = state.core.authenticate(secret).await?;
+    if principal.token_type != allowed {
+        return Err(AppError::Unauthorized.into());
+    }
+    crate::http_log::record_organization(&principal.organization_id);
+    Ok(principal)
+}
+
+/// Reads a JSON body. Any content type is read as JSON, so `curl -d` works unadorned.
+pub(crate) async fn json_body<T: DeserializeOwned>(
+    request: Request,
+    state: &AppState,
+) -> Result<T, Rejection> {
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(|_| Rejection::TooLarge {
+            limit: MAX_BODY_BYTES,
+        })?;
+    parse_json(&bytes)
+}
+
+pub(crate) async fn query<T: DeserializeOwned + Send>(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<T, Rejection> {
+    axum::extract::Query::<T>::from_request_parts(parts, state)
+        .await
+        .map(|axum::extract::Query(value)| value)
+        .map_err(|rejection| Rejection::Malformed {
+            field: None,
+            message: rejection.body_text(),
+        })
+}
+
+/// Declares a dialect's `Caller`, `Body<T>` and `Params<T>` extractors, rejecting with
+/// `$error` (which must implement `From<Rejection>` and `IntoResponse`).
+macro_rules! dialect_extractors {
+    ($error:ty) => {
+        /// The caller, authenticated by a `sync` bearer token.
+        pub struct Caller(pub stagecoach_app::Principal);
+
+        impl axum::extract::FromRequestParts<$crate::AppState> for Caller {
+            type Rejection = $error;
+
+            async fn from_request_parts(
+                parts: &mut axum::http::request::Parts,
+                state: &$crate::AppState,
+            ) -> Result<Self, Self::Rejection> {
+                $crate::extract::authenticate(
+                    parts,
+                    state,
+                    stagecoach_domain::enums::TokenType::Sync,
+                )
+                .await
+                .map(Caller)
+                .map_err(<$error>::from)
+            }
+        }
+
+        /// A JSON body whose errors name the field at fault.
+        pub struct Body<T>(pub T);
+
+        impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<$crate::AppState>
+            for Body<T>
+        {
+            type Rejection = $error;
+
+            async fn from_request(
+                request: axum::extract::Request,
+                state: &$crate::AppState,
+            ) -> Result<Self, Self::Rejection> {
+                $crate::extract::json_body(request, state)
+                    .await
+                    .map(Body)
+                    .map_err(<$error>::from)
+            }
+        }
+
+        /// Query-string parameters.
+        #[allow(dead_code, reason = "not every dialect reads query strings")]
+        pub struct Params<T>(pub T);
+
+        impl<T: serde::de::DeserializeOwned + Send>
+            axum::extract::FromRequestParts<$crate::AppState> for Params<T>
+        {
+            type Rejection = $error;
+
+            async fn from_request_parts(
+                parts: &mut axum::http::request::Parts,
+                state: &$crate::AppState,
+            ) -> Result<Self, Self::Rejection> {
+                $crate::extract::query(parts, state)
+                    .await
+                    .map(Params)
+                    .map_err(<$error>::from)
+            }
+        }
+    };
+}
+pub(crate) use dialect_extractors;
+
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
+    let not_json = |error: &serde_json::Error| Rejection::Malformed {
+        field: None,
+        message: format!(
+            "the body is not valid JSON: {}",
+            strip_position(&error.to_string())
+        ),
+    };
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => {
+            return Err(Rejection::Malformed {
+                field: None,
+                message: "the request needs a JSON body".to_owned(),
+            });
+        }
+        // serde would read a struct from an array too; every body of this dialect is an object.
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(Rejection::Malformed {
+                field: None,
+                message: "the body must be a JSON object".to_owned(),
+            });
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            not_json(&inner)
+        } else {
+            Rejection::Malformed {
+                field: (path != ".").then_some(path),
+                message: strip_position(&inner.to_string()),
+            }
+        }
+    })?;
+    deserializer.end().map_err(|error| not_json(&error))?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 17"; the field path says more to a client.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Sample {
+        auto_next_time: Option<i64>,
+        tags: Option<Vec<String>>,
+        headers: Option<BTreeMap<String, String>>,
+    }
+
+    fn field_of(body: &str) -> (Option<String>, String) {
+        match parse_json::<Sample>(body.as_bytes()) {
+            Err(Rejection::Malformed { field, message }) => (field, message),
+            other => panic!("expected a malformed-body error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        assert_eq!(
+            field_of(r#"{"autoNextTime": "2"}"#).0.as_deref(),
+            Some("autoNextTime")
+        );
+        assert_eq!(
+            field_of(r#"{"tags": ["a", 1]}"#).0.as_deref(),
+            Some("tags[1]")
+        );
+        assert_eq!(
+            field_of(r#"{"headers": {"X": 1}}"#).0.as_deref(),
+            Some("headers.X")
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_non_objects_are_malformed_json() {
+        let (field, message) = field_of("{\"autoNextTime\": ");
+        assert_eq!(field, None);
+        assert!(
+            message.starts_with("the body is not valid JSON"),
+            "{message}"
+        );
+        let (field, message) = field_of("[1, 2]");
+        assert_eq!(field, None);
+        assert_eq!(message, "the body must be a JSON object");
+        assert!(matches!(
+            parse_json::<Sample>(b"  "),
+            Err(Rejection::Malformed { field: None, .. })
+        ));
+        assert!(matches!(
+            parse_json::<Sample>(b"{} x"),
+            Err(Rejection::Malformed { field: None, .. })
+        ));
+    }
+}

@@ -1,0 +1,279 @@
+//! Conversations on scenario boards: adding, moving, removing and listing them.
+
+use stagecoach_domain::conversation::{Conversation, ScenarioLink};
+use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
+use stagecoach_domain::ids::{ConversationId, ScenarioId, StepId};
+use stagecoach_domain::step::Step;
+use stagecoach_storage::Transaction;
+
+use crate::engine::{EntryContext, EntryReport};
+use crate::{AppError, Entity, Principal, Stagecoach};
+
+/// How a request names a step: by id, or by scenario and index (index 0 when absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepRef {
+    Id {
+        step: Option<StepId>,
+        scenario: Option<ScenarioId>,
+    },
+    Index {
+        scenario: Option<ScenarioId>,
+        index: i64,
+    },
+}
+
+/// A board card with what a board shows: the conversation and the step.
+#[derive(Debug, Clone)]
+pub struct BoardCard {
+    pub link: ScenarioLink,
+    pub conversation: Conversation,
+    pub contact: Option<stagecoach_domain::contact::Contact>,
+    pub agent: Option<stagecoach_domain::agent::Agent>,
+    pub step: crate::StepView,
+}
+
+impl Stagecoach {
+    /// Puts a conversation in a step of a scenario it is not active in.
+    pub async fn add_to_step(
+        &self,
+        who: &Principal,
+        conversation: Option<ConversationId>,
+        step: StepRef,
+    ) -> Result<EntryReport, AppError> {
+        let mut tx = self.store.begin_write().await?;
+        let conversation = find_conversation(tx.as_mut(), who, conversation).await?;
+        let step = resolve_step(tx.as_mut(), who, step).await?;
+        if let Some(link) = tx
+            .scenario_link(who.organization_id, conversation.id, step.scenario_id)
+            .await?
+        {
+            if link.available {
+                return Err(AppError::Conflict {
+                    field: "conversationId",
+                    message: "the conversation is already in this scenario; use /crm/step/move"
+                        .into(),
+                });
+            }
+        }
+        let context = EntryContext {
+            cause: EntryCause::Added,
+            actor: Actor::api_token(who.token_id),
+            send_initial_message_on_move: false,
+        };
+        let report = self.enter(tx.as_mut(), conversation, step, context).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Moves a conversation to a step (entering its scenario if it is elsewhere).
+    pub async fn move_to_step(
+        &self,
+        who: &Principal,
+        conversation: Option<ConversationId>,
+        step: StepRef,
+        send_initial_message: bool,
+    ) -> Result<EntryReport, AppError> {
+        let mut tx = self.store.begin_write().await?;
+        let conversation = find_conversation(tx.as_mut(), who, conversation).await?;
+        let step = resolve_step(tx.as_mut(), who, step).await?;
+        let context = EntryContext {
+            cause: EntryCause::Moved,
+            actor: Actor::api_token(who.token_id),
+            send_initial_message_on_move: send_initial_message,
+        };
+        let report = self.enter(tx.as_mut(), conversation, step, context).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Takes a conversation off a scenario's board: its stay ends and its auto-advance is
+    /// cancelled. The conversation itself is untouched.
+    pub async fn remove_from_scenario(
+        &self,
+        who: &Principal,
+        scenario: Option<ScenarioId>,
+        conversation: Option<ConversationId>,
+    ) -> Result<(), AppError> {
+        let org = who.organization_id;
+        let mut tx = self.store.begin_write().await?;
+        let scenario = match scenario {
+            Some(id) => tx.get_scenario(org, id).await?,
+            None => None,
+        }
+        .ok_or(AppError::not_found(Entity::Scenario, "scenarioId"))?;
+        let conversation = find_conversation(tx.as_mut(), who, conversation).await?;
+        let mut link = tx
+            .scenario_link(org, conversation.id, scenario.id)
+            .await?
+            .filter(|l| l.available)
+            .ok_or(AppError::not_found(Entity::Conversation, "conversationId"))?;
+        let now = self.now();
+        let actor = Actor::api_token(who.token_id);
+        if tx.cancel_auto_advance(org, conversation.id).await? {
+            let event = Event::TimerCancelled {
+                stay_id: link.stay_id,
+                reason: "removed from the scenario".into(),
+            };
+            tx.append_event(org, conversation.id, &event, &actor, now)
+                .await?;
+        }
+        tx.close_stay(org, link.stay_id, now).await?;
+        let exited = Event::StepExited {
+            scenario_id: scenario.id,
+            step_id: link.step_id,
+            stay_id: link.stay_id,
+        };
+        tx.append_event(org, conversation.id, &exited, &actor, now)
+            .await?;
+        let removed = Event::RemovedFromScenario {
+            scenario_id: scenario.id,
+            step_id: None,
+        };
+        tx.append_event(org, conversation.id, &removed, &actor, now)
+            .await?;
+        link.available = false;
+        link.updated_at = now;
+        tx.save_link(&link).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A page of a scenario's board (0-based pages), oldest card first.
+    pub async fn board(
+        &self,
+        who: &Principal,
+        scenario: Option<ScenarioId>,
+        step: Option<StepId>,
+        include_inactive: bool,
+        page: i64,
+        limit: i64,
+    ) -> Result<Vec<BoardCard>, AppError> {
+        let org = who.organization_id;
+        let mut tx = self.store.begin_read().await?;
+        let scenario = find_scenario_of(tx.as_mut(), who, scenario).await?;
+        let links = tx
+            .board(
+                org,
+                scenario.id,
+                step,
+                include_inactive,
+                page * limit,
+                limit,
+            )
+            .await?;
+        let steps = tx.list_steps(org, scenario.id, None).await?;
+        let mut cards = Vec::with_capacity(links.len());
+        for link in links {
+            let Some(conversation) = tx.get_conversation(org, link.conversation_id).await? else {
+                continue;
+            };
+            let Some(step) = steps.iter().find(|s| s.id == link.step_id).cloned() else {
+                continue;
+            };
+            let contact = tx.get_contact(org, conversation.contact_id).await?;
+            let agent = match conversation.agent_id {
+                Some(id) => tx.get_agent(org, id).await?,
+                None => None,
+            };
+            let step_agent = match step.settings.agent_id {
+                Some(id) => tx.get_agent(org, id).await?,
+                None => None,
+            };
+            cards.push(BoardCard {
+                link,
+                conversation,
+                contact,
+                agent,
+                step: crate::StepView {
+                    step,
+                    scenario: scenario.clone(),
+                    agent: step_agent,
+                },
+            });
+        }
+        Ok(cards)
+    }
+
+    /// How many cards each step of a scenario holds (every step listed, zeros included).
+    pub async fn board_counts(
+        &self,
+        who: &Principal,
+        scenario: Option<ScenarioId>,
+        include_inactive: bool,
+    ) -> Result<Vec<(StepId, i64)>, AppError> {
+        let org = who.organization_id;
+        let mut tx = self.store.begin_read().await?;
+        let scenario = find_scenario_of(tx.as_mut(), who, scenario).await?;
+        let counts = tx.board_counts(org, scenario.id, include_inactive).await?;
+        let steps = tx.list_steps(org, scenario.id, None).await?;
+        Ok(steps
+            .iter()
+            .map(|s| {
+                (
+                    s.id,
+                    counts
+                        .iter()
+                        .find(|(id, _)| *id == s.id)
+                        .map_or(0, |(_, n)| *n),
+                )
+            })
+            .collect())
+    }
+}
+
+pub(crate) async fn find_conversation(
+    tx: &mut dyn Transaction,
+    who: &Principal,
+    id: Option<ConversationId>,
+) -> Result<Conversation, AppError> {
+    match id {
+        Some(id) => tx.get_conversation(who.organization_id, id).await?,
+        None => None,
+    }
+    .ok_or(AppError::not_found(Entity::Conversation, "conversationId"))
+}
+
+async fn find_scenario_of(
+    tx: &mut dyn Transaction,
+    who: &Principal,
+    id: Option<ScenarioId>,
+) -> Result<stagecoach_domain::scenario::Scenario, AppError> {
+    match id {
+        Some(id) => tx.get_scenario(who.organization_id, id).await?,
+        None => None,
+    }
+    .ok_or(AppError::not_found(Entity::Scenario, "scenarioId"))
+}
+
+/// Finds the step a request names. With both a step id and a scenario, they must agree.
+async fn resolve_step(
+    tx: &mut dyn Transaction,
+    who: &Principal,
+    step: StepRef,
+) -> Result<Step, AppError> {
+    let org = who.organization_id;
+    match step {
+        StepRef::Id { step, scenario } => {
+            let found = match step {
+                Some(id) => tx.get_step(org, id).await?,
+                None => None,
+            }
+            .ok_or(AppError::not_found(Entity::Step, "stepId"))?;
+            if scenario.is_some_and(|s| s != found.scenario_id) {
+                return Err(AppError::invalid(
+                    "scenarioId",
+                    "does not match the step's scenario",
+                ));
+            }
+            Ok(found)
+        }
+        StepRef::Index { scenario, index } => {
+            let scenario = find_scenario_of(tx, who, scenario).await?;
+            tx.list_steps(org, scenario.id, None)
+                .await?
+                .into_iter()
+                .find(|s| s.index == index)
+                .ok_or(AppError::not_found(Entity::Step, "stepIndex"))
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! Moving conversations through steps: the one place that loads what the pure step-entry
+//! function needs, calls it, and writes its outcome. Every way in (add, move, trigger,
+//! timer) goes through [`Stagecoach::enter`].
+
+use stagecoach_domain::conversation::Conversation;
+use stagecoach_domain::engine::assignment::{MemberLoad, Pick};
+use stagecoach_domain::engine::entry::{EntryRequest, MAX_CHAINED_ENTRIES, enter_step};
+use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
+use stagecoach_domain::enums::AssigneeLogic;
+use stagecoach_domain::ids::StepId;
+use stagecoach_domain::step::Step;
+use stagecoach_storage::{PendingAutoAdvance, Transaction};
+
+use crate::{AppError, Entity, Stagecoach};
+
+/// A uniform random choice from the thread's generator.
+#[derive(Debug, Default)]
+pub struct ThreadRandom;
+
+impl Pick for ThreadRandom {
+    fn index(&mut self, n: usize) -> usize {
+        use rand::RngExt;
+        rand::rng().random_range(0..n)
+    }
+}
+
+/// How an entry was asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct EntryContext {
+    pub cause: EntryCause,
+    pub actor: Actor,
+    pub send_initial_message_on_move: bool,
+}
+
+/// What an entry (and the zero-delay auto-advances it chained) did.
+#[derive(Debug, Clone)]
+pub struct EntryReport {
+    /// The step the conversation was asked into.
+    pub entered_step: Step,
+    /// Where it is now: the requested step, or the last step a zero-delay chain reached.
+    pub current_step_id: StepId,
+    /// The initial message queued for sending, if any.
+    pub initial_message: Option<String>,
+    pub blocked_by_24h_rule: bool,
+    /// Whether the conversation left the board (a removal step).
+    pub removed: bool,
+    /// The conversation as it is after the entry.
+    pub conversation: Conversation,
+}
+
+impl Stagecoach {
+    /// Enters `step` and follows zero-delay auto-advances, at most
+    /// [`MAX_CHAINED_ENTRIES`] entries in all, inside the caller's transaction.
+    pub(crate) async fn enter(
+        &self,
+        tx: &mut dyn Transaction,
+        mut conversation: Conversation,
+        mut step: Step,
+        mut context: EntryContext,
+    ) -> Result<EntryReport, AppError> {
+        let org = conversation.organization_id;
+        let now = self.now();
+        let contact = tx
+            .get_contact(org, conversation.contact_id)
+            .await?
+            .ok_or(AppError::not_found(Entity::Contact, "conversationId"))?;
+        let mut report: Option<EntryReport> = None;
+        for entries in 1.. {
+            let leaving = tx.active_link(org, conversation.id).await?;
+            let leaving_has_timer = tx.auto_advance(org, conversation.id).await?.is_some();
+            let link = tx
+                .scenario_link(org, conversation.id, step.scenario_id)
+                .await?;
+            let loads = self.member_loads(tx, &step).await?;
+            let outcome = {
+                let mut pick = self.pick.lock().expect("random source lock");
+                enter_step(EntryRequest {
+                    conversation,
+                    contact: &contact,
+                    step: &step,
+                    leaving: leaving.as_ref(),
+                    leaving_has_timer,
+                    link,
+                    cause: context.cause,
+                    actor: &context.actor,
+                    now,
+                    send_initial_message_on_move: context.send_initial_message_on_move,
+                    loads: &loads,
+                    pick: pick.as_mut(),
+                })
+            };
+
+            if let Some(previous) = &leaving {
+                tx.close_stay(org, previous.stay_id, now).await?;
+                if previous.scenario_id != step.scenario_id {
+                    // One active scenario per conversation.
+                    let mut old = previous.clone();
+                    old.available = false;
+                    old.updated_at = now;
+                    tx.save_link(&old).await?;
+                }
+            }
+            tx.cancel_auto_advance(org, outcome.conversation.id).await?;
+            tx.save_conversation(&outcome.conversation, now).await?;
+            tx.save_link(&outcome.link).await?;
+            tx.insert_stay(&outcome.stay).await?;
+            for (id, effect) in &outcome.effects {
+                tx.enqueue(org, Some(outcome.conversation.id), *id, effect, now)
+                    .await?;
+            }
+            for event in &outcome.events {
+                tx.append_event(org, outcome.conversation.id, event, &context.actor, now)
+                    .await?;
+            }
+
+            let report = report.get_or_insert_with(|| EntryReport {
+                entered_step: step.clone(),
+                current_step_id: step.id,
+                initial_message: outcome.initial_message.clone(),
+                blocked_by_24h_rule: outcome.blocked_by_24h_rule,
+                removed: false,
+                conversation: outcome.conversation.clone(),
+            });
+            report.current_step_id = step.id;
+            report.removed = !outcome.link.available;
+            report.conversation = outcome.conversation.clone();
+            conversation = outcome.conversation;
+
+            let Some(plan) = outcome.auto_advance else {
+                break;
+            };
+            if !plan.is_immediate(now) {
+                tx.set_auto_advance(
+                    &PendingAutoAdvance {
+                        conversation_id: conversation.id,
+                        organization_id: org,
+                        link_id: outcome.link.id,
+                        stay_id: plan.stay_id,
+                        step_id: step.id,
+                        target_step_id: plan.target_step_id,
+                        due_at: plan.due_at,
+                    },
+                    now,
+                )
+                .await?;
+                break;
+            }
+            if entries >= MAX_CHAINED_ENTRIES {
+                let stopped = Event::LoopGuardStopped {
+                    limit: MAX_CHAINED_ENTRIES,
+                    step_id: step.id,
+                };
+                tx.append_event(org, conversation.id, &stopped, &context.actor, now)
+                    .await?;
+                break;
+            }
+            let Some(next) = tx.get_step(org, plan.target_step_id).await? else {
+                break;
+            };
+            context = EntryContext {
+                cause: EntryCause::Chained,
+                actor: Actor::step(step.id),
+                send_initial_message_on_move: false,
+            };
+            step = next;
+        }
+        Ok(report.expect("the loop enters at least once"))
+    }
+
+    /// The selected members' loads in the step's scenario, for fair distribution only.
+    async fn member_loads(
+        &self,
+        tx: &mut dyn Transaction,
+        step: &Step,
+    ) -> Result<Vec<MemberLoad>, AppError> {
+        if step.settings.assignee_logic_type != Some(AssigneeLogic::FairDistributionSelected) {
+            return Ok(Vec::new());
+        }
+        let mut loads = Vec::new();
+        for member in step.settings.selected_membership_ids.iter().flatten() {
+            loads.push(
+                tx.member_load(step.organization_id, step.scenario_id, *member)
+                    .await?,
+            );
+        }
+        Ok(loads)
+    }
+}
