@@ -177,8 +177,16 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejecti
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
+        let valid_json = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+        if (inner.is_syntax() || inner.is_eof()) && !valid_json() {
             not_json(&inner)
+        } else if inner.is_syntax() {
+            // serde_json reports a number where an enum is expected as a syntax error,
+            // though the JSON is fine: it is the field's value that is wrong.
+            Rejection::Malformed {
+                field: (path != ".").then_some(path),
+                message: "has the wrong type or an unknown value".to_owned(),
+            }
         } else {
             Rejection::Malformed {
                 field: (path != ".").then_some(path),
@@ -213,6 +221,13 @@ mod tests {
         auto_next_time: Option<i64>,
         tags: Option<Vec<String>>,
         headers: Option<BTreeMap<String, String>>,
+        kind: Option<Kind>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    enum Kind {
+        #[allow(dead_code)]
+        A,
     }
 
     fn field_of(body: &str) -> (Option<String>, String) {
@@ -232,6 +247,7 @@ mod tests {
             field_of(r#"{"tags": ["a", 1]}"#).0.as_deref(),
             Some("tags[1]")
         );
+        assert_eq!(field_of(r#"{"kind": 3}"#).0.as_deref(), Some("kind"));
         assert_eq!(
             field_of(r#"{"headers": {"X": 1}}"#).0.as_deref(),
             Some("headers.X")

@@ -17,6 +17,8 @@ pub struct ConversationDetail {
     pub conversation: Conversation,
     pub contact: Option<Contact>,
     pub agent: Option<Agent>,
+    /// The members the conversation is assigned to.
+    pub assignees: Vec<stagecoach_domain::organization::Membership>,
     /// Every scenario the conversation has been in, with where it stands there.
     pub links: Vec<(ScenarioLink, Scenario, Option<Step>)>,
     /// When the conversation next advances by itself, and to which step.
@@ -29,29 +31,9 @@ impl Stagecoach {
         who: &Principal,
         id: Option<ConversationId>,
     ) -> Result<ConversationDetail, AppError> {
-        let org = who.organization_id;
         let mut tx = self.store.begin_read().await?;
         let conversation = find_conversation(tx.as_mut(), who, id).await?;
-        let contact = tx.get_contact(org, conversation.contact_id).await?;
-        let agent = match conversation.agent_id {
-            Some(agent) => tx.get_agent(org, agent).await?,
-            None => None,
-        };
-        let mut links = Vec::new();
-        for scenario in tx.list_scenarios(org, None).await? {
-            if let Some(link) = tx.scenario_link(org, conversation.id, scenario.id).await? {
-                let step = tx.get_step(org, link.step_id).await?;
-                links.push((link, scenario, step));
-            }
-        }
-        let next_auto_advance = tx.auto_advance(org, conversation.id).await?;
-        Ok(ConversationDetail {
-            conversation,
-            contact,
-            agent,
-            links,
-            next_auto_advance,
-        })
+        detail_of(tx.as_mut(), conversation).await
     }
 
     /// Everything that happened to the conversation, oldest first.
@@ -104,6 +86,41 @@ impl Stagecoach {
         .ok_or(AppError::not_found(Entity::Stay, "logId"))?;
         stay_view(tx.as_mut(), stay).await
     }
+}
+
+/// Loads what a detailed view shows beside a conversation.
+pub(crate) async fn detail_of(
+    tx: &mut dyn stagecoach_storage::Transaction,
+    conversation: Conversation,
+) -> Result<ConversationDetail, AppError> {
+    let org = conversation.organization_id;
+    let contact = tx.get_contact(org, conversation.contact_id).await?;
+    let agent = match conversation.agent_id {
+        Some(agent) => tx.get_agent(org, agent).await?,
+        None => None,
+    };
+    let mut assignees = Vec::new();
+    for member in &conversation.assignees {
+        if let Some(membership) = tx.get_membership(org, *member).await? {
+            assignees.push(membership);
+        }
+    }
+    let mut links = Vec::new();
+    for scenario in tx.list_scenarios(org, None).await? {
+        if let Some(link) = tx.scenario_link(org, conversation.id, scenario.id).await? {
+            let step = tx.get_step(org, link.step_id).await?;
+            links.push((link, scenario, step));
+        }
+    }
+    let next_auto_advance = tx.auto_advance(org, conversation.id).await?;
+    Ok(ConversationDetail {
+        conversation,
+        contact,
+        agent,
+        assignees,
+        links,
+        next_auto_advance,
+    })
 }
 
 /// A stay with the names a log shows; the scenario or step may have been deleted since.

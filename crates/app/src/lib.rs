@@ -8,11 +8,13 @@ mod admin;
 mod agents;
 mod auth;
 mod clock;
+mod contacts;
 mod conversations;
 mod crm;
 mod engine;
 mod error;
 mod inbound;
+mod inbox;
 mod scenarios;
 mod steps;
 mod timers;
@@ -27,11 +29,13 @@ pub use admin::{Bootstrap, NewToken};
 pub use agents::AgentRef;
 pub use auth::Principal;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use contacts::ContactInput;
 pub use conversations::{ConversationDetail, StayView};
 pub use crm::{BoardCard, StepRef};
 pub use engine::{EntryReport, ThreadRandom};
 pub use error::{AppError, Entity};
 pub use inbound::{InboundMessage, InboundReceipt};
+pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
     ContactFilter, ConversationFilter, OutboxEntry, PendingAutoAdvance, StayFilter, TimelineEntry,

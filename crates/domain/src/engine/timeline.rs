@@ -151,6 +151,9 @@ pub enum Event {
     LoopGuardStopped { limit: usize, step_id: StepId },
     #[serde(rename_all = "camelCase")]
     MessageReceived { message_id: MessageId },
+    /// A client changed the conversation directly (status, priority, AI, assignees).
+    #[serde(rename_all = "camelCase")]
+    ConversationUpdated { field: &'static str, value: Value },
 }
 
 impl Event {
@@ -170,6 +173,7 @@ impl Event {
             Event::RemovedFromScenario { .. } => "removed_from_scenario",
             Event::LoopGuardStopped { .. } => "loop_guard_stopped",
             Event::MessageReceived { .. } => "message_received",
+            Event::ConversationUpdated { .. } => "conversation_updated",
         }
     }
 

@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod engine;
 mod health;
+mod inbox;
 mod scenarios;
 mod schema;
 mod steps;

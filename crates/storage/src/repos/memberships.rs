@@ -9,6 +9,11 @@ use crate::rows::{parse_enum, time};
 
 #[async_trait]
 pub trait Memberships {
+    async fn find_membership_by_email(
+        &mut self,
+        org: OrganizationId,
+        email: &str,
+    ) -> Result<Option<Membership>, StoreError>;
     /// Fails with [`StoreError::UniqueViolation`] when the e-mail is already a member.
     async fn insert_membership(&mut self, membership: &Membership) -> Result<(), StoreError>;
     async fn get_membership(
@@ -66,6 +71,24 @@ macro_rules! impl_memberships {
                 .execute(self.conn())
                 .await?;
                 Ok(())
+            }
+
+            async fn find_membership_by_email(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                email: &str,
+            ) -> Result<Option<stagecoach_domain::organization::Membership>, $crate::StoreError>
+            {
+                sqlx::query_as::<_, $crate::repos::memberships::MembershipRow>(
+                    "SELECT id, organization_id, email, name, role, created_at, updated_at \
+                     FROM memberships WHERE organization_id = $1 AND email = $2",
+                )
+                .bind(org.0)
+                .bind(email)
+                .fetch_optional(self.conn())
+                .await?
+                .map(|row| row.into_domain())
+                .transpose()
             }
 
             async fn get_membership(

@@ -1,8 +1,10 @@
-//! Chatvolt's CRM API: scenarios, steps and the agents they point at, with Chatvolt's paths,
-//! bodies and answers. Errors: see [`error`].
+//! Chatvolt's CRM API: scenarios, steps, boards, conversations, contacts and agents, with
+//! Chatvolt's paths, bodies and answers. Errors: see [`error`].
 
 mod agents;
 mod board;
+mod contacts;
+mod conversations;
 pub(crate) mod error;
 mod extract;
 mod logs;
@@ -34,6 +36,17 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(board::list, board::remove))
         .routes(routes!(logs::list))
         .routes(routes!(logs::get))
+        .routes(routes!(conversations::list))
+        .routes(routes!(conversations::get, conversations::delete))
+        .routes(routes!(conversations::set_status))
+        .routes(routes!(conversations::set_priority))
+        .routes(routes!(conversations::set_ai_enabled))
+        .routes(routes!(conversations::assign))
+        .routes(routes!(conversations::unassign))
+        .routes(routes!(conversations::register_message))
+        .routes(routes!(conversations::messages))
+        .routes(routes!(contacts::list, contacts::save))
+        .routes(routes!(contacts::delete))
         .routes(routes!(agents::create))
         .routes(routes!(agents::get, agents::update, agents::delete))
 }
