@@ -896,6 +896,23 @@ async fn conversation_logs_record_every_stay(app: TestApp) {
     assert_eq!(status, StatusCode::OK);
     assert_chatvolt_shape("GET /crm/conversationLog/{logId} 200", &one);
     assert_eq!(one, data[1]);
+    // Logs are the engine's record: clients cannot write them.
+    for (method, path) in [
+        (Method::POST, "/crm/conversationLog".to_owned()),
+        (Method::PUT, format!("/crm/conversationLog/{id}")),
+        (Method::PATCH, format!("/crm/conversationLog/{id}")),
+        (Method::DELETE, format!("/crm/conversationLog/{id}")),
+    ] {
+        let (status, body) = app
+            .call(method, &path, Some(json!({"status": "inactive"})))
+            .await;
+        assert_error(status, &body, StatusCode::METHOD_NOT_ALLOWED, &[]);
+        assert_eq!(body["code"], "READ_ONLY");
+    }
+    let (_, unchanged) = app
+        .call(Method::GET, &format!("/crm/conversationLog/{id}"), None)
+        .await;
+    assert_eq!(unchanged, data[1]);
     let (status, body) = app
         .call(Method::GET, "/crm/conversationLog?page=0", None)
         .await;

@@ -25,7 +25,8 @@ pub struct ErrorBody {
     /// A sentence for a person: what went wrong and, where it helps, how to fix it.
     pub error: String,
     /// A stable machine-readable code: `VALIDATION_ERROR`, `MALFORMED_JSON`,
-    /// `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`, `NOT_FOUND`, `CONFLICT` or `INTERNAL`.
+    /// `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`, `NOT_FOUND`, `CONFLICT`, `READ_ONLY` or
+    /// `INTERNAL`.
     pub code: &'static str,
     /// The input fields at fault, when there are any.
     pub fields: Vec<FieldErrorBody>,
@@ -53,6 +54,9 @@ pub enum ChatvoltError {
     },
     #[error("request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    /// The resource exists but cannot be written through this API.
+    #[error("{message}")]
+    ReadOnly { message: &'static str },
 }
 
 impl ChatvoltError {
@@ -123,6 +127,12 @@ impl ChatvoltError {
                         message: message.clone(),
                     })
                     .collect(),
+            ),
+            ChatvoltError::ReadOnly { message } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "READ_ONLY",
+                (*message).to_owned(),
+                vec![],
             ),
             ChatvoltError::TooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,

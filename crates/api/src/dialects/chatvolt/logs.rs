@@ -171,3 +171,41 @@ pub async fn get(
         state.core.stay(&who, StayId::parse(&id)).await?.into(),
     ))
 }
+
+/// Logs are the engine's record of where conversations have been, so clients cannot write
+/// them: entering, moving and removing conversations writes them.
+fn read_only() -> super::error::ChatvoltError {
+    super::error::ChatvoltError::ReadOnly {
+        message: "conversation logs are written by Stagecoach as conversations enter and leave \
+                  steps; use /crm/step/conversation, /crm/step/move or \
+                  DELETE /crm/scenario/{scenarioId}/conversation instead",
+    }
+}
+
+/// Refused: logs are written by the engine (405).
+#[utoipa::path(post, operation_id = "createConversationLog", path = "/crm/conversationLog", tag = "CRM Conversation Logs",
+    responses((status = 405, body = ErrorBody)))]
+pub async fn create(Caller(_who): Caller) -> Result<Json<()>> {
+    Err(read_only())
+}
+
+/// Refused: logs are written by the engine (405).
+#[utoipa::path(put, operation_id = "replaceConversationLog", path = "/crm/conversationLog/{logId}",
+    tag = "CRM Conversation Logs", params(("logId" = String, Path)), responses((status = 405, body = ErrorBody)))]
+pub async fn replace(Caller(_who): Caller) -> Result<Json<()>> {
+    Err(read_only())
+}
+
+/// Refused: logs are written by the engine (405).
+#[utoipa::path(patch, operation_id = "updateConversationLog", path = "/crm/conversationLog/{logId}",
+    tag = "CRM Conversation Logs", params(("logId" = String, Path)), responses((status = 405, body = ErrorBody)))]
+pub async fn update(Caller(_who): Caller) -> Result<Json<()>> {
+    Err(read_only())
+}
+
+/// Refused: logs are history (405).
+#[utoipa::path(delete, operation_id = "deleteConversationLog", path = "/crm/conversationLog/{logId}",
+    tag = "CRM Conversation Logs", params(("logId" = String, Path)), responses((status = 405, body = ErrorBody)))]
+pub async fn delete(Caller(_who): Caller) -> Result<Json<()>> {
+    Err(read_only())
+}

@@ -34,8 +34,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(board::add))
         .routes(routes!(board::move_conversation))
         .routes(routes!(board::list, board::remove))
-        .routes(routes!(logs::list))
-        .routes(routes!(logs::get))
+        .routes(routes!(logs::list, logs::create))
+        .routes(routes!(
+            logs::get,
+            logs::replace,
+            logs::update,
+            logs::delete
+        ))
         .routes(routes!(conversations::list))
         .routes(routes!(conversations::get, conversations::delete))
         .routes(routes!(conversations::set_status))
