@@ -24,6 +24,12 @@ macro_rules! id_type {
             pub fn parse(text: &str) -> Option<Self> {
                 Uuid::from_str(text.trim()).ok().map(Self)
             }
+
+            /// Parses an id used as a filter: text that cannot be an id becomes the nil id,
+            /// which matches nothing.
+            pub fn parse_filter(text: &str) -> Self {
+                Self::parse(text).unwrap_or(Self(Uuid::nil()))
+            }
         }
 
         impl Default for $name {

@@ -83,14 +83,6 @@ pub struct ContactList {
     pub count: i64,
 }
 
-fn id_or_nil<T>(
-    text: Option<String>,
-    parse: fn(&str) -> Option<T>,
-    wrap: fn(uuid::Uuid) -> T,
-) -> Option<T> {
-    text.map(|t| parse(&t).unwrap_or_else(|| wrap(uuid::Uuid::nil())))
-}
-
 /// List contacts, oldest first.
 #[utoipa::path(get, operation_id = "listContacts", path = "/contacts", tag = "Contacts", params(ContactQuery),
     responses((status = 200, body = ContactList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
@@ -120,10 +112,10 @@ pub async fn list(
                     .collect()
             })
             .unwrap_or_default(),
-        scenario: id_or_nil(q.crm_scenario, ScenarioId::parse, ScenarioId),
-        step: id_or_nil(q.crm_step, StepId::parse, StepId),
+        scenario: q.crm_scenario.as_deref().map(ScenarioId::parse_filter),
+        step: q.crm_step.as_deref().map(StepId::parse_filter),
         conversation_status: q.conversation_status,
-        agent: id_or_nil(q.agent, AgentId::parse, AgentId),
+        agent: q.agent.as_deref().map(AgentId::parse_filter),
         priority: q.priority,
         channel: q.channel,
         created_from: q.start_date,

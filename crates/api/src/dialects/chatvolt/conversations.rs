@@ -250,11 +250,6 @@ fn parse_time(text: &str, end_of_day: bool) -> Option<DateTime<Utc>> {
     Some(at.and_utc())
 }
 
-/// A filter id that cannot be an id matches nothing.
-fn id_or_nil<T>(text: &str, parse: fn(&str) -> Option<T>, wrap: fn(uuid::Uuid) -> T) -> T {
-    parse(text).unwrap_or_else(|| wrap(uuid::Uuid::nil()))
-}
-
 impl ListQuery {
     fn into_filter(
         self,
@@ -270,11 +265,11 @@ impl ListQuery {
         };
         filter.agent = self.agent_id.map(|a| match a.as_str() {
             "null" => None,
-            text => Some(id_or_nil(text, AgentId::parse, AgentId)),
+            text => Some(AgentId::parse_filter(text)),
         });
         filter.assignee = self.assignee_id.map(|a| match a.as_str() {
             "unassigned" => None,
-            text => Some(id_or_nil(text, MembershipId::parse, MembershipId)),
+            text => Some(MembershipId::parse_filter(text)),
         });
         for (field, text, end, slot) in [
             (
@@ -304,22 +299,18 @@ impl ListQuery {
                 None
             }
         };
-        filter.scenario = self
-            .crm_scenario_id
-            .map(|s| id_or_nil(&s, ScenarioId::parse, ScenarioId));
+        filter.scenario = self.crm_scenario_id.map(|s| ScenarioId::parse_filter(&s));
         if let Some(step) = self.crm_step_id {
             if filter.scenario.is_none() {
                 errors.add("crmStepId", "needs crmScenarioId");
             }
-            filter.step = Some(id_or_nil(&step, StepId::parse, StepId));
+            filter.step = Some(StepId::parse_filter(&step));
         }
         if let Some(cursor) = self.cursor {
             match serde_json::from_str::<Cursor>(&cursor) {
                 Ok(c) => {
-                    filter.before = Some((
-                        c.last_created_at,
-                        id_or_nil(&c.last_id, ConversationId::parse, ConversationId),
-                    ))
+                    filter.before =
+                        Some((c.last_created_at, ConversationId::parse_filter(&c.last_id)))
                 }
                 Err(_) => errors.add(
                     "cursor",

@@ -111,11 +111,6 @@ impl From<StayView> for CrmConversationLog {
     }
 }
 
-/// An id filter that cannot be an id matches nothing: it becomes the nil id.
-fn id_filter<T>(text: Option<String>, parse: fn(&str) -> Option<T>, nil: T) -> Option<T> {
-    text.map(|t| parse(&t).unwrap_or(nil))
-}
-
 /// List conversation logs, newest first.
 #[utoipa::path(get, operation_id = "listConversationLogs", path = "/crm/conversationLog", tag = "CRM Conversation Logs",
     params(LogQuery),
@@ -135,15 +130,13 @@ pub async fn list(
         errors.add("limit", "must be between 1 and 100");
     }
     errors.into_result()?;
-    let nil = uuid::Uuid::nil();
     let filter = StayFilter {
-        conversation: id_filter(
-            query.conversation_id,
-            ConversationId::parse,
-            ConversationId(nil),
-        ),
-        scenario: id_filter(query.scenario_id, ScenarioId::parse, ScenarioId(nil)),
-        step: id_filter(query.step_id, StepId::parse, StepId(nil)),
+        conversation: query
+            .conversation_id
+            .as_deref()
+            .map(ConversationId::parse_filter),
+        scenario: query.scenario_id.as_deref().map(ScenarioId::parse_filter),
+        step: query.step_id.as_deref().map(StepId::parse_filter),
         status: query.status,
     };
     let (stays, total) = state.core.stays(&who, &filter, page, limit).await?;
