@@ -711,6 +711,14 @@ mod tests {
             for t in remove.iter().flatten() { prop_assert!(!out.conversation.tags.contains(t)); }
             let entered = out.events.iter().filter(|e| e.kind() == "step_entered").count();
             prop_assert_eq!(entered, 1);
+            // The timeline is contiguous: the old stay's exit comes right before the entry.
+            let exit = out.events.iter().position(|e| e.kind() == "step_exited").unwrap();
+            prop_assert_eq!(out.events[exit + 1].kind(), "step_entered");
+            let Event::StepExited { stay_id, .. } = &out.events[exit] else { unreachable!() };
+            prop_assert_eq!(*stay_id, before.stay.id);
+            let Event::StepEntered { stay_id, previous_step_id, .. } = &out.events[exit + 1] else { unreachable!() };
+            prop_assert_eq!(*stay_id, out.stay.id);
+            prop_assert_eq!(*previous_step_id, Some(first.id));
         }
     }
 }

@@ -834,8 +834,25 @@ async fn fair_distribution_spreads_and_honours_existing_load(app: TestApp) {
         "the busiest member gets none: {next:?}"
     );
     assert_eq!(next[&members[1]] + next[&members[2]], 10);
-    let timeline = app.timeline_of(&app.conversation().await).await;
-    assert!(timeline.iter().all(|e| e["type"] != "assignee_chosen"));
+    // The timeline says why: every candidate with its load.
+    let c = app.conversation().await;
+    app.add_to(&c, &fair).await;
+    let timeline = app.timeline_of(&c).await;
+    let chosen = timeline
+        .iter()
+        .find(|e| e["type"] == "assignee_chosen")
+        .expect("the decision is recorded");
+    let candidates = chosen["data"]["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 3);
+    assert!(
+        candidates
+            .iter()
+            .all(|l| l["openConversations"].is_i64() && l["membershipId"].is_string())
+    );
+    assert_eq!(
+        chosen["data"]["chosen"],
+        app.state_of(&c).await["assignees"][0]
+    );
 }
 
 async fn futures_join<const N: usize>(app: &TestApp, emails: [&str; N]) -> Vec<String> {
