@@ -41,6 +41,7 @@ impl Stagecoach {
         org.default_calling_code = default_calling_code.map(clean_calling_code).transpose()?;
         let mut tx = self.store.begin_write().await?;
         tx.insert_organization(&org).await?;
+        crate::labels::add_system_labels(tx.as_mut(), org.id, org.created_at).await?;
         tx.commit().await?;
         tracing::info!(organization.id = %org.id, "organization created");
         Ok(org)
@@ -127,6 +128,8 @@ impl Stagecoach {
         let organization = self.new_organization("My organization")?;
         let token = self.new_token(organization.id, "bootstrap", None, TokenType::Sync)?;
         tx.insert_organization(&organization).await?;
+        crate::labels::add_system_labels(tx.as_mut(), organization.id, organization.created_at)
+            .await?;
         if !tx.claim_bootstrap(organization.id, self.now()).await? {
             return Ok(None);
         }

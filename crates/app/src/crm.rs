@@ -41,7 +41,7 @@ impl Stagecoach {
         step: StepRef,
     ) -> Result<EntryReport, AppError> {
         let mut tx = self.store.begin_write().await?;
-        let conversation = find_conversation(tx.as_mut(), who, conversation).await?;
+        let conversation = lock_conversation(tx.as_mut(), who, conversation).await?;
         let step = resolve_step(tx.as_mut(), who, step).await?;
         if let Some(link) = tx
             .scenario_link(who.organization_id, conversation.id, step.scenario_id)
@@ -74,7 +74,7 @@ impl Stagecoach {
         send_initial_message: bool,
     ) -> Result<EntryReport, AppError> {
         let mut tx = self.store.begin_write().await?;
-        let conversation = find_conversation(tx.as_mut(), who, conversation).await?;
+        let conversation = lock_conversation(tx.as_mut(), who, conversation).await?;
         let step = resolve_step(tx.as_mut(), who, step).await?;
         let context = EntryContext {
             cause: EntryCause::Moved,
@@ -101,7 +101,7 @@ impl Stagecoach {
             None => None,
         }
         .ok_or(AppError::not_found(Entity::Scenario, "scenarioId"))?;
-        let conversation = find_conversation(tx.as_mut(), who, conversation).await?;
+        let conversation = lock_conversation(tx.as_mut(), who, conversation).await?;
         let mut link = tx
             .scenario_link(org, conversation.id, scenario.id)
             .await?
@@ -219,6 +219,20 @@ impl Stagecoach {
             })
             .collect())
     }
+}
+
+/// Like [`find_conversation`], holding the conversation until the transaction ends (for
+/// read-modify-write updates on PostgreSQL; SQLite's writer is exclusive anyway).
+pub(crate) async fn lock_conversation(
+    tx: &mut dyn Transaction,
+    who: &Principal,
+    id: Option<ConversationId>,
+) -> Result<Conversation, AppError> {
+    match id {
+        Some(id) => tx.lock_conversation(who.organization_id, id).await?,
+        None => None,
+    }
+    .ok_or(AppError::not_found(Entity::Conversation, "conversationId"))
 }
 
 pub(crate) async fn find_conversation(

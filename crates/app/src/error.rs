@@ -15,6 +15,7 @@ pub enum Entity {
     Contact,
     Conversation,
     Stay,
+    Label,
 }
 
 impl fmt::Display for Entity {
@@ -29,6 +30,7 @@ impl fmt::Display for Entity {
             Entity::Contact => "contact",
             Entity::Conversation => "conversation",
             Entity::Stay => "conversation log",
+            Entity::Label => "label",
         })
     }
 }
@@ -50,6 +52,12 @@ pub enum AppError {
         field: &'static str,
         message: String,
     },
+    /// Free text cannot be sent: on this channel the contact has not written in the last
+    /// 24 hours (a template can still be sent).
+    #[error(
+        "the 24-hour window for free text is closed: the contact has not written in the last 24 hours"
+    )]
+    WindowClosed,
     /// No valid, unrevoked token was presented.
     #[error("missing, invalid or revoked API token")]
     Unauthorized,

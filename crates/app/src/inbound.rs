@@ -77,7 +77,12 @@ impl Stagecoach {
             .latest_conversation(org, contact.id, inbound.channel)
             .await?
         {
-            Some(existing) => (existing, false),
+            Some(existing) => (
+                tx.lock_conversation(org, existing.id)
+                    .await?
+                    .unwrap_or(existing),
+                false,
+            ),
             None => {
                 let fresh = Conversation::new(org, contact.id, inbound.channel, now);
                 tx.insert_conversation(&fresh).await?;
@@ -114,6 +119,11 @@ impl Stagecoach {
                 .map_or(sent_at, |at| at.max(sent_at)),
         );
         conversation.unread_count += 1;
+        conversation.last_message_at = Some(
+            conversation
+                .last_message_at
+                .map_or(sent_at, |at| at.max(sent_at)),
+        );
         if conversation.status == ConversationStatus::Resolved {
             // A customer writing again reopens the conversation.
             conversation.status = ConversationStatus::Unresolved;

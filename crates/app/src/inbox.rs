@@ -10,7 +10,7 @@ use stagecoach_domain::organization::Membership;
 use stagecoach_storage::{ConversationFilter, Transaction};
 
 use crate::conversations::detail_of;
-use crate::crm::find_conversation;
+use crate::crm::{find_conversation, lock_conversation};
 use crate::{AppError, ConversationDetail, Entity, Principal, Stagecoach};
 
 /// Who a conversation is assigned to, as a request names them.
@@ -105,7 +105,7 @@ impl Stagecoach {
     ) -> Result<Membership, AppError> {
         let mut tx = self.store.begin_write().await?;
         let member = find_member(tx.as_mut(), who, &assignee).await?;
-        let mut conversation = find_conversation(tx.as_mut(), who, id).await?;
+        let mut conversation = lock_conversation(tx.as_mut(), who, id).await?;
         if !force && conversation.assignees.iter().any(|a| *a != member.id) {
             return Err(AppError::Conflict {
                 field: "force",
@@ -146,7 +146,8 @@ impl Stagecoach {
         direction: MessageDirection,
     ) -> Result<Message, AppError> {
         let mut tx = self.store.begin_write().await?;
-        let conversation = find_conversation(tx.as_mut(), who, id).await?;
+        let mut conversation = lock_conversation(tx.as_mut(), who, id).await?;
+        let now = self.now();
         let message = Message {
             id: MessageId::new(),
             organization_id: who.organization_id,
@@ -157,9 +158,11 @@ impl Stagecoach {
             external_id: None,
             channel: conversation.channel,
             status: "registered".into(),
-            created_at: self.now(),
+            created_at: now,
         };
         tx.insert_message(&message).await?;
+        conversation.last_message_at = Some(now);
+        tx.save_conversation(&conversation, now).await?;
         tx.commit().await?;
         Ok(message)
     }
@@ -188,7 +191,7 @@ impl Stagecoach {
         apply: impl FnOnce(&mut Conversation),
     ) -> Result<Conversation, AppError> {
         let mut tx = self.store.begin_write().await?;
-        let mut conversation = find_conversation(tx.as_mut(), who, id).await?;
+        let mut conversation = lock_conversation(tx.as_mut(), who, id).await?;
         apply(&mut conversation);
         self.save_change(tx.as_mut(), who, &mut conversation, field, value)
             .await?;
@@ -220,7 +223,7 @@ impl Stagecoach {
     }
 }
 
-async fn find_member(
+pub(crate) async fn find_member(
     tx: &mut dyn Transaction,
     who: &Principal,
     assignee: &AssigneeRef,

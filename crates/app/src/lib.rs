@@ -7,6 +7,7 @@
 mod admin;
 mod agents;
 mod auth;
+mod chats;
 mod clock;
 mod contacts;
 mod conversations;
@@ -15,6 +16,7 @@ mod engine;
 mod error;
 mod inbound;
 mod inbox;
+mod labels;
 mod scenarios;
 mod steps;
 mod timers;
@@ -28,6 +30,7 @@ use stagecoach_storage::Store;
 pub use admin::{Bootstrap, NewToken};
 pub use agents::AgentRef;
 pub use auth::Principal;
+pub use chats::{ChatMessages, ChatPatch, ChatRef, ChatView, DEFAULT_CRM_DATA_LIMIT, LabelChange};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::ContactInput;
 pub use conversations::{ConversationDetail, StayView};
@@ -38,7 +41,8 @@ pub use inbound::{InboundMessage, InboundReceipt};
 pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
-    ContactFilter, ConversationFilter, OutboxEntry, PendingAutoAdvance, StayFilter, TimelineEntry,
+    ChatSearch, ContactFilter, ConversationFilter, OutboxEntry, PendingAutoAdvance, StayFilter,
+    TimelineEntry,
 };
 pub use steps::{StepView, missing_reference_message};
 
@@ -51,6 +55,8 @@ pub struct Stagecoach {
     pick: Arc<Mutex<Box<dyn Pick>>>,
     /// Decides whether an inbound message meets a step's entry condition.
     condition: Arc<dyn EntryCondition>,
+    /// The most bytes a conversation's CRM data may take, serialized.
+    crm_data_limit: usize,
 }
 
 impl Stagecoach {
@@ -60,7 +66,14 @@ impl Stagecoach {
             clock,
             pick: Arc::new(Mutex::new(Box::new(ThreadRandom))),
             condition: Arc::new(KeywordTrigger),
+            crm_data_limit: DEFAULT_CRM_DATA_LIMIT,
         }
+    }
+
+    /// Bounds the size of a conversation's CRM data (serialized, in bytes).
+    pub fn with_crm_data_limit(mut self, bytes: usize) -> Self {
+        self.crm_data_limit = bytes;
+        self
     }
 
     /// Replaces the source of random assignment choices.

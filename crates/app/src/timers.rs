@@ -50,7 +50,7 @@ impl Stagecoach {
         {
             return Ok(false); // fired elsewhere, or the stay already ended
         }
-        let Some(conversation) = tx.get_conversation(org, plan.conversation_id).await? else {
+        let Some(conversation) = tx.lock_conversation(org, plan.conversation_id).await? else {
             tx.commit().await?;
             return Ok(false);
         };

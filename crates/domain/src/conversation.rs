@@ -35,12 +35,41 @@ pub struct Conversation {
     /// Contact details a step asked to collect that the contact does not have yet.
     pub contact_fields_to_collect: RequestContact,
     pub last_inbound_at: Option<DateTime<Utc>>,
+    /// When the last message, in either direction, was stored.
+    pub last_message_at: Option<DateTime<Utc>>,
     pub unread_count: i64,
+    /// A link to the contact's record in the business's own CRM, shown to agents.
+    pub crm_deep_link: Option<String>,
+    /// Whether a bot outside Stagecoach is handling the conversation.
+    pub external_bot: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// Who is handling a conversation now, derived from its status, assignees and AI flag.
+/// Texter shows it as the chat status (0 BOT, 1 PENDING, 2 ASSIGNED, 3 RESOLVED).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Handling {
+    /// Open, unassigned, with the AI agent answering.
+    Bot,
+    /// Waiting for a person: a human was requested, or the AI is off and nobody is assigned.
+    Pending,
+    /// Open and assigned to a member (and no human was requested).
+    Assigned,
+    Resolved,
+}
+
 impl Conversation {
+    pub fn handling(&self) -> Handling {
+        match self.status {
+            ConversationStatus::Resolved => Handling::Resolved,
+            ConversationStatus::HumanRequested => Handling::Pending,
+            ConversationStatus::Unresolved if !self.assignees.is_empty() => Handling::Assigned,
+            ConversationStatus::Unresolved if self.ai_enabled => Handling::Bot,
+            ConversationStatus::Unresolved => Handling::Pending,
+        }
+    }
+
     /// A new conversation with a contact: unresolved, medium priority, AI on.
     pub fn new(
         organization_id: OrganizationId,
@@ -63,7 +92,10 @@ impl Conversation {
             crm_data: Map::new(),
             contact_fields_to_collect: RequestContact::default(),
             last_inbound_at: None,
+            last_message_at: None,
             unread_count: 0,
+            crm_deep_link: None,
+            external_bot: false,
             created_at: now,
             updated_at: now,
         }
@@ -149,5 +181,25 @@ mod tests {
         assert!(!c.can_send_free_text(now));
         c.channel = Channel::Zapi;
         assert!(c.can_send_free_text(now), "Z-API has no window");
+    }
+
+    #[test]
+    fn handling_follows_status_assignees_and_ai() {
+        let now = Utc::now();
+        let mut c = Conversation::new(
+            OrganizationId::new(),
+            ContactId::new(),
+            Channel::Whatsapp,
+            now,
+        );
+        assert_eq!(c.handling(), Handling::Bot);
+        c.ai_enabled = false;
+        assert_eq!(c.handling(), Handling::Pending);
+        c.assignees = vec![MembershipId::new()];
+        assert_eq!(c.handling(), Handling::Assigned);
+        c.status = ConversationStatus::HumanRequested;
+        assert_eq!(c.handling(), Handling::Pending);
+        c.status = ConversationStatus::Resolved;
+        assert_eq!(c.handling(), Handling::Resolved);
     }
 }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod enums;
 pub mod error;
 pub mod ids;
+pub mod label;
 pub mod organization;
 pub mod patch;
 pub mod scenario;

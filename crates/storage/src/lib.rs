@@ -24,7 +24,8 @@ pub use error::StoreError;
 pub use repos::agents::Agents;
 pub use repos::board::{Board, PendingAutoAdvance, StayFilter};
 pub use repos::contacts::{ContactFilter, Contacts};
-pub use repos::conversations::{ConversationFilter, Conversations};
+pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations};
+pub use repos::labels::Labels;
 pub use repos::memberships::Memberships;
 pub use repos::messages::Messages;
 pub use repos::organizations::Organizations;
@@ -78,6 +79,7 @@ pub trait Transaction:
     + Messages
     + Board
     + Timeline
+    + Labels
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

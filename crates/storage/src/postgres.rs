@@ -8,8 +8,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres};
 
 use crate::repos::{
-    agents, board, contacts, conversations, memberships, messages, organizations, scenarios, steps,
-    timeline, tokens,
+    agents, board, contacts, conversations, labels, memberships, messages, organizations,
+    scenarios, steps, timeline, tokens,
 };
 use crate::{Backend, Store, StoreError, Transaction};
 
@@ -93,7 +93,12 @@ agents::impl_agents!(PgTx);
 scenarios::impl_scenarios!(PgTx, lock_sql = scenarios::LOCK_SCENARIO_POSTGRES);
 steps::impl_steps!(PgTx);
 contacts::impl_contacts!(PgTx, sqlx::Postgres);
-conversations::impl_conversations!(PgTx, sqlx::Postgres);
+conversations::impl_conversations!(
+    PgTx,
+    sqlx::Postgres,
+    lock_sql = conversations::LOCK_CONVERSATION_POSTGRES
+);
 messages::impl_messages!(PgTx);
 board::impl_board!(PgTx, sqlx::Postgres, claim_sql = board::CLAIM_POSTGRES);
 timeline::impl_timeline!(PgTx);
+labels::impl_labels!(PgTx);

@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
 use crate::repos::{
-    agents, board, contacts, conversations, memberships, messages, organizations, scenarios, steps,
-    timeline, tokens,
+    agents, board, contacts, conversations, labels, memberships, messages, organizations,
+    scenarios, steps, timeline, tokens,
 };
 use crate::{Backend, Store, StoreError, Transaction};
 
@@ -110,7 +110,12 @@ agents::impl_agents!(SqliteTx);
 scenarios::impl_scenarios!(SqliteTx, lock_sql = scenarios::LOCK_SCENARIO_SQLITE);
 steps::impl_steps!(SqliteTx);
 contacts::impl_contacts!(SqliteTx, sqlx::Sqlite);
-conversations::impl_conversations!(SqliteTx, sqlx::Sqlite);
+conversations::impl_conversations!(
+    SqliteTx,
+    sqlx::Sqlite,
+    lock_sql = conversations::LOCK_CONVERSATION_SQLITE
+);
 messages::impl_messages!(SqliteTx);
 board::impl_board!(SqliteTx, sqlx::Sqlite, claim_sql = board::CLAIM_SQLITE);
 timeline::impl_timeline!(SqliteTx);
+labels::impl_labels!(SqliteTx);

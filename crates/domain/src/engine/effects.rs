@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::enums::{Channel, ConversationStatus, Priority};
-use crate::ids::{AgentId, ContactId, ConversationId, MembershipId, ScenarioId, StepId};
+use crate::ids::{AgentId, ContactId, ConversationId, MembershipId, MessageId, ScenarioId, StepId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -46,6 +46,22 @@ pub enum OutboundEffect {
         headers: BTreeMap<String, String>,
         event: StepEnteredPayload,
     },
+    /// A message an agent or integration wrote, sent through the conversation's channel.
+    #[serde(rename_all = "camelCase")]
+    SessionMessage {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        channel: Channel,
+        text: String,
+    },
+    /// Something happened that event subscriptions may want to hear about.
+    #[serde(rename_all = "camelCase")]
+    Event {
+        event_type: String,
+        conversation_id: ConversationId,
+        actor: String,
+        data: serde_json::Value,
+    },
 }
 
 impl OutboundEffect {
@@ -55,6 +71,8 @@ impl OutboundEffect {
             OutboundEffect::ZapiNotification { .. } => "zapi_notification",
             OutboundEffect::WhatsappTemplate { .. } => "whatsapp_template",
             OutboundEffect::StepWebhook { .. } => "step_webhook",
+            OutboundEffect::SessionMessage { .. } => "session_message",
+            OutboundEffect::Event { .. } => "event",
         }
     }
 }

@@ -154,6 +154,18 @@ pub enum Event {
     /// A client changed the conversation directly (status, priority, AI, assignees).
     #[serde(rename_all = "camelCase")]
     ConversationUpdated { field: &'static str, value: Value },
+    /// The conversation's CRM data changed; `changedKeys` are its top-level keys that did.
+    #[serde(rename_all = "camelCase")]
+    CrmDataUpdated {
+        mode: crate::crm_data::MergeMode,
+        changed_keys: Vec<String>,
+    },
+    /// A message was queued for sending.
+    #[serde(rename_all = "camelCase")]
+    MessageQueued {
+        message_id: MessageId,
+        outbox_id: OutboxId,
+    },
 }
 
 impl Event {
@@ -174,6 +186,8 @@ impl Event {
             Event::LoopGuardStopped { .. } => "loop_guard_stopped",
             Event::MessageReceived { .. } => "message_received",
             Event::ConversationUpdated { .. } => "conversation_updated",
+            Event::CrmDataUpdated { .. } => "crm_data_updated",
+            Event::MessageQueued { .. } => "message_queued",
         }
     }
 

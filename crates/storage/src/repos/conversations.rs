@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use stagecoach_domain::conversation::Conversation;
+use stagecoach_domain::conversation::{Conversation, Handling};
 use stagecoach_domain::engine::assignment::MemberLoad;
 use stagecoach_domain::enums::{Channel, ConversationStatus, Priority};
 use stagecoach_domain::ids::{
@@ -35,8 +35,35 @@ pub struct ConversationFilter {
     pub before: Option<(DateTime<Utc>, ConversationId)>,
 }
 
+/// A search over chats (Texter's `GET /chats/search`), newest last message first.
+#[derive(Debug, Clone, Default)]
+pub struct ChatSearch {
+    /// Part of the contact's name or phone number, or of the conversation's title.
+    pub text: Option<String>,
+    pub channel: Option<Channel>,
+    /// Chats carrying any of these tags.
+    pub tags: Vec<String>,
+    /// Chats handled in any of these ways (empty: any).
+    pub handlings: Vec<Handling>,
+}
+
 #[async_trait]
 pub trait Conversations {
+    /// Reads the conversation and holds it until the transaction ends, so concurrent
+    /// read-modify-write updates of it (CRM data merges) happen one after the other.
+    async fn lock_conversation(
+        &mut self,
+        org: OrganizationId,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>, StoreError>;
+    /// A page of a chat search and how many chats match.
+    async fn search_conversations(
+        &mut self,
+        org: OrganizationId,
+        search: &ChatSearch,
+        skip: i64,
+        limit: i64,
+    ) -> Result<(Vec<Conversation>, i64), StoreError>;
     async fn insert_conversation(&mut self, conversation: &Conversation) -> Result<(), StoreError>;
     /// Writes the conversation with its tags and assignees. Members already assigned keep
     /// their assignment time; new ones are assigned at `now`.
@@ -93,7 +120,10 @@ pub(crate) struct ConversationRow {
     crm_data: String,
     contact_fields_to_collect: String,
     last_inbound_at: Option<i64>,
+    last_message_at: Option<i64>,
     unread_count: i64,
+    crm_deep_link: Option<String>,
+    external_bot: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -124,15 +154,69 @@ impl ConversationRow {
             crm_data: crm_data.unwrap_or_default(),
             contact_fields_to_collect: collect.unwrap_or_default(),
             last_inbound_at: opt_time(self.last_inbound_at)?,
+            last_message_at: opt_time(self.last_message_at)?,
             unread_count: self.unread_count,
+            crm_deep_link: self.crm_deep_link,
+            external_bot: self.external_bot,
             created_at: time(self.created_at)?,
             updated_at: time(self.updated_at)?,
         })
     }
 }
 
+/// Appends the `WHERE` clause of a chat search.
+macro_rules! push_chat_search {
+    ($qb:expr, $org:expr, $s:expr) => {{
+        let s: &$crate::repos::conversations::ChatSearch = $s;
+        $qb.push(" WHERE v.organization_id = ").push_bind($org.0);
+        if let Some(text) = &s.text {
+            let pattern = format!("%{}%", text.trim().to_lowercase());
+            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+            $qb.push(" AND (LOWER(COALESCE(c.first_name, '') || ' ' || COALESCE(c.last_name, '')) LIKE ")
+                .push_bind(pattern.clone())
+                .push(" OR LOWER(COALESCE(v.title, '')) LIKE ")
+                .push_bind(pattern);
+            if digits.len() >= 2 {
+                $qb.push(" OR COALESCE(c.phone, '') LIKE ").push_bind(format!("%{digits}%"));
+            }
+            $qb.push(")");
+        }
+        if let Some(channel) = s.channel {
+            $qb.push(" AND v.channel = ").push_bind(channel.as_str());
+        }
+        if !s.tags.is_empty() {
+            $qb.push(" AND EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = v.id AND t.tag IN (");
+            let mut list = $qb.separated(", ");
+            for tag in &s.tags {
+                list.push_bind(tag.clone());
+            }
+            $qb.push("))");
+        }
+        if !s.handlings.is_empty() {
+            // The SQL form of Conversation::handling; a test keeps the two in agreement.
+            const ASSIGNED: &str = "EXISTS (SELECT 1 FROM conversation_assignees a WHERE a.conversation_id = v.id)";
+            let clauses: Vec<String> = s
+                .handlings
+                .iter()
+                .map(|h| match h {
+                    stagecoach_domain::conversation::Handling::Resolved => "v.status = 'RESOLVED'".to_owned(),
+                    stagecoach_domain::conversation::Handling::Pending => format!(
+                        "(v.status = 'HUMAN_REQUESTED' OR (v.status = 'UNRESOLVED' AND NOT v.ai_enabled AND NOT {ASSIGNED}))"
+                    ),
+                    stagecoach_domain::conversation::Handling::Assigned => format!("(v.status = 'UNRESOLVED' AND {ASSIGNED})"),
+                    stagecoach_domain::conversation::Handling::Bot => {
+                        format!("(v.status = 'UNRESOLVED' AND v.ai_enabled AND NOT {ASSIGNED})")
+                    }
+                })
+                .collect();
+            $qb.push(" AND (").push(clauses.join(" OR ")).push(")");
+        }
+    }};
+}
+pub(crate) use push_chat_search;
+
 macro_rules! impl_conversations {
-    ($tx:ty, $db:ty) => {
+    ($tx:ty, $db:ty, lock_sql = $lock:expr) => {
         impl $tx {
             /// Adds tags and assignees to conversation rows.
             async fn complete_conversations(
@@ -166,6 +250,43 @@ macro_rules! impl_conversations {
 
         #[async_trait::async_trait]
         impl $crate::repos::conversations::Conversations for $tx {
+            async fn lock_conversation(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                id: stagecoach_domain::ids::ConversationId,
+            ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
+                let rows = sqlx::query_as::<_, $crate::repos::conversations::ConversationRow>($lock)
+                    .bind(org.0)
+                    .bind(id.0)
+                    .fetch_all(self.conn())
+                    .await?;
+                Ok(self.complete_conversations(rows).await?.pop())
+            }
+
+            async fn search_conversations(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                search: &$crate::repos::conversations::ChatSearch,
+                skip: i64,
+                limit: i64,
+            ) -> Result<(Vec<stagecoach_domain::conversation::Conversation>, i64), $crate::StoreError> {
+                const FROM: &str = " FROM conversations v JOIN contacts c ON c.id = v.contact_id";
+                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*)");
+                count.push(FROM);
+                $crate::repos::conversations::push_chat_search!(count, org, search);
+                let total: i64 = count.build_query_scalar().fetch_one(self.conn()).await?;
+                let mut page = sqlx::QueryBuilder::<$db>::new("SELECT v.*");
+                page.push(FROM);
+                $crate::repos::conversations::push_chat_search!(page, org, search);
+                page.push(" ORDER BY COALESCE(v.last_message_at, v.created_at) DESC, v.id DESC LIMIT ")
+                    .push_bind(limit)
+                    .push(" OFFSET ")
+                    .push_bind(skip);
+                let rows: Vec<$crate::repos::conversations::ConversationRow> =
+                    page.build_query_as().fetch_all(self.conn()).await?;
+                Ok((self.complete_conversations(rows).await?, total))
+            }
+
             async fn insert_conversation(
                 &mut self,
                 c: &stagecoach_domain::conversation::Conversation,
@@ -204,7 +325,8 @@ macro_rules! impl_conversations {
                 sqlx::query(
                     "UPDATE conversations SET title = $3, status = $4, priority = $5, ai_enabled = $6, \
                      agent_id = $7, crm_data = $8, contact_fields_to_collect = $9, last_inbound_at = $10, \
-                     unread_count = $11, updated_at = $12, channel = $13 WHERE organization_id = $1 AND id = $2",
+                     unread_count = $11, updated_at = $12, channel = $13, last_message_at = $14, \
+                     crm_deep_link = $15, external_bot = $16 WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(c.organization_id.0)
                 .bind(c.id.0)
@@ -219,6 +341,9 @@ macro_rules! impl_conversations {
                 .bind(c.unread_count)
                 .bind($crate::rows::millis(c.updated_at))
                 .bind(c.channel.as_str())
+                .bind(c.last_message_at.map($crate::rows::millis))
+                .bind(&c.crm_deep_link)
+                .bind(c.external_bot)
                 .execute(self.conn())
                 .await?;
                 sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
@@ -397,6 +522,12 @@ macro_rules! impl_conversations {
     };
 }
 pub(crate) use impl_conversations;
+
+/// Locking differs between engines: SQLite's write transactions are already exclusive.
+pub(crate) const LOCK_CONVERSATION_SQLITE: &str =
+    "SELECT * FROM conversations WHERE organization_id = $1 AND id = $2";
+pub(crate) const LOCK_CONVERSATION_POSTGRES: &str =
+    "SELECT * FROM conversations WHERE organization_id = $1 AND id = $2 FOR UPDATE";
 
 /// The id of a row, before it becomes a conversation.
 pub(crate) fn row_id(row: &ConversationRow) -> Uuid {

@@ -19,6 +19,28 @@ pub trait Messages {
         channel: Channel,
         external_id: &str,
     ) -> Result<Option<Message>, StoreError>;
+    /// Up to `limit` messages sent at or before `before_time`, other than `before_id`,
+    /// oldest first (the page before a cursor message).
+    async fn messages_before(
+        &mut self,
+        org: OrganizationId,
+        conversation: ConversationId,
+        before_time: chrono::DateTime<chrono::Utc>,
+        before_id: Option<MessageId>,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// The times of the conversation's first and last messages.
+    async fn message_time_range(
+        &mut self,
+        org: OrganizationId,
+        conversation: ConversationId,
+    ) -> Result<
+        (
+            Option<chrono::DateTime<chrono::Utc>>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        ),
+        StoreError,
+    >;
     /// The conversation's last `count` messages, oldest first.
     async fn last_messages(
         &mut self,
@@ -104,6 +126,46 @@ macro_rules! impl_messages {
                 .await?
                 .map(|row| row.into_domain())
                 .transpose()
+            }
+
+            async fn messages_before(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversation: stagecoach_domain::ids::ConversationId,
+                before_time: chrono::DateTime<chrono::Utc>,
+                before_id: Option<stagecoach_domain::ids::MessageId>,
+                limit: i64,
+            ) -> Result<Vec<stagecoach_domain::conversation::Message>, $crate::StoreError> {
+                let rows = sqlx::query_as::<_, $crate::repos::messages::MessageRow>(
+                    "SELECT * FROM messages WHERE organization_id = $1 AND conversation_id = $2 \
+                     AND created_at <= $3 AND ($4 IS NULL OR id <> $4) \
+                     ORDER BY created_at DESC, id DESC LIMIT $5",
+                )
+                .bind(org.0)
+                .bind(conversation.0)
+                .bind($crate::rows::millis(before_time))
+                .bind(before_id.map(|m| m.0))
+                .bind(limit)
+                .fetch_all(self.conn())
+                .await?;
+                let mut messages = rows.into_iter().map(|r| r.into_domain()).collect::<Result<Vec<_>, _>>()?;
+                messages.reverse();
+                Ok(messages)
+            }
+
+            async fn message_time_range(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversation: stagecoach_domain::ids::ConversationId,
+            ) -> Result<(Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>), $crate::StoreError> {
+                let (min, max): (Option<i64>, Option<i64>) = sqlx::query_as(
+                    "SELECT MIN(created_at), MAX(created_at) FROM messages WHERE organization_id = $1 AND conversation_id = $2",
+                )
+                .bind(org.0)
+                .bind(conversation.0)
+                .fetch_one(self.conn())
+                .await?;
+                Ok(($crate::rows::opt_time(min)?, $crate::rows::opt_time(max)?))
             }
 
             async fn last_messages(

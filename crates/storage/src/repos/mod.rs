@@ -6,6 +6,7 @@ pub mod agents;
 pub mod board;
 pub mod contacts;
 pub mod conversations;
+pub mod labels;
 pub mod memberships;
 pub mod messages;
 pub mod organizations;

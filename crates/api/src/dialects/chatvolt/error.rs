@@ -25,8 +25,8 @@ pub struct ErrorBody {
     /// A sentence for a person: what went wrong and, where it helps, how to fix it.
     pub error: String,
     /// A stable machine-readable code: `VALIDATION_ERROR`, `MALFORMED_JSON`,
-    /// `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`, `NOT_FOUND`, `CONFLICT`, `READ_ONLY` or
-    /// `INTERNAL`.
+    /// `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`, `NOT_FOUND`, `CONFLICT`, `READ_ONLY`,
+    /// `ERR_META_SESSION_EXPIRED_24H` (406) or `INTERNAL`.
     pub code: &'static str,
     /// The input fields at fault, when there are any.
     pub fields: Vec<FieldErrorBody>,
@@ -92,6 +92,12 @@ impl ChatvoltError {
                     field: (*field).to_owned(),
                     message: message.clone(),
                 }],
+            ),
+            ChatvoltError::App(AppError::WindowClosed) => (
+                StatusCode::NOT_ACCEPTABLE,
+                "ERR_META_SESSION_EXPIRED_24H",
+                AppError::WindowClosed.to_string(),
+                vec![],
             ),
             ChatvoltError::App(AppError::Unauthorized) => (
                 StatusCode::UNAUTHORIZED,

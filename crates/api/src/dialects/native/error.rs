@@ -120,6 +120,12 @@ impl IntoResponse for ApiError {
                 message.clone(),
                 field(name, &message),
             ),
+            Rejection::App(AppError::WindowClosed) => (
+                StatusCode::CONFLICT,
+                "SESSION_WINDOW_CLOSED",
+                AppError::WindowClosed.to_string(),
+                vec![],
+            ),
             Rejection::App(AppError::Unauthorized) => (
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHORIZED",
