@@ -9,6 +9,7 @@ pub mod dialects;
 mod extract;
 mod health;
 mod http_log;
+mod nullable;
 pub mod openapi;
 
 use std::future::Future;

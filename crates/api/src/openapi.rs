@@ -41,6 +41,7 @@ pub(crate) fn split_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::dialects::chatvolt::routes())
         .merge(crate::dialects::native::routes())
+        .merge(crate::dialects::texter::routes())
 }
 
 /// The whole document.

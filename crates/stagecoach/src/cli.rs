@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// serves HTTP, `worker` only runs background work (auto-advance timers).
     #[arg(long, env = "STAGECOACH_ROLE", value_enum, default_value_t = Role::All)]
     pub role: Role,
+    /// The most bytes a conversation's CRM data may take (serialized JSON).
+    #[arg(long, env = "STAGECOACH_MAX_CRM_DATA_BYTES", default_value_t = stagecoach_app::DEFAULT_CRM_DATA_LIMIT)]
+    pub max_crm_data_bytes: usize,
     /// Do not apply migrations at start (run `stagecoach migrate` yourself).
     #[arg(long, env = "STAGECOACH_NO_MIGRATE")]
     pub no_migrate: bool,

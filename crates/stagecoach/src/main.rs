@@ -55,6 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await
                     .context("cannot migrate the database")?;
             }
+            let core = core.with_crm_data_limit(serve.max_crm_data_bytes);
             run_server(core, &serve.listen, serve.role).await
         }
         Command::Migrate => {

@@ -15,3 +15,4 @@ mod scenarios;
 mod schema;
 mod steps;
 mod tenancy;
+mod texter;

@@ -40,7 +40,8 @@ pub struct ConversationFilter {
 pub struct ChatSearch {
     /// Part of the contact's name or phone number, or of the conversation's title.
     pub text: Option<String>,
-    pub channel: Option<Channel>,
+    /// Chats on any of these channels (empty: any).
+    pub channels: Vec<Channel>,
     /// Chats carrying any of these tags.
     pub tags: Vec<String>,
     /// Chats handled in any of these ways (empty: any).
@@ -181,8 +182,13 @@ macro_rules! push_chat_search {
             }
             $qb.push(")");
         }
-        if let Some(channel) = s.channel {
-            $qb.push(" AND v.channel = ").push_bind(channel.as_str());
+        if !s.channels.is_empty() {
+            $qb.push(" AND v.channel IN (");
+            let mut list = $qb.separated(", ");
+            for channel in &s.channels {
+                list.push_bind(channel.as_str());
+            }
+            $qb.push(")");
         }
         if !s.tags.is_empty() {
             $qb.push(" AND EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = v.id AND t.tag IN (");

@@ -15,9 +15,9 @@ use utoipa::ToSchema;
 
 use super::error::{ErrorBody, Result};
 use super::extract::{Body, Caller};
-use super::nullable::{patch, present};
 use super::scenarios::required;
 use crate::AppState;
+use crate::nullable::{patch, present};
 
 /// An agent (`Agent`).
 #[derive(Debug, Serialize, ToSchema)]

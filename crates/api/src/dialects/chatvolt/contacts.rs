@@ -14,8 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ErrorBody, Result};
 use super::extract::{Body, Caller, Params};
-use super::nullable::{patch, present};
 use crate::AppState;
+use crate::nullable::{patch, present};
 
 /// A contact (`Contact`).
 #[derive(Debug, Serialize, ToSchema)]

@@ -8,7 +8,7 @@ mod conversations;
 pub(crate) mod error;
 mod extract;
 mod logs;
-mod nullable;
+
 mod scenarios;
 mod steps;
 

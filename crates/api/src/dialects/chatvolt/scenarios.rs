@@ -13,8 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ErrorBody, Result};
 use super::extract::{Body, Caller, Params};
-use super::nullable::{patch, present};
 use crate::AppState;
+use crate::nullable::{patch, present};
 
 /// A scenario (`CrmScenario`).
 #[derive(Debug, Serialize, ToSchema)]

@@ -21,9 +21,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ErrorBody, Result};
 use super::extract::{Body, Caller, Params};
-use super::nullable::{patch, present};
 use super::scenarios::{CrmScenario, required};
 use crate::AppState;
+use crate::nullable::{patch, present};
 
 /// A step (`CrmStep`).
 #[derive(Debug, Serialize, ToSchema)]
