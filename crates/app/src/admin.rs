@@ -61,6 +61,9 @@ impl Stagecoach {
             email: normalize_email(email)?,
             name: clean_name("name", name)?,
             role,
+            phone: None,
+            availability: "Active".into(),
+            team_role: None,
             created_at: now,
             updated_at: now,
         };

@@ -104,6 +104,7 @@ impl Stagecoach {
             external_id: None,
             picture: None,
             metadata: Map::new(),
+            lead: Default::default(),
             created_at: now,
             updated_at: now,
         });

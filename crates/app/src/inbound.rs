@@ -229,6 +229,7 @@ impl Stagecoach {
             email,
             picture: None,
             metadata: Default::default(),
+            lead: Default::default(),
             created_at: now,
             updated_at: now,
         };

@@ -19,8 +19,25 @@ pub struct Contact {
     pub external_id: Option<String>,
     pub picture: Option<String>,
     pub metadata: Map<String, Value>,
+    /// What the contact is as a lead.
+    pub lead: LeadProfile,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A contact's lead attributes beyond name, phone and e-mail.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LeadProfile {
+    /// The organization's identifier field's value, normalized; unique per organization.
+    pub key: Option<String>,
+    pub rating: Option<i64>,
+    /// A status label of the lead stage pipeline.
+    pub status: Option<String>,
+    pub assignee: Option<crate::ids::MembershipId>,
+    /// Custom field values by api name.
+    pub custom: Map<String, Value>,
+    /// The sum of the scores of the custom actions recorded on the lead.
+    pub score: i64,
 }
 
 impl Contact {

@@ -13,6 +13,7 @@ pub mod enums;
 pub mod error;
 pub mod ids;
 pub mod label;
+pub mod leads;
 pub mod organization;
 pub mod patch;
 pub mod scenario;

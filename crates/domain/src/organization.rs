@@ -24,6 +24,11 @@ pub struct Membership {
     pub email: String,
     pub name: String,
     pub role: MembershipRole,
+    pub phone: Option<String>,
+    /// Active, Inactive, On Leave, Working or Invited.
+    pub availability: String,
+    /// The role as TeleCRM names it (ADMIN, MANAGER, CALLER, MARKETING_USER), when set there.
+    pub team_role: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

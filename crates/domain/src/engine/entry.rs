@@ -413,6 +413,7 @@ mod tests {
             external_id: None,
             picture: None,
             metadata: Default::default(),
+            lead: Default::default(),
             created_at: now,
             updated_at: now,
         };

@@ -82,6 +82,12 @@ pub(crate) struct ContactRow {
     external_id: Option<String>,
     picture: Option<String>,
     metadata: String,
+    lead_key: Option<String>,
+    lead_rating: Option<i64>,
+    lead_status: Option<String>,
+    lead_assignee_id: Option<Uuid>,
+    lead_fields: String,
+    lead_score: i64,
     created_at: i64,
     updated_at: i64,
 }
@@ -89,6 +95,7 @@ pub(crate) struct ContactRow {
 impl ContactRow {
     pub(crate) fn into_domain(self) -> Result<Contact, StoreError> {
         let metadata: Option<Map<String, Value>> = from_json("metadata", Some(self.metadata))?;
+        let custom: Option<Map<String, Value>> = from_json("lead_fields", Some(self.lead_fields))?;
         Ok(Contact {
             id: ContactId(self.id),
             organization_id: OrganizationId(self.organization_id),
@@ -99,6 +106,16 @@ impl ContactRow {
             external_id: self.external_id,
             picture: self.picture,
             metadata: metadata.unwrap_or_default(),
+            lead: stagecoach_domain::contact::LeadProfile {
+                key: self.lead_key,
+                rating: self.lead_rating,
+                status: self.lead_status,
+                assignee: self
+                    .lead_assignee_id
+                    .map(stagecoach_domain::ids::MembershipId),
+                custom: custom.unwrap_or_default(),
+                score: self.lead_score,
+            },
             created_at: time(self.created_at)?,
             updated_at: time(self.updated_at)?,
         })
@@ -185,8 +202,9 @@ macro_rules! impl_contacts {
             ) -> Result<(), $crate::StoreError> {
                 sqlx::query(
                     "INSERT INTO contacts (id, organization_id, first_name, last_name, phone, email, \
-                     external_id, picture, metadata, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     external_id, picture, metadata, created_at, updated_at, lead_key, lead_rating, \
+                     lead_status, lead_assignee_id, lead_fields, lead_score) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 )
                 .bind(c.id.0)
                 .bind(c.organization_id.0)
@@ -199,6 +217,12 @@ macro_rules! impl_contacts {
                 .bind(serde_json::to_string(&c.metadata).expect("a JSON map serializes"))
                 .bind($crate::rows::millis(c.created_at))
                 .bind($crate::rows::millis(c.updated_at))
+                .bind(&c.lead.key)
+                .bind(c.lead.rating)
+                .bind(&c.lead.status)
+                .bind(c.lead.assignee.map(|m| m.0))
+                .bind(serde_json::to_string(&c.lead.custom).expect("a JSON map serializes"))
+                .bind(c.lead.score)
                 .execute(self.conn())
                 .await?;
                 Ok(())
@@ -210,8 +234,9 @@ macro_rules! impl_contacts {
             ) -> Result<(), $crate::StoreError> {
                 sqlx::query(
                     "UPDATE contacts SET first_name = $3, last_name = $4, phone = $5, email = $6, \
-                     external_id = $7, picture = $8, metadata = $9, updated_at = $10 \
-                     WHERE organization_id = $1 AND id = $2",
+                     external_id = $7, picture = $8, metadata = $9, updated_at = $10, lead_key = $11, \
+                     lead_rating = $12, lead_status = $13, lead_assignee_id = $14, lead_fields = $15, \
+                     lead_score = $16 WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(c.organization_id.0)
                 .bind(c.id.0)
@@ -223,6 +248,12 @@ macro_rules! impl_contacts {
                 .bind(&c.picture)
                 .bind(serde_json::to_string(&c.metadata).expect("a JSON map serializes"))
                 .bind($crate::rows::millis(c.updated_at))
+                .bind(&c.lead.key)
+                .bind(c.lead.rating)
+                .bind(&c.lead.status)
+                .bind(c.lead.assignee.map(|m| m.0))
+                .bind(serde_json::to_string(&c.lead.custom).expect("a JSON map serializes"))
+                .bind(c.lead.score)
                 .execute(self.conn())
                 .await?;
                 Ok(())

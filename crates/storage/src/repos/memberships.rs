@@ -30,6 +30,9 @@ pub(crate) struct MembershipRow {
     email: String,
     name: String,
     role: String,
+    phone: Option<String>,
+    availability: String,
+    team_role: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -42,6 +45,9 @@ impl MembershipRow {
             email: self.email,
             name: self.name,
             role: parse_enum("role", &self.role, MembershipRole::parse)?,
+            phone: self.phone,
+            availability: self.availability,
+            team_role: self.team_role,
             created_at: time(self.created_at)?,
             updated_at: time(self.updated_at)?,
         })
@@ -58,8 +64,8 @@ macro_rules! impl_memberships {
             ) -> Result<(), $crate::StoreError> {
                 sqlx::query(
                     "INSERT INTO memberships \
-                     (id, organization_id, email, name, role, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     (id, organization_id, email, name, role, created_at, updated_at, phone, availability, team_role) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(m.id.0)
                 .bind(m.organization_id.0)
@@ -68,6 +74,9 @@ macro_rules! impl_memberships {
                 .bind(m.role.as_str())
                 .bind($crate::rows::millis(m.created_at))
                 .bind($crate::rows::millis(m.updated_at))
+                .bind(&m.phone)
+                .bind(&m.availability)
+                .bind(&m.team_role)
                 .execute(self.conn())
                 .await?;
                 Ok(())
@@ -80,8 +89,7 @@ macro_rules! impl_memberships {
             ) -> Result<Option<stagecoach_domain::organization::Membership>, $crate::StoreError>
             {
                 sqlx::query_as::<_, $crate::repos::memberships::MembershipRow>(
-                    "SELECT id, organization_id, email, name, role, created_at, updated_at \
-                     FROM memberships WHERE organization_id = $1 AND email = $2",
+                    "SELECT * FROM memberships WHERE organization_id = $1 AND email = $2",
                 )
                 .bind(org.0)
                 .bind(email)
@@ -98,8 +106,7 @@ macro_rules! impl_memberships {
             ) -> Result<Option<stagecoach_domain::organization::Membership>, $crate::StoreError>
             {
                 sqlx::query_as::<_, $crate::repos::memberships::MembershipRow>(
-                    "SELECT id, organization_id, email, name, role, created_at, updated_at \
-                     FROM memberships WHERE organization_id = $1 AND id = $2",
+                    "SELECT * FROM memberships WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)
                 .bind(id.0)
