@@ -430,7 +430,8 @@ impl Stagecoach {
     ) -> Result<(), AppError> {
         let effect = OutboundEffect::Event {
             event_type: event_type.to_owned(),
-            conversation_id: conversation.id,
+            conversation_id: Some(conversation.id),
+            contact_id: Some(conversation.contact_id),
             actor: actor.label(),
             data,
         };

@@ -16,6 +16,8 @@ pub enum Entity {
     Conversation,
     Stay,
     Label,
+    Lead,
+    Action,
 }
 
 impl fmt::Display for Entity {
@@ -31,6 +33,8 @@ impl fmt::Display for Entity {
             Entity::Conversation => "conversation",
             Entity::Stay => "conversation log",
             Entity::Label => "label",
+            Entity::Lead => "lead",
+            Entity::Action => "action",
         })
     }
 }
@@ -52,6 +56,9 @@ pub enum AppError {
         field: &'static str,
         message: String,
     },
+    /// The field cannot change once set (a lead's identifier).
+    #[error("{field} cannot be changed")]
+    Immutable { field: String },
     /// Free text cannot be sent: on this channel the contact has not written in the last
     /// 24 hours (a template can still be sent).
     #[error(

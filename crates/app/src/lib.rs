@@ -17,6 +17,7 @@ mod error;
 mod inbound;
 mod inbox;
 mod labels;
+mod leads;
 mod scenarios;
 mod steps;
 mod timers;
@@ -39,10 +40,11 @@ pub use engine::{EntryReport, ThreadRandom};
 pub use error::{AppError, Entity};
 pub use inbound::{InboundMessage, InboundReceipt};
 pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
+pub use leads::{ActionOutcome, LeadQuery, LeadWrite, Remark, lead_fields};
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
-    ChatSearch, ContactFilter, ConversationFilter, OutboxEntry, PendingAutoAdvance, StayFilter,
-    TimelineEntry,
+    ActionFilter, ChatSearch, ContactFilter, ConversationFilter, OutboxEntry, PendingAutoAdvance,
+    StayFilter, TimelineEntry,
 };
 pub use steps::{StepView, missing_reference_message};
 

@@ -101,6 +101,11 @@ id_type!(
     OutboxId
 );
 
+id_type!(
+    /// An action on a lead's timeline.
+    ActionId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,7 @@ pub use repos::board::{Board, PendingAutoAdvance, StayFilter};
 pub use repos::contacts::{ContactFilter, Contacts};
 pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations};
 pub use repos::labels::Labels;
+pub use repos::leads::{ActionFilter, Leads, PaymentTotal};
 pub use repos::memberships::Memberships;
 pub use repos::messages::Messages;
 pub use repos::organizations::Organizations;
@@ -80,6 +81,7 @@ pub trait Transaction:
     + Board
     + Timeline
     + Labels
+    + Leads
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

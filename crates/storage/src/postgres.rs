@@ -8,7 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres};
 
 use crate::repos::{
-    agents, board, contacts, conversations, labels, memberships, messages, organizations,
+    agents, board, contacts, conversations, labels, leads, memberships, messages, organizations,
     scenarios, steps, timeline, tokens,
 };
 use crate::{Backend, Store, StoreError, Transaction};
@@ -100,5 +100,6 @@ conversations::impl_conversations!(
 );
 messages::impl_messages!(PgTx);
 board::impl_board!(PgTx, sqlx::Postgres, claim_sql = board::CLAIM_POSTGRES);
-timeline::impl_timeline!(PgTx);
+timeline::impl_timeline!(PgTx, claim_sql = timeline::CLAIM_OUTBOX_POSTGRES);
 labels::impl_labels!(PgTx);
+leads::impl_leads!(PgTx, sqlx::Postgres);

@@ -9,7 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
 use crate::repos::{
-    agents, board, contacts, conversations, labels, memberships, messages, organizations,
+    agents, board, contacts, conversations, labels, leads, memberships, messages, organizations,
     scenarios, steps, timeline, tokens,
 };
 use crate::{Backend, Store, StoreError, Transaction};
@@ -117,5 +117,6 @@ conversations::impl_conversations!(
 );
 messages::impl_messages!(SqliteTx);
 board::impl_board!(SqliteTx, sqlx::Sqlite, claim_sql = board::CLAIM_SQLITE);
-timeline::impl_timeline!(SqliteTx);
+timeline::impl_timeline!(SqliteTx, claim_sql = timeline::CLAIM_OUTBOX_SQLITE);
 labels::impl_labels!(SqliteTx);
+leads::impl_leads!(SqliteTx, sqlx::Sqlite);

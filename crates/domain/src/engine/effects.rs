@@ -58,7 +58,9 @@ pub enum OutboundEffect {
     #[serde(rename_all = "camelCase")]
     Event {
         event_type: String,
-        conversation_id: ConversationId,
+        conversation_id: Option<ConversationId>,
+        /// The lead (contact) the event is about, for lead events.
+        contact_id: Option<ContactId>,
         actor: String,
         data: serde_json::Value,
     },

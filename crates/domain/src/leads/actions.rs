@@ -6,6 +6,36 @@ use serde_json::{Map, Value};
 
 use super::fields::parse_decimal;
 
+/// The kind a system action recording a payment's status change has.
+pub const PAYMENT_STATUS_CHANGED: &str = "PAYMENT_STATUS_CHANGED";
+
+/// An entry of a lead's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadAction {
+    pub id: crate::ids::ActionId,
+    pub organization_id: crate::ids::OrganizationId,
+    pub contact_id: crate::ids::ContactId,
+    /// `CUSTOM`, `PAYMENT`, or a system kind such as [`PAYMENT_STATUS_CHANGED`].
+    pub kind: String,
+    /// A custom action's code.
+    pub type_code: Option<u32>,
+    pub fields: Map<String, Value>,
+    pub payment: Option<PaymentRecord>,
+    /// The actor label (`api_token:<id>`, `system`, …).
+    pub performed_by: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A payment as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub amount: Amount,
+    pub currency: String,
+    pub payment_id: Option<String>,
+    pub status: PaymentStatus,
+}
+
 /// The currencies a payment can be in.
 pub const CURRENCIES: &[&str] = &[
     "INR", "USD", "PKR", "AED", "QAR", "SAR", "MYR", "AUD", "CAD", "SGD", "XOF",

@@ -9,6 +9,20 @@ use crate::rows::{parse_enum, time};
 
 #[async_trait]
 pub trait Memberships {
+    /// A page of the organization's members by name, and how many there are.
+    async fn list_memberships(
+        &mut self,
+        org: OrganizationId,
+        skip: i64,
+        limit: i64,
+    ) -> Result<(Vec<Membership>, i64), StoreError>;
+    async fn set_availability(
+        &mut self,
+        org: OrganizationId,
+        id: MembershipId,
+        availability: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
     async fn find_membership_by_email(
         &mut self,
         org: OrganizationId,
@@ -97,6 +111,46 @@ macro_rules! impl_memberships {
                 .await?
                 .map(|row| row.into_domain())
                 .transpose()
+            }
+
+            async fn list_memberships(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                skip: i64,
+                limit: i64,
+            ) -> Result<(Vec<stagecoach_domain::organization::Membership>, i64), $crate::StoreError> {
+                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE organization_id = $1")
+                    .bind(org.0)
+                    .fetch_one(self.conn())
+                    .await?;
+                let rows = sqlx::query_as::<_, $crate::repos::memberships::MembershipRow>(
+                    "SELECT * FROM memberships WHERE organization_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3",
+                )
+                .bind(org.0)
+                .bind(limit)
+                .bind(skip)
+                .fetch_all(self.conn())
+                .await?;
+                Ok((rows.into_iter().map(|r| r.into_domain()).collect::<Result<_, _>>()?, total))
+            }
+
+            async fn set_availability(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                id: stagecoach_domain::ids::MembershipId,
+                availability: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "UPDATE memberships SET availability = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2",
+                )
+                .bind(org.0)
+                .bind(id.0)
+                .bind(availability)
+                .bind($crate::rows::millis(now))
+                .execute(self.conn())
+                .await?;
+                Ok(())
             }
 
             async fn get_membership(

@@ -7,6 +7,7 @@ pub mod board;
 pub mod contacts;
 pub mod conversations;
 pub mod labels;
+pub mod leads;
 pub mod memberships;
 pub mod messages;
 pub mod organizations;

@@ -60,6 +60,23 @@ pub trait Timeline {
         effect: &OutboundEffect,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Claims up to `limit` pending outbox rows of a kind (not scoped to an organization:
+    /// the worker's view) until `lease_until`; a row a crashed worker claimed comes back
+    /// when its lease ends. Concurrent claimers never get the same row.
+    async fn claim_outbox(
+        &mut self,
+        kind: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(OrganizationId, OutboxEntry)>, StoreError>;
+    /// Marks an outbox row done (or failed); it is no longer claimed.
+    async fn finish_outbox(
+        &mut self,
+        id: OutboxId,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// The conversation's outbound effects, oldest first.
     async fn outbox(
         &mut self,
@@ -93,6 +110,7 @@ impl EventRow {
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct OutboxRow {
+    pub(crate) organization_id: Option<Uuid>,
     id: Uuid,
     conversation_id: Option<Uuid>,
     kind: String,
@@ -118,8 +136,18 @@ impl OutboxRow {
     }
 }
 
+/// The claim differs between engines: PostgreSQL skips rows another worker has locked.
+pub(crate) const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET attempts = attempts + 1, available_at = $3 \
+     WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
+     ORDER BY available_at LIMIT $4) \
+     RETURNING organization_id, id, conversation_id, kind, payload, status, attempts, available_at, created_at";
+pub(crate) const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET attempts = attempts + 1, available_at = $3 \
+     WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
+     ORDER BY available_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+     RETURNING organization_id, id, conversation_id, kind, payload, status, attempts, available_at, created_at";
+
 macro_rules! impl_timeline {
-    ($tx:ty) => {
+    ($tx:ty, claim_sql = $claim:expr) => {
         #[async_trait::async_trait]
         impl $crate::repos::timeline::Timeline for $tx {
             async fn append_event(
@@ -185,13 +213,50 @@ macro_rules! impl_timeline {
                 Ok(())
             }
 
+            async fn claim_outbox(
+                &mut self,
+                kind: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> Result<Vec<(stagecoach_domain::ids::OrganizationId, $crate::repos::timeline::OutboxEntry)>, $crate::StoreError> {
+                let rows = sqlx::query_as::<_, $crate::repos::timeline::OutboxRow>($claim)
+                    .bind(kind)
+                    .bind($crate::rows::millis(now))
+                    .bind($crate::rows::millis(lease_until))
+                    .bind(limit)
+                    .fetch_all(self.conn())
+                    .await?;
+                rows.into_iter()
+                    .map(|row| {
+                        let org = stagecoach_domain::ids::OrganizationId(row.organization_id.unwrap_or_default());
+                        Ok((org, row.into_entry()?))
+                    })
+                    .collect()
+            }
+
+            async fn finish_outbox(
+                &mut self,
+                id: stagecoach_domain::ids::OutboxId,
+                status: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query("UPDATE outbox SET status = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id.0)
+                    .bind(status)
+                    .bind($crate::rows::millis(now))
+                    .execute(self.conn())
+                    .await?;
+                Ok(())
+            }
+
             async fn outbox(
                 &mut self,
                 org: stagecoach_domain::ids::OrganizationId,
                 conversation: stagecoach_domain::ids::ConversationId,
             ) -> Result<Vec<$crate::repos::timeline::OutboxEntry>, $crate::StoreError> {
                 let rows = sqlx::query_as::<_, $crate::repos::timeline::OutboxRow>(
-                    "SELECT id, conversation_id, kind, payload, status, attempts, available_at, created_at \
+                    "SELECT organization_id, id, conversation_id, kind, payload, status, attempts, available_at, created_at \
                      FROM outbox WHERE organization_id = $1 AND conversation_id = $2 ORDER BY created_at, id",
                 )
                 .bind(org.0)

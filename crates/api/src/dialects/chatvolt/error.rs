@@ -93,6 +93,15 @@ impl ChatvoltError {
                     message: message.clone(),
                 }],
             ),
+            ChatvoltError::App(AppError::Immutable { field }) => (
+                StatusCode::FORBIDDEN,
+                "IMMUTABLE_FIELD",
+                format!("{field} cannot be changed"),
+                vec![FieldErrorBody {
+                    field: field.clone(),
+                    message: "cannot be changed".to_owned(),
+                }],
+            ),
             ChatvoltError::App(AppError::WindowClosed) => (
                 StatusCode::NOT_ACCEPTABLE,
                 "ERR_META_SESSION_EXPIRED_24H",

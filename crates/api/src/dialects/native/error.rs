@@ -120,6 +120,12 @@ impl IntoResponse for ApiError {
                 message.clone(),
                 field(name, &message),
             ),
+            Rejection::App(AppError::Immutable { field: name }) => (
+                StatusCode::FORBIDDEN,
+                "IMMUTABLE_FIELD",
+                format!("{name} cannot be changed"),
+                field(&name, "cannot be changed"),
+            ),
             Rejection::App(AppError::WindowClosed) => (
                 StatusCode::CONFLICT,
                 "SESSION_WINDOW_CLOSED",

@@ -134,6 +134,12 @@ impl IntoResponse for TexterError {
                     message.clone(),
                     one(field, &message),
                 ),
+                AppError::Immutable { field } => (
+                    StatusCode::FORBIDDEN,
+                    "IMMUTABLE_FIELD",
+                    format!("{field} cannot be changed"),
+                    one(&field, "cannot be changed"),
+                ),
                 AppError::WindowClosed => (
                     StatusCode::BAD_REQUEST,
                     "SESSION_WINDOW_CLOSED",
