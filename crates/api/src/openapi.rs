@@ -42,6 +42,7 @@ pub(crate) fn split_router() -> OpenApiRouter<AppState> {
         .merge(crate::dialects::chatvolt::routes())
         .merge(crate::dialects::native::routes())
         .merge(crate::dialects::texter::routes())
+        .merge(crate::dialects::telecrm::routes())
 }
 
 /// The whole document.

@@ -209,3 +209,11 @@ async fn require_organization(
         .await?
         .ok_or(AppError::not_found(Entity::Organization, "org"))
 }
+
+impl Stagecoach {
+    /// The caller's organization.
+    pub async fn organization(&self, who: &crate::Principal) -> Result<Organization, AppError> {
+        let mut tx = self.store.begin_read().await?;
+        require_organization(tx.as_mut(), who.organization_id).await
+    }
+}

@@ -879,3 +879,254 @@ async fn write_contact(
         other => Ok(other?),
     }
 }
+
+/// TeleCRM's team-member availability states.
+pub const AVAILABILITY: &[&str] = &["Active", "Inactive", "On Leave", "Working"];
+
+/// TeleCRM's team-member roles.
+pub const TEAM_ROLES: &[&str] = &["ADMIN", "MANAGER", "CALLER", "MARKETING_USER"];
+
+/// How long a claimed queued lead write stays reserved for the worker that claimed it.
+const QUEUE_LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
+impl Stagecoach {
+    /// A page of members by name, and how many there are.
+    pub async fn team_members(
+        &self,
+        who: &Principal,
+        skip: i64,
+        limit: i64,
+    ) -> Result<(Vec<stagecoach_domain::organization::Membership>, i64), AppError> {
+        let mut tx = self.store.begin_read().await?;
+        Ok(tx
+            .list_memberships(who.organization_id, skip, limit)
+            .await?)
+    }
+
+    pub async fn team_member(
+        &self,
+        who: &Principal,
+        email: &str,
+    ) -> Result<stagecoach_domain::organization::Membership, AppError> {
+        let email = stagecoach_domain::organization::normalize_email(email)?;
+        let mut tx = self.store.begin_read().await?;
+        tx.find_membership_by_email(who.organization_id, &email)
+            .await?
+            .ok_or(AppError::not_found(Entity::Membership, "email"))
+    }
+
+    /// Adds a member from TeleCRM's door: without a password they are invited, with one
+    /// they are active (Stagecoach has no logins; the password is not kept).
+    pub async fn add_team_member(
+        &self,
+        who: &Principal,
+        name: &str,
+        email: &str,
+        phone: &str,
+        role: &str,
+        has_password: bool,
+    ) -> Result<stagecoach_domain::organization::Membership, AppError> {
+        let mut errors = stagecoach_domain::error::Errors::default();
+        if phone.is_empty()
+            || !phone.chars().all(|c| c.is_ascii_digit())
+            || !(8..=15).contains(&phone.len())
+        {
+            errors.add(
+                "phone_number",
+                "must be digits with the country code, no + or spaces",
+            );
+        }
+        if !TEAM_ROLES.contains(&role) {
+            errors.add("role", format!("must be one of {}", TEAM_ROLES.join(", ")));
+        }
+        errors.into_result()?;
+        let membership_role = if role == "ADMIN" || role == "MANAGER" {
+            stagecoach_domain::enums::MembershipRole::Admin
+        } else {
+            stagecoach_domain::enums::MembershipRole::User
+        };
+        let member = self
+            .add_member(who.organization_id, email, name, membership_role)
+            .await?;
+        let mut tx = self.store.begin_write().await?;
+        let availability = if has_password { "Active" } else { "Invited" };
+        tx.set_availability(who.organization_id, member.id, availability, self.now())
+            .await?;
+        tx.set_team_details(who.organization_id, member.id, Some(phone), Some(role))
+            .await?;
+        tx.commit().await?;
+        self.team_member(who, email).await
+    }
+
+    /// Sets a member's availability (Active, Inactive, On Leave, Working).
+    pub async fn set_team_member_state(
+        &self,
+        who: &Principal,
+        email: &str,
+        state: &str,
+    ) -> Result<stagecoach_domain::organization::Membership, AppError> {
+        if !AVAILABILITY.contains(&state) {
+            return Err(AppError::invalid(
+                "state",
+                format!("must be one of {}", AVAILABILITY.join(", ")),
+            ));
+        }
+        let member = self.team_member(who, email).await?;
+        let mut tx = self.store.begin_write().await?;
+        tx.set_availability(who.organization_id, member.id, state, self.now())
+            .await?;
+        tx.commit().await?;
+        self.team_member(who, email).await
+    }
+
+    /// Accepts a create-or-update by identifier for the background worker (TeleCRM's
+    /// async API); nothing is checked now, as there.
+    pub async fn queue_lead_write(&self, who: &Principal, body: Value) -> Result<(), AppError> {
+        let effect = OutboundEffect::Event {
+            event_type: "lead.upsert.requested".into(),
+            conversation_id: None,
+            contact_id: None,
+            actor: Actor::api_token(who.token_id).label(),
+            data: body,
+        };
+        let mut tx = self.store.begin_write().await?;
+        tx.enqueue_kind(
+            who.organization_id,
+            "lead_upsert",
+            OutboxId::new(),
+            &effect,
+            self.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Processes queued lead writes (at most `limit`); returns how many were applied.
+    /// Each is applied in its own transaction; one that fails its checks is marked failed.
+    pub async fn process_queued_lead_writes(&self, limit: i64) -> Result<usize, AppError> {
+        let now = self.now();
+        let claimed = {
+            let mut tx = self.store.begin_write().await?;
+            let rows = tx
+                .claim_outbox("lead_upsert", now, now + QUEUE_LEASE, limit)
+                .await?;
+            tx.commit().await?;
+            rows
+        };
+        let mut applied = 0;
+        for (org, entry) in claimed {
+            let actor = entry
+                .payload
+                .get("actor")
+                .and_then(Value::as_str)
+                .unwrap_or("system")
+                .to_owned();
+            let body = entry.payload.get("data").cloned().unwrap_or(Value::Null);
+            let outcome = self.apply_lead_write(org, &actor, &body).await;
+            let status = match &outcome {
+                Ok(()) => "done",
+                Err(error) => {
+                    tracing::warn!(outbox.id = %entry.id, %error, "queued lead write dropped");
+                    "failed"
+                }
+            };
+            let mut tx = self.store.begin_write().await?;
+            tx.finish_outbox(entry.id, status, self.now()).await?;
+            tx.commit().await?;
+            applied += usize::from(outcome.is_ok());
+        }
+        Ok(applied)
+    }
+
+    async fn apply_lead_write(
+        &self,
+        org: OrganizationId,
+        actor: &str,
+        body: &Value,
+    ) -> Result<(), AppError> {
+        let fields = body
+            .get("fields")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let actions: Vec<Value> = body
+            .get("actions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        // Actions the async API cannot write are dropped, not the whole lead.
+        let actions: Vec<Value> = actions
+            .into_iter()
+            .filter(|a| {
+                a.get("type")
+                    .is_some_and(|t| actions::parse_kind(t, Spelling::Async).is_ok())
+            })
+            .collect();
+        let principal = Principal {
+            organization_id: org,
+            token_id: actor
+                .strip_prefix("api_token:")
+                .and_then(stagecoach_domain::ids::ApiTokenId::parse)
+                .unwrap_or_default(),
+            token_type: stagecoach_domain::enums::TokenType::Async,
+            scopes: None,
+        };
+        let mut tx = self.store.begin_write().await?;
+        let mut ctx = LeadContext::load(tx.as_mut(), org).await?;
+        let identifier = ctx.settings.identifier.clone();
+        let value = fields.get(&identifier).ok_or_else(|| {
+            bad_request(
+                "fields",
+                format!("the identifier field {identifier} is missing"),
+            )
+        })?;
+        let id_value = ctx
+            .check(&identifier, value)
+            .map_err(|e| bad_request("fields", e))?;
+        let now = self.now();
+        let mut remarks = Vec::new();
+        let mut contact = match ctx.find_by_identifier(tx.as_mut(), &id_value).await? {
+            Some(mut existing) => {
+                let mut update = fields.clone();
+                update.remove(&identifier);
+                ctx.apply_fields(&mut existing, &update, &mut remarks, false)?;
+                existing.updated_at = now;
+                write_contact(tx.as_mut(), &existing, false).await?;
+                existing
+            }
+            None => {
+                let mut contact = Contact {
+                    id: ContactId::new(),
+                    organization_id: org,
+                    first_name: None,
+                    last_name: None,
+                    phone: None,
+                    email: None,
+                    external_id: None,
+                    picture: None,
+                    metadata: Map::new(),
+                    lead: LeadProfile::default(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                ctx.apply_fields(&mut contact, &fields, &mut remarks, false)?;
+                write_contact(tx.as_mut(), &contact, true).await?;
+                contact
+            }
+        };
+        self.record_actions(
+            tx.as_mut(),
+            &principal,
+            &ctx,
+            &mut contact,
+            &actions,
+            Spelling::Async,
+            &mut remarks,
+        )
+        .await?;
+        ctx.save_if_changed(tx.as_mut(), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

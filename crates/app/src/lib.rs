@@ -43,8 +43,8 @@ pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 pub use leads::{ActionOutcome, LeadQuery, LeadWrite, Remark, lead_fields};
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
-    ActionFilter, ChatSearch, ContactFilter, ConversationFilter, OutboxEntry, PendingAutoAdvance,
-    StayFilter, TimelineEntry,
+    ActionFilter, ChatSearch, ContactFilter, ConversationFilter, OutboxEntry, PaymentTotal,
+    PendingAutoAdvance, StayFilter, TimelineEntry,
 };
 pub use steps::{StepView, missing_reference_message};
 

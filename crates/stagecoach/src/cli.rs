@@ -42,6 +42,9 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Lead settings (fields, pipeline, custom action types).
+    #[command(subcommand)]
+    Leads(LeadsCommand),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -94,6 +97,18 @@ pub enum MemberCommand {
         name: String,
         #[arg(long, value_enum, default_value_t = MemberRole::User)]
         role: MemberRole,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeadsCommand {
+    /// Print an organization's lead settings as JSON, or replace them with a file's.
+    Settings {
+        #[arg(long, value_parser = parse_org)]
+        org: OrganizationId,
+        /// A JSON file with the new settings (the shape `leads settings` prints).
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
     },
 }
 

@@ -14,7 +14,7 @@ use clap::Parser;
 use stagecoach_app::{Stagecoach, SystemClock};
 use tokio::net::TcpListener;
 
-use cli::{Cli, Command, MemberCommand, OrgCommand, Role, TokenCommand};
+use cli::{Cli, Command, LeadsCommand, MemberCommand, OrgCommand, Role, TokenCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -126,6 +126,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             let token = core.revoke_token(token_id).await?;
             tracing::info!(token.id = %token.id, token.name = %token.name, "token revoked");
+            Ok(())
+        }
+        Command::Leads(LeadsCommand::Settings { org, file }) => {
+            store.migrate().await?;
+            let settings = match file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let wanted = serde_json::from_str(&text).with_context(|| {
+                        format!("{} is not a lead settings document", path.display())
+                    })?;
+                    core.save_lead_settings(org, wanted).await?
+                }
+                None => core.lead_settings_of(org).await?,
+            };
+            println!("{}", serde_json::to_string_pretty(&settings)?);
             Ok(())
         }
         Command::Openapi => unreachable!("handled before opening the database"),

@@ -1,4 +1,5 @@
-//! Background work. Today: firing due auto-advance timers. It runs inside `stagecoach serve`
+//! Background work: firing due auto-advance timers, and applying lead writes queued by
+//! TeleCRM's async API. It runs inside `stagecoach serve`
 //! (or alone with `--role worker`), on as many processes as there are; the timers' claims
 //! make sure each fires once.
 
@@ -18,13 +19,25 @@ pub async fn run(core: Stagecoach, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     tracing::info!("worker started");
     loop {
-        let pause = match core.run_due_auto_advances(BATCH).await {
-            Ok(fired) if fired as i64 >= BATCH => Duration::ZERO,
-            Ok(_) => POLL_INTERVAL,
+        let timers = match core.run_due_auto_advances(BATCH).await {
+            Ok(fired) => fired as i64 >= BATCH,
             Err(error) => {
                 tracing::error!(%error, "could not claim due auto-advances");
-                POLL_INTERVAL
+                false
             }
+        };
+        let leads = match core.process_queued_lead_writes(BATCH).await {
+            Ok(applied) => applied as i64 >= BATCH,
+            Err(error) => {
+                tracing::error!(%error, "could not claim queued lead writes");
+                false
+            }
+        };
+        // A full batch means more is waiting: go again at once.
+        let pause = if timers || leads {
+            Duration::ZERO
+        } else {
+            POLL_INTERVAL
         };
         tokio::select! {
             () = &mut shutdown => break,

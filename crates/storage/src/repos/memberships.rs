@@ -16,6 +16,13 @@ pub trait Memberships {
         skip: i64,
         limit: i64,
     ) -> Result<(Vec<Membership>, i64), StoreError>;
+    async fn set_team_details(
+        &mut self,
+        org: OrganizationId,
+        id: MembershipId,
+        phone: Option<&str>,
+        team_role: Option<&str>,
+    ) -> Result<(), StoreError>;
     async fn set_availability(
         &mut self,
         org: OrganizationId,
@@ -132,6 +139,23 @@ macro_rules! impl_memberships {
                 .fetch_all(self.conn())
                 .await?;
                 Ok((rows.into_iter().map(|r| r.into_domain()).collect::<Result<_, _>>()?, total))
+            }
+
+            async fn set_team_details(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                id: stagecoach_domain::ids::MembershipId,
+                phone: Option<&str>,
+                team_role: Option<&str>,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query("UPDATE memberships SET phone = $3, team_role = $4 WHERE organization_id = $1 AND id = $2")
+                    .bind(org.0)
+                    .bind(id.0)
+                    .bind(phone)
+                    .bind(team_role)
+                    .execute(self.conn())
+                    .await?;
+                Ok(())
             }
 
             async fn set_availability(

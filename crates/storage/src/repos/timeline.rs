@@ -51,6 +51,15 @@ pub trait Timeline {
         org: OrganizationId,
         conversation: ConversationId,
     ) -> Result<Vec<TimelineEntry>, StoreError>;
+    /// Queues an effect under a kind of its own (work for the worker rather than a message).
+    async fn enqueue_kind(
+        &mut self,
+        org: OrganizationId,
+        kind: &str,
+        id: OutboxId,
+        effect: &OutboundEffect,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Queues an outbound effect, due at once.
     async fn enqueue(
         &mut self,
@@ -188,6 +197,28 @@ macro_rules! impl_timeline {
                 .fetch_all(self.conn())
                 .await?;
                 rows.into_iter().map(|r| r.into_entry()).collect()
+            }
+
+            async fn enqueue_kind(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                kind: &str,
+                id: stagecoach_domain::ids::OutboxId,
+                effect: &stagecoach_domain::engine::effects::OutboundEffect,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO outbox (id, organization_id, conversation_id, kind, payload, status, attempts, \
+                     available_at, created_at, updated_at) VALUES ($1, $2, NULL, $3, $4, 'pending', 0, $5, $5, $5)",
+                )
+                .bind(id.0)
+                .bind(org.0)
+                .bind(kind)
+                .bind(serde_json::to_string(effect).expect("effects serialize"))
+                .bind($crate::rows::millis(now))
+                .execute(self.conn())
+                .await?;
+                Ok(())
             }
 
             async fn enqueue(

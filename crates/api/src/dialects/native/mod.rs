@@ -1,8 +1,10 @@
 //! Stagecoach's own API, under `/v1`: what no vendor dialect covers (ingesting inbound
-//! messages from channels, a conversation's timeline and outbox). Errors: see [`error`].
+//! messages from channels, a conversation's timeline and outbox, lead settings, payment
+//! totals). Errors: see [`error`].
 
 pub(crate) mod error;
 mod extract;
+mod leads;
 mod messages;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -16,4 +18,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::conversation))
         .routes(routes!(messages::timeline))
         .routes(routes!(messages::outbox))
+        .routes(routes!(leads::settings, leads::replace_settings))
+        .routes(routes!(leads::organization_totals))
+        .routes(routes!(leads::lead_totals))
 }

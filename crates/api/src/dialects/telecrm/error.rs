@@ -1,0 +1,175 @@
+//! The TeleCRM dialect's errors: every one has the body `{"error": {"code", "message"}}`,
+//! as TeleCRM documents, with TeleCRM's codes.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use stagecoach_app::{AppError, Entity};
+use utoipa::ToSchema;
+
+use crate::extract::Rejection;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TelecrmErrorBody {
+    pub error: TelecrmError,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TelecrmError {
+    /// `BAD_REQUEST`, `NOT_AUTHORIZED`, `INVALID_LEAD`, `LEAD_NOT_FOUND`, `ACTION_NOT_FOUND`,
+    /// `TEAM_MEMBER_NOT_FOUND`, `ENTERPRISE_NOT_FOUND`, `NOT_FOUND`, `CONFLICT` or `INTERNAL`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Everything a TeleCRM handler can answer instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0:?}")]
+    Request(Rejection),
+    #[error("enterprise not found")]
+    EnterpriseNotFound,
+    #[error("lead {0} not found")]
+    LeadNotFound(String),
+    #[error("action {0} not found")]
+    ActionNotFound(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        ApiError::Request(rejection)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        ApiError::Request(Rejection::App(error))
+    }
+}
+
+impl From<stagecoach_domain::ValidationError> for ApiError {
+    fn from(error: stagecoach_domain::ValidationError) -> Self {
+        ApiError::Request(Rejection::App(error.into()))
+    }
+}
+
+impl ApiError {
+    /// Names the lead and action of the path in not-found answers, as TeleCRM does.
+    pub fn naming(self, lead: &str, action: Option<&str>) -> ApiError {
+        match self {
+            ApiError::Request(Rejection::App(AppError::NotFound {
+                entity: Entity::Lead,
+                ..
+            })) => ApiError::LeadNotFound(lead.to_owned()),
+            ApiError::Request(Rejection::App(AppError::NotFound {
+                entity: Entity::Action,
+                ..
+            })) => ApiError::ActionNotFound(action.unwrap_or_default().to_owned()),
+            other => other,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let bad = |message: String| (StatusCode::BAD_REQUEST, "BAD_REQUEST", message);
+        let (status, code, message) = match self {
+            ApiError::EnterpriseNotFound => (
+                StatusCode::NOT_FOUND,
+                "ENTERPRISE_NOT_FOUND",
+                "Enterprise not found.".to_owned(),
+            ),
+            ApiError::LeadNotFound(id) => (
+                StatusCode::NOT_FOUND,
+                "LEAD_NOT_FOUND",
+                format!("Lead with ID {id} was not found."),
+            ),
+            ApiError::ActionNotFound(id) => (
+                StatusCode::NOT_FOUND,
+                "ACTION_NOT_FOUND",
+                format!("Action with ID {id} was not found in the lead."),
+            ),
+            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, "NOT_FOUND", message),
+            ApiError::Request(Rejection::Malformed {
+                field: Some(field),
+                message,
+            }) => bad(format!("{field}: {message}")),
+            ApiError::Request(Rejection::Malformed {
+                field: None,
+                message,
+            }) => bad(message),
+            ApiError::Request(Rejection::TooLarge { limit }) => {
+                bad(format!("request body is larger than {limit} bytes"))
+            }
+            ApiError::Request(Rejection::App(error)) => match error {
+                // One problem reads as its own sentence (TeleCRM's messages); several are
+                // listed with their fields.
+                AppError::Invalid(errors) if errors.0.len() == 1 => {
+                    bad(errors.0[0].message.clone())
+                }
+                AppError::Invalid(errors) => bad(errors.to_string()),
+                AppError::Immutable { .. } => (
+                    StatusCode::FORBIDDEN,
+                    "INVALID_LEAD",
+                    "Cannot modify lead identifier field".to_owned(),
+                ),
+                AppError::NotFound {
+                    entity: Entity::Lead,
+                    ..
+                } => (
+                    StatusCode::NOT_FOUND,
+                    "LEAD_NOT_FOUND",
+                    "Lead was not found.".to_owned(),
+                ),
+                AppError::NotFound {
+                    entity: Entity::Action,
+                    ..
+                } => (
+                    StatusCode::NOT_FOUND,
+                    "ACTION_NOT_FOUND",
+                    "Action was not found in the lead.".to_owned(),
+                ),
+                AppError::NotFound {
+                    entity: Entity::Membership,
+                    ..
+                } => (
+                    StatusCode::NOT_FOUND,
+                    "TEAM_MEMBER_NOT_FOUND",
+                    "Team member not found.".to_owned(),
+                ),
+                AppError::NotFound { entity, .. } => (
+                    StatusCode::NOT_FOUND,
+                    "NOT_FOUND",
+                    format!("{entity} not found"),
+                ),
+                AppError::Conflict { message, .. } => (StatusCode::CONFLICT, "CONFLICT", message),
+                AppError::WindowClosed => bad(AppError::WindowClosed.to_string()),
+                AppError::Unauthorized => (
+                    StatusCode::UNAUTHORIZED,
+                    "NOT_AUTHORIZED",
+                    "Missing, invalid or revoked token, or a token of the wrong type.".to_owned(),
+                ),
+                AppError::Store(error) => {
+                    tracing::error!(%error, "request failed in storage");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "INTERNAL",
+                        "internal error".to_owned(),
+                    )
+                }
+            },
+        };
+        (
+            status,
+            Json(TelecrmErrorBody {
+                error: TelecrmError { code, message },
+            }),
+        )
+            .into_response()
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ApiError>;
