@@ -53,11 +53,16 @@ pub struct LeadQuery {
 impl Stagecoach {
     /// The organization's lead settings (the defaults until some are saved).
     pub async fn lead_settings(&self, who: &Principal) -> Result<LeadSettings, AppError> {
+        self.lead_settings_of(who.organization_id).await
+    }
+
+    /// An organization's lead settings, for operators (the CLI).
+    pub async fn lead_settings_of(&self, org: OrganizationId) -> Result<LeadSettings, AppError> {
         let mut tx = self.store.begin_read().await?;
-        Ok(tx
-            .lead_settings(who.organization_id)
-            .await?
-            .unwrap_or_default())
+        if tx.get_organization(org).await?.is_none() {
+            return Err(AppError::not_found(Entity::Organization, "org"));
+        }
+        Ok(tx.lead_settings(org).await?.unwrap_or_default())
     }
 
     /// Replaces the lead settings. Custom action types that actions use cannot be removed,
