@@ -14,5 +14,6 @@ mod inbox;
 mod scenarios;
 mod schema;
 mod steps;
+mod telecrm;
 mod tenancy;
 mod texter;

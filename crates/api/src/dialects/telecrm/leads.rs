@@ -20,21 +20,47 @@ fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
     stagecoach_domain::ValidationError::single(field, message).into()
 }
 
-/// An action as TeleCRM shows it on its own (`GET …/action/{actionId}` and updates).
-pub(crate) fn action_state(action: &LeadAction) -> Value {
+/// An action as TeleCRM shows it on its own (`GET …/action/{actionId}` and updates),
+/// with its keys in TeleCRM's order.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum ActionState {
+    Payment {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        status: &'static str,
+        currency: String,
+        amount: String,
+    },
+    Other {
+        #[serde(rename = "type")]
+        kind: String,
+        fields: Map<String, Value>,
+    },
+}
+
+pub(crate) fn action_state(action: &LeadAction) -> ActionState {
     match (&action.payment, action.type_code) {
-        // Key order as in TeleCRM's examples: type, status, currency, amount.
-        (Some(p), _) => json!({
-            "type": "PAYMENT", "status": p.status.as_str(), "currency": p.currency, "amount": p.amount.text
-        }),
-        (None, Some(code)) => json!({"type": code.to_string(), "fields": action.fields}),
-        (None, None) => json!({"type": action.kind, "fields": action.fields}),
+        (Some(p), _) => ActionState::Payment {
+            kind: "PAYMENT",
+            status: p.status.as_str(),
+            currency: p.currency.clone(),
+            amount: p.amount.text.clone(),
+        },
+        (None, Some(code)) => ActionState::Other {
+            kind: code.to_string(),
+            fields: action.fields.clone(),
+        },
+        (None, None) => ActionState::Other {
+            kind: action.kind.clone(),
+            fields: action.fields.clone(),
+        },
     }
 }
 
 /// An action in a lead's timeline listing.
 fn action_entry(action: &LeadAction) -> Value {
-    let mut entry = action_state(action);
+    let mut entry = serde_json::to_value(action_state(action)).expect("actions serialize");
     let object = entry.as_object_mut().expect("actions render as objects");
     object.insert("action_id".into(), json!(action.id));
     if let Some(p) = &action.payment {
@@ -340,7 +366,7 @@ pub async fn get_action(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path((enterprise_id, lead, action)): Path<(String, String, String)>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ActionState>> {
     enterprise(&who, &enterprise_id)?;
     let found = state
         .core
@@ -361,7 +387,7 @@ pub async fn update_action(
     Caller(who): Caller,
     Path((enterprise_id, lead, action)): Path<(String, String, String)>,
     Body(body): Body<Map<String, Value>>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ActionState>> {
     enterprise(&who, &enterprise_id)?;
     let updated = state
         .core
