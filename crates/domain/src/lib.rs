@@ -8,6 +8,7 @@ pub mod agent;
 pub mod contact;
 pub mod conversation;
 pub mod crm_data;
+pub mod delivery;
 pub mod engine;
 pub mod enums;
 pub mod error;

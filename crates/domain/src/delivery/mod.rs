@@ -1,0 +1,7 @@
+//! Outbound delivery rules: when to retry, how to sign, which addresses may be called, how
+//! events are shaped for each payload style, and how message texts are filled in.
+
+pub mod network;
+pub mod placeholders;
+pub mod retry;
+pub mod signing;
