@@ -105,6 +105,18 @@ id_type!(
     /// An action on a lead's timeline.
     ActionId
 );
+id_type!(
+    /// A webhook endpoint.
+    EndpointId
+);
+id_type!(
+    /// A channel: a connected WhatsApp Cloud API number or Z-API instance.
+    ChannelId
+);
+id_type!(
+    /// One attempt at a delivery.
+    AttemptId
+);
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,7 @@ pub use repos::agents::Agents;
 pub use repos::board::{Board, PendingAutoAdvance, StayFilter};
 pub use repos::contacts::{ContactFilter, Contacts};
 pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations};
+pub use repos::delivery::{Attempt, ChannelRecord, Deliveries};
 pub use repos::labels::Labels;
 pub use repos::leads::{ActionFilter, Leads, PaymentTotal};
 pub use repos::memberships::Memberships;
@@ -82,6 +83,7 @@ pub trait Transaction:
     + Timeline
     + Labels
     + Leads
+    + Deliveries
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

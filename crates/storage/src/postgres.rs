@@ -8,8 +8,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres};
 
 use crate::repos::{
-    agents, board, contacts, conversations, labels, leads, memberships, messages, organizations,
-    scenarios, steps, timeline, tokens,
+    agents, board, contacts, conversations, delivery, labels, leads, memberships, messages,
+    organizations, scenarios, steps, timeline, tokens,
 };
 use crate::{Backend, Store, StoreError, Transaction};
 
@@ -103,3 +103,4 @@ board::impl_board!(PgTx, sqlx::Postgres, claim_sql = board::CLAIM_POSTGRES);
 timeline::impl_timeline!(PgTx, claim_sql = timeline::CLAIM_OUTBOX_POSTGRES);
 labels::impl_labels!(PgTx);
 leads::impl_leads!(PgTx, sqlx::Postgres);
+delivery::impl_deliveries!(PgTx);

@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
 use crate::repos::{
-    agents, board, contacts, conversations, labels, leads, memberships, messages, organizations,
-    scenarios, steps, timeline, tokens,
+    agents, board, contacts, conversations, delivery, labels, leads, memberships, messages,
+    organizations, scenarios, steps, timeline, tokens,
 };
 use crate::{Backend, Store, StoreError, Transaction};
 
@@ -120,3 +120,4 @@ board::impl_board!(SqliteTx, sqlx::Sqlite, claim_sql = board::CLAIM_SQLITE);
 timeline::impl_timeline!(SqliteTx, claim_sql = timeline::CLAIM_OUTBOX_SQLITE);
 labels::impl_labels!(SqliteTx);
 leads::impl_leads!(SqliteTx, sqlx::Sqlite);
+delivery::impl_deliveries!(SqliteTx);

@@ -5,3 +5,4 @@ pub mod network;
 pub mod placeholders;
 pub mod retry;
 pub mod signing;
+pub mod targets;

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod board;
 pub mod contacts;
 pub mod conversations;
+pub mod delivery;
 pub mod labels;
 pub mod leads;
 pub mod memberships;

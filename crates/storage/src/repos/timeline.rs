@@ -26,6 +26,10 @@ pub struct TimelineEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEntry {
     pub id: OutboxId,
+    /// The webhook endpoint a delivery goes to.
+    pub endpoint_id: Option<stagecoach_domain::ids::EndpointId>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
     pub conversation_id: Option<ConversationId>,
     pub kind: String,
     pub payload: Value,
@@ -118,9 +122,11 @@ impl EventRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct OutboxRow {
+pub struct OutboxRow {
     pub(crate) organization_id: Option<Uuid>,
     id: Uuid,
+    endpoint_id: Option<Uuid>,
+    last_error: Option<String>,
     conversation_id: Option<Uuid>,
     kind: String,
     payload: String,
@@ -134,6 +140,8 @@ impl OutboxRow {
     pub(crate) fn into_entry(self) -> Result<OutboxEntry, StoreError> {
         Ok(OutboxEntry {
             id: OutboxId(self.id),
+            endpoint_id: self.endpoint_id.map(stagecoach_domain::ids::EndpointId),
+            last_error: self.last_error,
             conversation_id: self.conversation_id.map(ConversationId),
             kind: self.kind,
             payload: from_json("payload", Some(self.payload))?.unwrap_or(Value::Null),
@@ -149,11 +157,11 @@ impl OutboxRow {
 pub(crate) const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET attempts = attempts + 1, available_at = $3 \
      WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
      ORDER BY available_at LIMIT $4) \
-     RETURNING organization_id, id, conversation_id, kind, payload, status, attempts, available_at, created_at";
+     RETURNING *";
 pub(crate) const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET attempts = attempts + 1, available_at = $3 \
      WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
      ORDER BY available_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
-     RETURNING organization_id, id, conversation_id, kind, payload, status, attempts, available_at, created_at";
+     RETURNING *";
 
 macro_rules! impl_timeline {
     ($tx:ty, claim_sql = $claim:expr) => {
@@ -287,8 +295,7 @@ macro_rules! impl_timeline {
                 conversation: stagecoach_domain::ids::ConversationId,
             ) -> Result<Vec<$crate::repos::timeline::OutboxEntry>, $crate::StoreError> {
                 let rows = sqlx::query_as::<_, $crate::repos::timeline::OutboxRow>(
-                    "SELECT organization_id, id, conversation_id, kind, payload, status, attempts, available_at, created_at \
-                     FROM outbox WHERE organization_id = $1 AND conversation_id = $2 ORDER BY created_at, id",
+                    "SELECT * FROM outbox WHERE organization_id = $1 AND conversation_id = $2 ORDER BY created_at, id",
                 )
                 .bind(org.0)
                 .bind(conversation.0)
