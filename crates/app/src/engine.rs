@@ -2,12 +2,13 @@
 //! function needs, calls it, and writes its outcome. Every way in (add, move, trigger,
 //! timer) goes through [`Stagecoach::enter`].
 
-use stagecoach_domain::conversation::Conversation;
+use stagecoach_domain::conversation::{Conversation, ScenarioLink};
 use stagecoach_domain::engine::assignment::{MemberLoad, Pick};
+use stagecoach_domain::engine::effects::OutboundEffect;
 use stagecoach_domain::engine::entry::{EntryRequest, MAX_CHAINED_ENTRIES, enter_step};
 use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
 use stagecoach_domain::enums::AssigneeLogic;
-use stagecoach_domain::ids::StepId;
+use stagecoach_domain::ids::{OutboxId, StepId};
 use stagecoach_domain::step::Step;
 use stagecoach_storage::{PendingAutoAdvance, Transaction};
 
@@ -108,6 +109,20 @@ impl Stagecoach {
                 tx.enqueue(org, Some(outcome.conversation.id), *id, effect, now)
                     .await?;
             }
+            let entered = step_entered_event(
+                &outcome.conversation,
+                &step,
+                leaving.as_ref(),
+                &context.actor,
+            );
+            tx.enqueue(
+                org,
+                Some(outcome.conversation.id),
+                OutboxId::new(),
+                &entered,
+                now,
+            )
+            .await?;
             for event in &outcome.events {
                 tx.append_event(org, outcome.conversation.id, event, &context.actor, now)
                     .await?;
@@ -184,5 +199,31 @@ impl Stagecoach {
             );
         }
         Ok(loads)
+    }
+}
+
+/// The `conversation.step_entered` event subscriptions hear about.
+fn step_entered_event(
+    conversation: &Conversation,
+    step: &Step,
+    leaving: Option<&ScenarioLink>,
+    actor: &Actor,
+) -> OutboundEffect {
+    OutboundEffect::Event {
+        event_type: "conversation.step_entered".to_owned(),
+        conversation_id: Some(conversation.id),
+        contact_id: Some(conversation.contact_id),
+        actor: actor.label(),
+        data: serde_json::json!({
+            "scenarioId": step.scenario_id,
+            "previousStepId": leaving.map(|link| link.step_id),
+            "stepId": step.id,
+            "stepName": step.settings.name,
+            "status": conversation.status,
+            "priority": conversation.priority,
+            "tags": conversation.tags,
+            "assignees": conversation.assignees,
+            "aiEnabled": conversation.ai_enabled,
+        }),
     }
 }

@@ -18,6 +18,8 @@ pub enum Entity {
     Label,
     Lead,
     Action,
+    WebhookEndpoint,
+    Delivery,
 }
 
 impl fmt::Display for Entity {
@@ -35,6 +37,8 @@ impl fmt::Display for Entity {
             Entity::Label => "label",
             Entity::Lead => "lead",
             Entity::Action => "action",
+            Entity::WebhookEndpoint => "webhook endpoint",
+            Entity::Delivery => "delivery",
         })
     }
 }

@@ -12,6 +12,7 @@ mod clock;
 mod contacts;
 mod conversations;
 mod crm;
+mod delivery;
 mod engine;
 mod error;
 mod inbound;
@@ -19,6 +20,7 @@ mod inbox;
 mod labels;
 mod leads;
 mod scenarios;
+mod secrets;
 mod steps;
 mod timers;
 
@@ -36,15 +38,20 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::ContactInput;
 pub use conversations::{ConversationDetail, StayView};
 pub use crm::{BoardCard, StepRef};
+pub use delivery::{
+    ClaimedDelivery, DELIVERY_LEASE, DeliverySettings, EXCERPT_LIMIT, EndpointInput, EndpointPatch,
+    OutboundRequest, SendOutcome, Transport,
+};
 pub use engine::{EntryReport, ThreadRandom};
 pub use error::{AppError, Entity};
 pub use inbound::{InboundMessage, InboundReceipt};
 pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 pub use leads::{ActionOutcome, LeadQuery, LeadWrite, Remark, lead_fields};
+pub use secrets::{SecretBox, SecretError};
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
-    ActionFilter, ChatSearch, ContactFilter, ConversationFilter, OutboxEntry, PaymentTotal,
-    PendingAutoAdvance, StayFilter, TimelineEntry,
+    ActionFilter, Attempt, ChatSearch, ContactFilter, ConversationFilter, OutboxEntry,
+    PaymentTotal, PendingAutoAdvance, StayFilter, TimelineEntry,
 };
 pub use steps::{StepView, missing_reference_message};
 
@@ -59,6 +66,10 @@ pub struct Stagecoach {
     condition: Arc<dyn EntryCondition>,
     /// The most bytes a conversation's CRM data may take, serialized.
     crm_data_limit: usize,
+    /// How failed deliveries are retried.
+    delivery: delivery::DeliverySettings,
+    /// Seals the secrets kept in storage.
+    secrets: SecretBox,
 }
 
 impl Stagecoach {
@@ -69,6 +80,9 @@ impl Stagecoach {
             pick: Arc::new(Mutex::new(Box::new(ThreadRandom))),
             condition: Arc::new(KeywordTrigger),
             crm_data_limit: DEFAULT_CRM_DATA_LIMIT,
+            delivery: delivery::DeliverySettings::default(),
+            // A key for this process only, until the server's key is configured.
+            secrets: SecretBox::new(&rand::random()),
         }
     }
 

@@ -55,7 +55,7 @@ pub struct ServeArgs {
     #[arg(long, env = "STAGECOACH_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// What this process does: `all` serves HTTP and runs background work, `api` only
-    /// serves HTTP, `worker` only runs background work (auto-advance timers).
+    /// serves HTTP, `worker` only runs background work (timers, queued writes, deliveries).
     #[arg(long, env = "STAGECOACH_ROLE", value_enum, default_value_t = Role::All)]
     pub role: Role,
     /// The most bytes a conversation's CRM data may take (serialized JSON).
@@ -64,6 +64,43 @@ pub struct ServeArgs {
     /// Do not apply migrations at start (run `stagecoach migrate` yourself).
     #[arg(long, env = "STAGECOACH_NO_MIGRATE")]
     pub no_migrate: bool,
+    /// Networks outbound deliveries may reach although they are private, loopback or
+    /// otherwise internal: CIDRs separated by commas (`10.1.0.0/16,127.0.0.1/32`).
+    #[arg(long, env = "STAGECOACH_OUTBOUND_ALLOW_CIDRS", default_value = "")]
+    pub outbound_allow_cidrs: String,
+    /// Waits between delivery attempts, separated by commas; after the last, a delivery
+    /// is marked failed.
+    #[arg(
+        long,
+        env = "STAGECOACH_DELIVERY_SCHEDULE",
+        default_value = "5s,5m,30m,2h,5h,10h,10h"
+    )]
+    pub delivery_schedule: String,
+    /// Seconds a receiver has to answer a delivery.
+    #[arg(long, env = "STAGECOACH_DELIVERY_TIMEOUT", default_value_t = 15)]
+    pub delivery_timeout: u64,
+    #[command(flatten)]
+    pub secret_key: SecretKeyArgs,
+}
+
+/// The key stored secrets (webhook signing secrets, channel tokens) are encrypted with.
+/// Every process of one deployment needs the same key.
+#[derive(Debug, Args)]
+pub struct SecretKeyArgs {
+    /// The key itself: 32 bytes, base64. Takes precedence over the key file.
+    #[arg(
+        long = "secret-key",
+        env = "STAGECOACH_SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub key: Option<String>,
+    /// A file holding the key; created with a fresh key when missing.
+    #[arg(
+        long = "secret-key-file",
+        env = "STAGECOACH_SECRET_KEY_FILE",
+        default_value = "data/secret.key"
+    )]
+    pub file: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,10 +11,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use stagecoach_app::{Stagecoach, SystemClock};
+use stagecoach_app::{DeliverySettings, SecretBox, Stagecoach, SystemClock, Transport};
+use stagecoach_domain::delivery::network::parse_allow_list;
+use stagecoach_domain::delivery::retry::parse_schedule;
+use stagecoach_worker::HttpTransport;
 use tokio::net::TcpListener;
 
-use cli::{Cli, Command, LeadsCommand, MemberCommand, OrgCommand, Role, TokenCommand};
+use cli::{
+    Cli, Command, LeadsCommand, MemberCommand, OrgCommand, Role, SecretKeyArgs, TokenCommand,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -55,8 +60,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await
                     .context("cannot migrate the database")?;
             }
-            let core = core.with_crm_data_limit(serve.max_crm_data_bytes);
-            run_server(core, &serve.listen, serve.role).await
+            let schedule = parse_schedule(&serve.delivery_schedule)
+                .map_err(|e| anyhow::anyhow!("--delivery-schedule: {e}"))?;
+            let allowed = parse_allow_list(&serve.outbound_allow_cidrs)
+                .map_err(|e| anyhow::anyhow!("--outbound-allow-cidrs: {e}"))?;
+            let core = core
+                .with_crm_data_limit(serve.max_crm_data_bytes)
+                .with_delivery_settings(DeliverySettings { schedule })
+                .with_secret_box(load_secret_key(&serve.secret_key)?);
+            let transport = HttpTransport::new(
+                allowed,
+                std::time::Duration::from_secs(serve.delivery_timeout),
+            )
+            .context("cannot set up the outbound HTTP client")?;
+            run_server(core, Arc::new(transport), &serve.listen, serve.role).await
         }
         Command::Migrate => {
             store
@@ -150,7 +167,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-async fn run_server(core: Stagecoach, listen: &str, role: Role) -> anyhow::Result<()> {
+async fn run_server(
+    core: Stagecoach,
+    transport: Arc<dyn Transport>,
+    listen: &str,
+    role: Role,
+) -> anyhow::Result<()> {
     if role != Role::Worker {
         if let Some(bootstrap) = core.bootstrap_if_empty().await? {
             show_bootstrap(&bootstrap, listen);
@@ -167,8 +189,13 @@ async fn run_server(core: Stagecoach, listen: &str, role: Role) -> anyhow::Resul
             let _ = stopped.wait_for(|s| *s).await;
         }
     };
-    let worker = (role != Role::Api)
-        .then(|| tokio::spawn(stagecoach_worker::run(core.clone(), until_stopped())));
+    let worker = (role != Role::Api).then(|| {
+        tokio::spawn(stagecoach_worker::run(
+            core.clone(),
+            transport,
+            until_stopped(),
+        ))
+    });
     if role == Role::Worker {
         until_stopped().await;
     } else {
@@ -184,6 +211,37 @@ async fn run_server(core: Stagecoach, listen: &str, role: Role) -> anyhow::Resul
     signal.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The server's secret key: given, read from its file, or generated into a new file
+/// (readable by its owner only).
+fn load_secret_key(args: &SecretKeyArgs) -> anyhow::Result<SecretBox> {
+    if let Some(key) = &args.key {
+        return SecretBox::from_base64(key).context("--secret-key");
+    }
+    let path = &args.file;
+    match std::fs::read_to_string(path) {
+        Ok(text) => SecretBox::from_base64(&text)
+            .with_context(|| format!("the secret key file {}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretBox::generate_key();
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(path)
+                .with_context(|| format!("cannot create the secret key file {}", path.display()))?;
+            std::io::Write::write_all(&mut file, format!("{key}\n").as_bytes())?;
+            tracing::warn!(path = %path.display(), "generated a new secret key; back it up with the database");
+            Ok(SecretBox::from_base64(&key)?)
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 /// Shows the bootstrap token once, on stdout rather than in the logs, which may be kept

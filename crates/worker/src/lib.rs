@@ -1,23 +1,51 @@
-//! Background work: firing due auto-advance timers, and applying lead writes queued by
-//! TeleCRM's async API. It runs inside `stagecoach serve`
-//! (or alone with `--role worker`), on as many processes as there are; the timers' claims
-//! make sure each fires once.
+//! Background work: firing due auto-advance timers, applying lead writes queued by
+//! TeleCRM's async API, and delivering webhooks. It runs inside `stagecoach serve` (or
+//! alone with `--role worker`), on as many processes as there are; claims with leases make
+//! sure each piece of work is done by one worker at a time, and a crashed worker's work
+//! comes back when its lease ends.
+
+mod http;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use stagecoach_app::Stagecoach;
+use stagecoach_app::{Stagecoach, Transport};
+use tokio::task::JoinSet;
 
-/// How often the worker looks for due timers.
+pub use http::{DEFAULT_TIMEOUT, HttpTransport, install_tls_provider};
+
+/// How often the worker looks for due work.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How many timers one pass claims; a pass that fills it runs again at once.
+/// How many timers (or queued writes, or events) one pass claims; a pass that fills it
+/// runs again at once.
 const BATCH: i64 = 500;
 
-/// Fires due auto-advances until `shutdown` completes.
-pub async fn run(core: Stagecoach, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
+/// How many deliveries one worker has in flight at most.
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// Runs the worker's loops until `shutdown` completes; deliveries in flight finish first.
+pub async fn run(
+    core: Stagecoach,
+    transport: Arc<dyn Transport>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     tracing::info!("worker started");
+    let timers = tokio::spawn(run_timers(core.clone(), stopped.clone()));
+    let deliveries = tokio::spawn(run_deliveries(core, transport, stopped));
+    shutdown.await;
+    let _ = stop.send(true);
+    let _ = tokio::join!(timers, deliveries);
+    tracing::info!("worker stopped");
+}
+
+async fn until_stopped(stopped: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+async fn run_timers(core: Stagecoach, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
         let timers = match core.run_due_auto_advances(BATCH).await {
             Ok(fired) => fired as i64 >= BATCH,
@@ -40,9 +68,81 @@ pub async fn run(core: Stagecoach, shutdown: impl Future<Output = ()>) {
             POLL_INTERVAL
         };
         tokio::select! {
-            () = &mut shutdown => break,
+            () = until_stopped(&mut stopped) => break,
             () = tokio::time::sleep(pause) => {}
         }
     }
-    tracing::info!("worker stopped");
+}
+
+async fn run_deliveries(
+    core: Stagecoach,
+    transport: Arc<dyn Transport>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut in_flight = JoinSet::new();
+    loop {
+        let events_waiting = match core.fan_out_events(BATCH).await {
+            Ok(handled) => handled as i64 >= BATCH,
+            Err(error) => {
+                tracing::error!(%error, "could not fan out events");
+                false
+            }
+        };
+        let room = MAX_IN_FLIGHT - in_flight.len();
+        let claimed = if room == 0 {
+            Vec::new()
+        } else {
+            core.claim_deliveries(room as i64)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::error!(%error, "could not claim deliveries");
+                    Vec::new()
+                })
+        };
+        let deliveries_waiting = room > 0 && claimed.len() == room;
+        for delivery in claimed {
+            let (core, transport) = (core.clone(), transport.clone());
+            in_flight.spawn(async move {
+                let id = delivery.entry.id;
+                if let Err(error) = core.perform_delivery(delivery, transport.as_ref()).await {
+                    // The lease runs out and another pass tries again.
+                    tracing::error!(outbox.id = %id, %error, "could not record a delivery");
+                }
+            });
+        }
+        let pause = if events_waiting || deliveries_waiting {
+            Duration::ZERO
+        } else {
+            POLL_INTERVAL
+        };
+        tokio::select! {
+            () = until_stopped(&mut stopped) => break,
+            () = tokio::time::sleep(pause) => {}
+            // A finished delivery makes room: look for more at once.
+            Some(_) = in_flight.join_next(), if room == 0 => {}
+        }
+        while in_flight.try_join_next().is_some() {}
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// One delivery pass, waiting for every send: fans out queued events, then performs the
+/// due deliveries (at most `limit`). Returns how many were delivered. For tests and
+/// operators' one-off runs; `run` is the long-lived loop.
+pub async fn deliver_due(
+    core: &Stagecoach,
+    transport: Arc<dyn Transport>,
+    limit: i64,
+) -> Result<usize, stagecoach_app::AppError> {
+    core.fan_out_events(BATCH).await?;
+    let mut sends = JoinSet::new();
+    for delivery in core.claim_deliveries(limit).await? {
+        let (core, transport) = (core.clone(), transport.clone());
+        sends.spawn(async move { core.perform_delivery(delivery, transport.as_ref()).await });
+    }
+    let mut delivered = 0;
+    while let Some(joined) = sends.join_next().await {
+        delivered += usize::from(joined.expect("a delivery task panicked")?);
+    }
+    Ok(delivered)
 }

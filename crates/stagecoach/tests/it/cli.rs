@@ -193,6 +193,7 @@ async fn first_start_prints_a_working_token() {
     let token = token.expect("the bootstrap token on stdout");
     let listen =
         listen.unwrap_or_else(|logs| panic!("no listening address in the logs: {logs:#?}"));
+    stagecoach_worker::install_tls_provider();
     let client = reqwest::Client::new();
     let mut answer = None;
     for _ in 0..100 {

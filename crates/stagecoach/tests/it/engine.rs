@@ -87,7 +87,7 @@ async fn adding_applies_every_rule_of_the_step(app: TestApp) {
     assert_eq!(state["scenarios"][0]["stepId"], step["id"]);
     assert_eq!(state["scenarios"][0]["available"], true);
 
-    let outbox = app.outbox_of(&conversation).await;
+    let outbox = app.effects_of(&conversation).await;
     let kinds_out: Vec<_> = outbox.iter().map(|o| o["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds_out,
@@ -228,7 +228,7 @@ async fn move_sends_the_initial_message_only_when_asked(app: TestApp) {
     assert_chatvolt_shape("POST /crm/step/move 200", &moved);
     assert_eq!(moved["newStepId"], second["id"]);
     assert_eq!(moved["messageSent"], false);
-    assert!(app.outbox_of(&conversation).await.is_empty());
+    assert!(app.effects_of(&conversation).await.is_empty());
 
     let (_, moved) = app
         .call(
@@ -246,7 +246,7 @@ async fn move_sends_the_initial_message_only_when_asked(app: TestApp) {
         moved["message"],
         "Conversation moved to step third and initial message queued."
     );
-    let outbox = app.outbox_of(&conversation).await;
+    let outbox = app.effects_of(&conversation).await;
     assert_eq!(outbox.len(), 1);
     assert_eq!(outbox[0]["payload"]["text"], "Bye");
 
@@ -287,7 +287,7 @@ async fn whatsapp_messages_outside_24_hours_are_blocked(app: TestApp) {
     assert_eq!(result["blockedBy24hRule"], true);
     assert_eq!(result["messageSent"], false);
     assert!(result["sendMessageError"].is_string());
-    assert!(app.outbox_of(&conversation).await.is_empty());
+    assert!(app.effects_of(&conversation).await.is_empty());
     let timeline = app.timeline_of(&conversation).await;
     assert!(
         timeline
@@ -302,7 +302,7 @@ async fn whatsapp_messages_outside_24_hours_are_blocked(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(moved["blockedBy24hRule"], false);
-    assert_eq!(app.outbox_of(&conversation).await.len(), 1);
+    assert_eq!(app.effects_of(&conversation).await.len(), 1);
 }
 
 async fn a_conversation_is_active_in_one_scenario_at_a_time(app: TestApp) {

@@ -17,3 +17,4 @@ mod steps;
 mod telecrm;
 mod tenancy;
 mod texter;
+mod webhooks;

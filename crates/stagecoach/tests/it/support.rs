@@ -118,6 +118,12 @@ pub fn uuid_simple() -> String {
     OrganizationId::new().0.simple().to_string()
 }
 
+/// The server key of every test app: a second instance on the same database must be able
+/// to open the secrets the first stored.
+pub fn secret_box() -> stagecoach_app::SecretBox {
+    stagecoach_app::SecretBox::from_base64("c3RhZ2Vjb2FjaC10ZXN0LWtleS0zMi1ieXRlcy1sb24=").unwrap()
+}
+
 /// One running server with one organization and a token for it.
 #[derive(Clone)]
 pub struct TestApp {
@@ -135,6 +141,8 @@ pub struct TestApp {
 impl TestApp {
     pub async fn start(backend: Backend) -> Option<TestApp> {
         let db = TestDatabase::create(backend).await?;
+        // One reqwest build serves the tests' client and the worker's: both need rustls' provider.
+        stagecoach_worker::install_tls_provider();
         let store = stagecoach_storage::connect(&db.url).await.expect("connect");
         store.migrate().await.expect("migrate");
         // Whole milliseconds: what the app stores, so what tests compute matches what it answers.
@@ -142,7 +150,7 @@ impl TestApp {
             chrono::Utc::now(),
             3,
         )));
-        let core = Stagecoach::new(store, clock.clone());
+        let core = Stagecoach::new(store, clock.clone()).with_secret_box(secret_box());
         let org = core
             .create_organization("Test org", None)
             .await
@@ -344,6 +352,13 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body.as_array().unwrap().clone()
+    }
+
+    /// The outbox without its event rows: the step effects and messages.
+    pub async fn effects_of(&self, conversation: &str) -> Vec<Value> {
+        let mut outbox = self.outbox_of(conversation).await;
+        outbox.retain(|o| o["kind"] != "event");
+        outbox
     }
 
     /// Creates a step from a JSON body (scenario id and name are filled in).

@@ -1,11 +1,12 @@
 //! Stagecoach's own API, under `/v1`: what no vendor dialect covers (ingesting inbound
 //! messages from channels, a conversation's timeline and outbox, lead settings, payment
-//! totals). Errors: see [`error`].
+//! totals, webhook endpoints and the delivery log). Errors: see [`error`].
 
 pub(crate) mod error;
 mod extract;
 mod leads;
 mod messages;
+mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,4 +22,13 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(leads::settings, leads::replace_settings))
         .routes(routes!(leads::organization_totals))
         .routes(routes!(leads::lead_totals))
+        .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
+        .routes(routes!(
+            webhooks::get_endpoint,
+            webhooks::update_endpoint,
+            webhooks::delete_endpoint
+        ))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::get_delivery))
+        .routes(routes!(webhooks::redeliver))
 }

@@ -1,0 +1,558 @@
+//! Outbound delivery: webhook endpoints an organization subscribes to events, and the
+//! delivery of queued webhooks (event subscriptions and step webhooks) with signatures,
+//! retries and an attempt log.
+//!
+//! The worker drives it in three moves: [`Stagecoach::fan_out_events`] turns each queued
+//! event into one delivery per subscribed endpoint, [`Stagecoach::claim_deliveries`] leases
+//! due deliveries, and [`Stagecoach::perform_delivery`] sends one through a [`Transport`]
+//! and records the attempt. Sending is the transport's business (HTTP, address policy);
+//! what to send, and what an answer means, is decided here.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use stagecoach_domain::delivery::retry::{AfterFailure, DEFAULT_SCHEDULE, after_failure};
+use stagecoach_domain::delivery::signing::{secret_from_key, sign};
+use stagecoach_domain::delivery::targets::{
+    DeliveredEvent, EVENT_TYPES, PayloadStyle, WebhookEndpoint, render_event,
+};
+use stagecoach_domain::engine::effects::OutboundEffect;
+use stagecoach_domain::error::Errors;
+use stagecoach_domain::ids::{AttemptId, ConversationId, EndpointId, OrganizationId, OutboxId};
+use stagecoach_domain::step::check_http_url;
+use stagecoach_storage::{Attempt, OutboxEntry};
+
+use crate::Stagecoach;
+use crate::auth::Principal;
+use crate::error::{AppError, Entity};
+use crate::secrets::SecretBox;
+
+/// Outbox kinds the HTTP delivery performs.
+pub const WEBHOOK: &str = "webhook";
+pub const STEP_WEBHOOK: &str = "step_webhook";
+const DELIVERY_KINDS: [&str; 2] = [WEBHOOK, STEP_WEBHOOK];
+
+/// How long a claimed delivery stays leased: well beyond the send timeout, so a live
+/// worker finishes first; a crashed worker's claim comes back after it.
+pub const DELIVERY_LEASE: Duration = Duration::from_secs(120);
+/// How much of a receiver's answer the attempt log keeps.
+pub const EXCERPT_LIMIT: usize = 1024;
+
+/// How deliveries are retried.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// The waits after the 1st, 2nd, … failed attempt; after the last, the delivery fails.
+    pub schedule: Vec<Duration>,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            schedule: DEFAULT_SCHEDULE.to_vec(),
+        }
+    }
+}
+
+/// An HTTP POST to make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundRequest {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What came of sending a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// The receiver answered (any status; redirects are answers, not followed).
+    Answered {
+        status: u16,
+        /// The `Retry-After` it sent, in seconds or as an HTTP date.
+        retry_after: Option<Duration>,
+        /// The start of its body, at most [`EXCERPT_LIMIT`] bytes.
+        excerpt: String,
+    },
+    /// No answer: refused address, connection error, timeout.
+    NotSent { error: String },
+}
+
+/// Sends requests; the worker's HTTP client in production.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    async fn send(&self, request: OutboundRequest) -> SendOutcome;
+}
+
+/// A new endpoint subscription.
+#[derive(Debug, Clone)]
+pub struct EndpointInput {
+    pub url: String,
+    pub description: Option<String>,
+    pub event_types: Vec<String>,
+    pub style: PayloadStyle,
+}
+
+/// Changes to an endpoint; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointPatch {
+    pub url: Option<String>,
+    pub description: Option<Option<String>>,
+    pub event_types: Option<Vec<String>>,
+    pub style: Option<PayloadStyle>,
+    pub disabled: Option<bool>,
+}
+
+/// A delivery leased by a worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub organization_id: OrganizationId,
+    pub entry: OutboxEntry,
+}
+
+fn check_endpoint(url: &str, event_types: &[String]) -> Result<(), AppError> {
+    let mut errors = Errors::default();
+    if let Err(message) = check_http_url(url) {
+        errors.add("url", message);
+    }
+    for event_type in event_types {
+        if !EVENT_TYPES.contains(&event_type.as_str()) {
+            errors.add(
+                "eventTypes",
+                format!(
+                    "{event_type:?} is not an event type; known: {}",
+                    EVENT_TYPES.join(", ")
+                ),
+            );
+        }
+    }
+    Ok(errors.into_result()?)
+}
+
+impl Stagecoach {
+    /// Replaces how deliveries are retried.
+    pub fn with_delivery_settings(mut self, settings: DeliverySettings) -> Self {
+        self.delivery = settings;
+        self
+    }
+
+    /// Replaces the key secrets are stored under.
+    pub fn with_secret_box(mut self, secrets: SecretBox) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// Subscribes an endpoint; returns it with its signing secret (`whsec_…`), which is
+    /// shown this once and stored encrypted.
+    pub async fn create_endpoint(
+        &self,
+        who: &Principal,
+        input: EndpointInput,
+    ) -> Result<(WebhookEndpoint, String), AppError> {
+        check_endpoint(&input.url, &input.event_types)?;
+        let now = self.now();
+        let endpoint = WebhookEndpoint {
+            id: EndpointId::new(),
+            organization_id: who.organization_id,
+            url: input.url.trim().to_owned(),
+            description: input.description,
+            event_types: input.event_types,
+            style: input.style,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let secret = secret_from_key(&rand::random::<[u8; 24]>());
+        let mut tx = self.store.begin_write().await?;
+        tx.insert_endpoint(&endpoint, &self.secrets.seal(&secret))
+            .await?;
+        tx.commit().await?;
+        Ok((endpoint, secret))
+    }
+
+    pub async fn endpoints(&self, who: &Principal) -> Result<Vec<WebhookEndpoint>, AppError> {
+        let mut tx = self.store.begin_read().await?;
+        let endpoints = tx.list_endpoints(who.organization_id).await?;
+        Ok(endpoints.into_iter().map(|(e, _)| e).collect())
+    }
+
+    pub async fn endpoint(
+        &self,
+        who: &Principal,
+        id: Option<EndpointId>,
+    ) -> Result<WebhookEndpoint, AppError> {
+        let id = id.ok_or(AppError::not_found(Entity::WebhookEndpoint, "id"))?;
+        let mut tx = self.store.begin_read().await?;
+        tx.get_endpoint(who.organization_id, id)
+            .await?
+            .map(|(e, _)| e)
+            .ok_or(AppError::not_found(Entity::WebhookEndpoint, "id"))
+    }
+
+    pub async fn update_endpoint(
+        &self,
+        who: &Principal,
+        id: Option<EndpointId>,
+        patch: EndpointPatch,
+    ) -> Result<WebhookEndpoint, AppError> {
+        let id = id.ok_or(AppError::not_found(Entity::WebhookEndpoint, "id"))?;
+        let mut tx = self.store.begin_write().await?;
+        let (mut endpoint, _) = tx
+            .get_endpoint(who.organization_id, id)
+            .await?
+            .ok_or(AppError::not_found(Entity::WebhookEndpoint, "id"))?;
+        if let Some(url) = patch.url {
+            endpoint.url = url.trim().to_owned();
+        }
+        if let Some(description) = patch.description {
+            endpoint.description = description;
+        }
+        if let Some(event_types) = patch.event_types {
+            endpoint.event_types = event_types;
+        }
+        if let Some(style) = patch.style {
+            endpoint.style = style;
+        }
+        if let Some(disabled) = patch.disabled {
+            endpoint.disabled = disabled;
+        }
+        check_endpoint(&endpoint.url, &endpoint.event_types)?;
+        endpoint.updated_at = self.now();
+        tx.update_endpoint(&endpoint).await?;
+        tx.commit().await?;
+        Ok(endpoint)
+    }
+
+    /// Removes an endpoint and its queued deliveries.
+    pub async fn delete_endpoint(
+        &self,
+        who: &Principal,
+        id: Option<EndpointId>,
+    ) -> Result<(), AppError> {
+        let id = id.ok_or(AppError::not_found(Entity::WebhookEndpoint, "id"))?;
+        let mut tx = self.store.begin_write().await?;
+        if !tx.delete_endpoint(who.organization_id, id).await? {
+            return Err(AppError::not_found(Entity::WebhookEndpoint, "id"));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deliveries (of a conversation, an endpoint, or all), newest first.
+    pub async fn deliveries(
+        &self,
+        who: &Principal,
+        conversation: Option<ConversationId>,
+        endpoint: Option<EndpointId>,
+        limit: i64,
+    ) -> Result<Vec<OutboxEntry>, AppError> {
+        let mut tx = self.store.begin_read().await?;
+        Ok(tx
+            .list_deliveries(who.organization_id, conversation, endpoint, limit)
+            .await?)
+    }
+
+    /// One delivery and its attempts, oldest first.
+    pub async fn delivery(
+        &self,
+        who: &Principal,
+        id: Option<OutboxId>,
+    ) -> Result<(OutboxEntry, Vec<Attempt>), AppError> {
+        let id = id.ok_or(AppError::not_found(Entity::Delivery, "id"))?;
+        let mut tx = self.store.begin_read().await?;
+        let entry = tx
+            .get_outbox(who.organization_id, id)
+            .await?
+            .ok_or(AppError::not_found(Entity::Delivery, "id"))?;
+        let attempts = tx.list_attempts(who.organization_id, id).await?;
+        Ok((entry, attempts))
+    }
+
+    /// Queues a delivery again, due now. Its `webhook-id` stays the same, so receivers
+    /// that deduplicate see it as the same message. Attempts keep counting: a delivery
+    /// past its schedule gets one more try, and fails again if that fails.
+    pub async fn redeliver(
+        &self,
+        who: &Principal,
+        id: Option<OutboxId>,
+    ) -> Result<OutboxEntry, AppError> {
+        let id = id.ok_or(AppError::not_found(Entity::Delivery, "id"))?;
+        let now = self.now();
+        let mut tx = self.store.begin_write().await?;
+        let entry = tx
+            .get_outbox(who.organization_id, id)
+            .await?
+            .ok_or(AppError::not_found(Entity::Delivery, "id"))?;
+        if !DELIVERY_KINDS.contains(&entry.kind.as_str()) {
+            return Err(AppError::invalid(
+                "id",
+                format!(
+                    "a {} is not an HTTP delivery and cannot be redelivered",
+                    entry.kind
+                ),
+            ));
+        }
+        tx.redeliver(who.organization_id, id, now).await?;
+        let entry = tx
+            .get_outbox(who.organization_id, id)
+            .await?
+            .ok_or(AppError::not_found(Entity::Delivery, "id"))?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// Turns queued events into one webhook delivery per endpoint that wants them, in the
+    /// same transaction as it marks each event done. Returns how many events it handled.
+    pub async fn fan_out_events(&self, limit: i64) -> Result<usize, AppError> {
+        let now = self.now();
+        let mut tx = self.store.begin_write().await?;
+        let events = tx
+            .claim_outbox("event", now, now + DELIVERY_LEASE, limit)
+            .await?;
+        for (org, entry) in &events {
+            let Ok(OutboundEffect::Event {
+                event_type,
+                conversation_id,
+                contact_id,
+                actor,
+                data,
+            }) = serde_json::from_value::<OutboundEffect>(entry.payload.clone())
+            else {
+                tx.fail_outbox(entry.id, "not an event", now).await?;
+                continue;
+            };
+            for (endpoint, _) in tx.list_endpoints(*org).await? {
+                if !endpoint.wants(&event_type) {
+                    continue;
+                }
+                let id = OutboxId::new();
+                let body = render_event(
+                    endpoint.style,
+                    &DeliveredEvent {
+                        id: &entry.id.to_string(),
+                        event_type: &event_type,
+                        actor: &actor,
+                        occurred_at: entry.created_at,
+                        conversation_id: conversation_id.map(|c| c.to_string()),
+                        contact_id: contact_id.map(|c| c.to_string()),
+                        data: &data,
+                    },
+                );
+                let payload = json!({"eventId": entry.id, "eventType": event_type, "body": body});
+                tx.enqueue_delivery(
+                    *org,
+                    conversation_id,
+                    Some(endpoint.id),
+                    WEBHOOK,
+                    id,
+                    &payload,
+                    entry.created_at,
+                )
+                .await?;
+            }
+            tx.finish_outbox(entry.id, "done", now).await?;
+        }
+        tx.commit().await?;
+        Ok(events.len())
+    }
+
+    /// Leases up to `limit` due deliveries for this worker.
+    pub async fn claim_deliveries(&self, limit: i64) -> Result<Vec<ClaimedDelivery>, AppError> {
+        let now = self.now();
+        let mut claimed = Vec::new();
+        let mut tx = self.store.begin_write().await?;
+        for kind in DELIVERY_KINDS {
+            let left = limit - claimed.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            for (organization_id, entry) in tx
+                .claim_outbox(kind, now, now + DELIVERY_LEASE, left)
+                .await?
+            {
+                claimed.push(ClaimedDelivery {
+                    organization_id,
+                    entry,
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Sends a claimed delivery and records the attempt: done on a 2xx answer, otherwise
+    /// retried per the schedule (honouring `Retry-After` on 429 and 503) or, after the
+    /// last attempt, failed. Returns whether it was delivered.
+    pub async fn perform_delivery(
+        &self,
+        claimed: ClaimedDelivery,
+        transport: &dyn Transport,
+    ) -> Result<bool, AppError> {
+        let ClaimedDelivery {
+            organization_id: org,
+            entry,
+        } = claimed;
+        let started_at = self.now();
+        let request = match self.build_request(org, &entry, started_at).await? {
+            Ok(request) => request,
+            Err(reason) => {
+                // Nothing to send to: retrying cannot help.
+                let mut tx = self.store.begin_write().await?;
+                tx.insert_attempt(&attempt_record(org, &entry, started_at, 0, None, &reason))
+                    .await?;
+                tx.fail_outbox(entry.id, &reason, started_at).await?;
+                tx.commit().await?;
+                return Ok(false);
+            }
+        };
+        let clock_start = std::time::Instant::now();
+        let outcome = transport.send(request).await;
+        let duration_ms = clock_start.elapsed().as_millis() as i64;
+
+        let now = self.now();
+        let (status, retry_after, error, excerpt) = match outcome {
+            SendOutcome::Answered {
+                status, excerpt, ..
+            } if (200..300).contains(&status) => (Some(status), None, None, Some(excerpt)),
+            SendOutcome::Answered {
+                status,
+                retry_after,
+                excerpt,
+            } => {
+                let honoured = matches!(status, 429 | 503).then_some(retry_after).flatten();
+                let error = if (300..400).contains(&status) {
+                    format!("HTTP {status}: redirects are not followed")
+                } else {
+                    format!("HTTP {status}")
+                };
+                (Some(status), honoured, Some(error), Some(excerpt))
+            }
+            SendOutcome::NotSent { error } => (None, None, Some(error), None),
+        };
+
+        let mut tx = self.store.begin_write().await?;
+        tx.insert_attempt(&Attempt {
+            id: AttemptId::new(),
+            organization_id: org,
+            outbox_id: entry.id,
+            attempt: entry.attempts,
+            started_at,
+            duration_ms,
+            http_status: status.map(i64::from),
+            response_excerpt: excerpt,
+            error: error.clone(),
+        })
+        .await?;
+        let delivered = match error {
+            None => {
+                tx.finish_outbox(entry.id, "done", now).await?;
+                true
+            }
+            Some(error) => {
+                let jitter = rand::random::<f64>() * 2.0 - 1.0;
+                match after_failure(
+                    &self.delivery.schedule,
+                    u32::try_from(entry.attempts).unwrap_or(u32::MAX),
+                    retry_after,
+                    jitter,
+                ) {
+                    AfterFailure::RetryIn(wait) => {
+                        let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                        tx.retry_outbox(entry.id, at, &error, now).await?;
+                    }
+                    AfterFailure::GiveUp => tx.fail_outbox(entry.id, &error, now).await?,
+                }
+                false
+            }
+        };
+        tx.commit().await?;
+        Ok(delivered)
+    }
+
+    /// The request a delivery makes, or why there is none.
+    async fn build_request(
+        &self,
+        org: OrganizationId,
+        entry: &OutboxEntry,
+        now: DateTime<Utc>,
+    ) -> Result<Result<OutboundRequest, String>, AppError> {
+        // The outbox id is the message id: the same on every retry and redelivery.
+        let message_id = entry.id.to_string();
+        let timestamp = now.timestamp();
+        let mut headers = vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("user-agent".to_owned(), "Stagecoach-Webhooks/1".to_owned()),
+            ("webhook-id".to_owned(), message_id.clone()),
+            ("webhook-timestamp".to_owned(), timestamp.to_string()),
+        ];
+        match entry.kind.as_str() {
+            WEBHOOK => {
+                let Some(endpoint_id) = entry.endpoint_id else {
+                    return Ok(Err("the delivery names no endpoint".into()));
+                };
+                let mut tx = self.store.begin_read().await?;
+                let Some((endpoint, sealed)) = tx.get_endpoint(org, endpoint_id).await? else {
+                    return Ok(Err("the endpoint was deleted".into()));
+                };
+                if endpoint.disabled {
+                    return Ok(Err("the endpoint is disabled".into()));
+                }
+                let secret = match self.secrets.open(&sealed) {
+                    Ok(secret) => secret,
+                    Err(error) => return Ok(Err(error.to_string())),
+                };
+                let body = serde_json::to_vec(entry.payload.get("body").unwrap_or(&Value::Null))
+                    .expect("JSON serializes");
+                let Ok(signature) = sign(&secret, &message_id, timestamp, &body) else {
+                    return Ok(Err("the endpoint's secret is malformed".into()));
+                };
+                headers.push(("webhook-signature".to_owned(), signature));
+                Ok(Ok(OutboundRequest {
+                    url: endpoint.url,
+                    headers,
+                    body,
+                }))
+            }
+            STEP_WEBHOOK => {
+                let Ok(OutboundEffect::StepWebhook {
+                    url,
+                    headers: extra,
+                    event,
+                }) = serde_json::from_value::<OutboundEffect>(entry.payload.clone())
+                else {
+                    return Ok(Err("not a step webhook".into()));
+                };
+                // The step's own headers (an integrator's auth token) go last and win.
+                headers.retain(|(name, _)| !extra.keys().any(|k| k.eq_ignore_ascii_case(name)));
+                headers.extend(extra);
+                Ok(Ok(OutboundRequest {
+                    url,
+                    headers,
+                    body: serde_json::to_vec(&event).expect("JSON serializes"),
+                }))
+            }
+            other => Ok(Err(format!("{other} is not an HTTP delivery"))),
+        }
+    }
+}
+
+fn attempt_record(
+    org: OrganizationId,
+    entry: &OutboxEntry,
+    started_at: DateTime<Utc>,
+    duration_ms: i64,
+    http_status: Option<i64>,
+    error: &str,
+) -> Attempt {
+    Attempt {
+        id: AttemptId::new(),
+        organization_id: org,
+        outbox_id: entry.id,
+        attempt: entry.attempts,
+        started_at,
+        duration_ms,
+        http_status,
+        response_excerpt: None,
+        error: Some(error.to_owned()),
+    }
+}
