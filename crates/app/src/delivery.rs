@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use stagecoach_domain::delivery::retry::{AfterFailure, DEFAULT_SCHEDULE, after_failure};
+use stagecoach_domain::delivery::providers::provider_error;
 use stagecoach_domain::delivery::signing::{secret_from_key, sign};
 use stagecoach_domain::delivery::targets::{
     DeliveredEvent, EVENT_TYPES, PayloadStyle, WebhookEndpoint, render_event,
@@ -32,7 +33,36 @@ use crate::secrets::SecretBox;
 /// Outbox kinds the HTTP delivery performs.
 pub const WEBHOOK: &str = "webhook";
 pub const STEP_WEBHOOK: &str = "step_webhook";
-const DELIVERY_KINDS: [&str; 2] = [WEBHOOK, STEP_WEBHOOK];
+/// Every outbox kind the delivery performs: webhooks, and messages through channels.
+const DELIVERY_KINDS: [&str; 6] = [
+    WEBHOOK,
+    STEP_WEBHOOK,
+    "initial_message",
+    "session_message",
+    "zapi_notification",
+    "whatsapp_template",
+];
+
+/// Where providers' APIs are (configuration, so tests can stand in for them).
+#[derive(Debug, Clone)]
+pub struct ProviderUrls {
+    /// WhatsApp Cloud API, up to the version: `https://graph.facebook.com/v21.0`.
+    pub whatsapp: String,
+    /// Z-API: `https://api.z-api.io`.
+    pub zapi: String,
+}
+
+impl Default for ProviderUrls {
+    fn default() -> Self {
+        Self {
+            whatsapp: "https://graph.facebook.com/v21.0".into(),
+            zapi: "https://api.z-api.io".into(),
+        }
+    }
+}
+
+/// Meta requires a language on every template; steps that name none use this.
+pub const DEFAULT_TEMPLATE_LANGUAGE: &str = "pt_BR";
 
 /// How long a claimed delivery stays leased: well beyond the send timeout, so a live
 /// worker finishes first; a crashed worker's claim comes back after it.
@@ -45,14 +75,30 @@ pub const EXCERPT_LIMIT: usize = 1024;
 pub struct DeliverySettings {
     /// The waits after the 1st, 2nd, … failed attempt; after the last, the delivery fails.
     pub schedule: Vec<Duration>,
+    pub providers: ProviderUrls,
 }
 
 impl Default for DeliverySettings {
     fn default() -> Self {
         Self {
             schedule: DEFAULT_SCHEDULE.to_vec(),
+            providers: ProviderUrls::default(),
         }
     }
+}
+
+/// What a delivery comes to before anything is sent.
+pub(crate) enum Plan {
+    /// Send this. A provider's 4xx answer is final (the provider said no); a webhook
+    /// receiver's is retried like any failure.
+    Send {
+        request: OutboundRequest,
+        provider: bool,
+    },
+    /// Nothing leaves Stagecoach (a website chat reads its messages through the API).
+    Nothing,
+    /// It cannot be sent; retrying would not help.
+    Fail(String),
 }
 
 /// An HTTP POST to make.
@@ -393,13 +439,28 @@ impl Stagecoach {
             entry,
         } = claimed;
         let started_at = self.now();
-        let request = match self.build_request(org, &entry, started_at).await? {
-            Ok(request) => request,
-            Err(reason) => {
-                // Nothing to send to: retrying cannot help.
+        let (request, provider) = match self.plan(org, &entry, started_at).await? {
+            Plan::Send { request, provider } => (request, provider),
+            Plan::Nothing => {
                 let mut tx = self.store.begin_write().await?;
-                tx.insert_attempt(&attempt_record(org, &entry, started_at, 0, None, &reason))
-                    .await?;
+                tx.finish_outbox(entry.id, "done", started_at).await?;
+                tx.commit().await?;
+                return Ok(true);
+            }
+            Plan::Fail(reason) => {
+                let mut tx = self.store.begin_write().await?;
+                tx.insert_attempt(&Attempt {
+                    id: AttemptId::new(),
+                    organization_id: org,
+                    outbox_id: entry.id,
+                    attempt: entry.attempts,
+                    started_at,
+                    duration_ms: 0,
+                    http_status: None,
+                    response_excerpt: None,
+                    error: Some(reason.clone()),
+                })
+                .await?;
                 tx.fail_outbox(entry.id, &reason, started_at).await?;
                 tx.commit().await?;
                 return Ok(false);
@@ -410,6 +471,7 @@ impl Stagecoach {
         let duration_ms = clock_start.elapsed().as_millis() as i64;
 
         let now = self.now();
+        let mut final_answer = false;
         let (status, retry_after, error, excerpt) = match outcome {
             SendOutcome::Answered {
                 status, excerpt, ..
@@ -422,9 +484,12 @@ impl Stagecoach {
                 let honoured = matches!(status, 429 | 503).then_some(retry_after).flatten();
                 let error = if (300..400).contains(&status) {
                     format!("HTTP {status}: redirects are not followed")
+                } else if provider {
+                    provider_error(status, &excerpt)
                 } else {
                     format!("HTTP {status}")
                 };
+                final_answer = provider && (400..500).contains(&status) && status != 429;
                 (Some(status), honoured, Some(error), Some(excerpt))
             }
             SendOutcome::NotSent { error } => (None, None, Some(error), None),
@@ -448,6 +513,10 @@ impl Stagecoach {
                 tx.finish_outbox(entry.id, "done", now).await?;
                 true
             }
+            Some(error) if final_answer => {
+                tx.fail_outbox(entry.id, &error, now).await?;
+                false
+            }
             Some(error) => {
                 let jitter = rand::random::<f64>() * 2.0 - 1.0;
                 match after_failure(
@@ -469,13 +538,13 @@ impl Stagecoach {
         Ok(delivered)
     }
 
-    /// The request a delivery makes, or why there is none.
-    async fn build_request(
+    /// What a delivery comes to: the request it makes, or why there is none.
+    async fn plan(
         &self,
         org: OrganizationId,
         entry: &OutboxEntry,
         now: DateTime<Utc>,
-    ) -> Result<Result<OutboundRequest, String>, AppError> {
+    ) -> Result<Plan, AppError> {
         // The outbox id is the message id: the same on every retry and redelivery.
         let message_id = entry.id.to_string();
         let timestamp = now.timestamp();
@@ -488,30 +557,33 @@ impl Stagecoach {
         match entry.kind.as_str() {
             WEBHOOK => {
                 let Some(endpoint_id) = entry.endpoint_id else {
-                    return Ok(Err("the delivery names no endpoint".into()));
+                    return Ok(Plan::Fail("the delivery names no endpoint".into()));
                 };
                 let mut tx = self.store.begin_read().await?;
                 let Some((endpoint, sealed)) = tx.get_endpoint(org, endpoint_id).await? else {
-                    return Ok(Err("the endpoint was deleted".into()));
+                    return Ok(Plan::Fail("the endpoint was deleted".into()));
                 };
                 if endpoint.disabled {
-                    return Ok(Err("the endpoint is disabled".into()));
+                    return Ok(Plan::Fail("the endpoint is disabled".into()));
                 }
                 let secret = match self.secrets.open(&sealed) {
                     Ok(secret) => secret,
-                    Err(error) => return Ok(Err(error.to_string())),
+                    Err(error) => return Ok(Plan::Fail(error.to_string())),
                 };
                 let body = serde_json::to_vec(entry.payload.get("body").unwrap_or(&Value::Null))
                     .expect("JSON serializes");
                 let Ok(signature) = sign(&secret, &message_id, timestamp, &body) else {
-                    return Ok(Err("the endpoint's secret is malformed".into()));
+                    return Ok(Plan::Fail("the endpoint's secret is malformed".into()));
                 };
                 headers.push(("webhook-signature".to_owned(), signature));
-                Ok(Ok(OutboundRequest {
-                    url: endpoint.url,
-                    headers,
-                    body,
-                }))
+                Ok(Plan::Send {
+                    request: OutboundRequest {
+                        url: endpoint.url,
+                        headers,
+                        body,
+                    },
+                    provider: false,
+                })
             }
             STEP_WEBHOOK => {
                 let Ok(OutboundEffect::StepWebhook {
@@ -520,39 +592,24 @@ impl Stagecoach {
                     event,
                 }) = serde_json::from_value::<OutboundEffect>(entry.payload.clone())
                 else {
-                    return Ok(Err("not a step webhook".into()));
+                    return Ok(Plan::Fail("not a step webhook".into()));
                 };
                 // The step's own headers (an integrator's auth token) go last and win.
                 headers.retain(|(name, _)| !extra.keys().any(|k| k.eq_ignore_ascii_case(name)));
                 headers.extend(extra);
-                Ok(Ok(OutboundRequest {
-                    url,
-                    headers,
-                    body: serde_json::to_vec(&event).expect("JSON serializes"),
-                }))
+                Ok(Plan::Send {
+                    request: OutboundRequest {
+                        url,
+                        headers,
+                        body: serde_json::to_vec(&event).expect("JSON serializes"),
+                    },
+                    provider: false,
+                })
             }
-            other => Ok(Err(format!("{other} is not an HTTP delivery"))),
+            _ => match serde_json::from_value::<OutboundEffect>(entry.payload.clone()) {
+                Ok(effect) => self.plan_message(org, entry, effect).await,
+                Err(error) => Ok(Plan::Fail(format!("unreadable {}: {error}", entry.kind))),
+            },
         }
-    }
-}
-
-fn attempt_record(
-    org: OrganizationId,
-    entry: &OutboxEntry,
-    started_at: DateTime<Utc>,
-    duration_ms: i64,
-    http_status: Option<i64>,
-    error: &str,
-) -> Attempt {
-    Attempt {
-        id: AttemptId::new(),
-        organization_id: org,
-        outbox_id: entry.id,
-        attempt: entry.attempts,
-        started_at,
-        duration_ms,
-        http_status,
-        response_excerpt: None,
-        error: Some(error.to_owned()),
     }
 }

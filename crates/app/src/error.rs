@@ -20,6 +20,7 @@ pub enum Entity {
     Action,
     WebhookEndpoint,
     Delivery,
+    Channel,
 }
 
 impl fmt::Display for Entity {
@@ -39,6 +40,7 @@ impl fmt::Display for Entity {
             Entity::Action => "action",
             Entity::WebhookEndpoint => "webhook endpoint",
             Entity::Delivery => "delivery",
+            Entity::Channel => "channel",
         })
     }
 }
@@ -72,6 +74,9 @@ pub enum AppError {
     /// No valid, unrevoked token was presented.
     #[error("missing, invalid or revoked API token")]
     Unauthorized,
+    /// A provider's webhook did not prove where it came from (signature, verify token).
+    #[error("the webhook's signature or token does not match the channel's")]
+    Unverified,
     #[error(transparent)]
     Store(StoreError),
 }

@@ -7,7 +7,9 @@ use stagecoach_domain::conversation::{Conversation, Message};
 use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
 use stagecoach_domain::engine::triggers::first_matching_step;
 use stagecoach_domain::enums::{Channel, ConversationStatus, MessageDirection};
-use stagecoach_domain::ids::{ContactId, ConversationId, MessageId, ScenarioId, StepId};
+use stagecoach_domain::ids::{
+    ContactId, ConversationId, MessageId, OrganizationId, ScenarioId, StepId,
+};
 use stagecoach_domain::organization::normalize_email;
 use stagecoach_storage::{StoreError, Transaction};
 
@@ -48,7 +50,21 @@ impl Stagecoach {
         who: &Principal,
         inbound: InboundMessage,
     ) -> Result<InboundReceipt, AppError> {
-        let org = who.organization_id;
+        self.receive_message_as(
+            who.organization_id,
+            Actor::api_token(who.token_id),
+            inbound,
+        )
+        .await
+    }
+
+    /// Receives a message for an organization on behalf of `actor` (a token, a channel).
+    pub(crate) async fn receive_message_as(
+        &self,
+        org: OrganizationId,
+        actor: Actor,
+        inbound: InboundMessage,
+    ) -> Result<InboundReceipt, AppError> {
         if inbound.from.trim().is_empty() {
             return Err(AppError::invalid(
                 "from",
@@ -56,7 +72,7 @@ impl Stagecoach {
             ));
         }
         let mut tx = self.store.begin_write().await?;
-        if let Some(receipt) = duplicate_of(tx.as_mut(), who, &inbound).await? {
+        if let Some(receipt) = duplicate_of(tx.as_mut(), org, &inbound).await? {
             return Ok(receipt);
         }
         let now = self.now();
@@ -67,7 +83,7 @@ impl Stagecoach {
         let (contact, contact_created) = self
             .find_or_create_contact(
                 tx.as_mut(),
-                who,
+                org,
                 &inbound,
                 organization.default_calling_code.as_deref(),
                 now,
@@ -107,7 +123,7 @@ impl Stagecoach {
             Err(StoreError::UniqueViolation) => {
                 drop(tx);
                 let mut tx = self.store.begin_read().await?;
-                return duplicate_of(tx.as_mut(), who, &inbound)
+                return duplicate_of(tx.as_mut(), org, &inbound)
                     .await?
                     .ok_or(AppError::Store(StoreError::UniqueViolation));
             }
@@ -130,7 +146,6 @@ impl Stagecoach {
         }
         conversation.updated_at = now;
         tx.save_conversation(&conversation, now).await?;
-        let actor = Actor::api_token(who.token_id);
         tx.append_event(
             org,
             conversation.id,
@@ -196,12 +211,11 @@ impl Stagecoach {
     async fn find_or_create_contact(
         &self,
         tx: &mut dyn Transaction,
-        who: &Principal,
+        org: OrganizationId,
         inbound: &InboundMessage,
         calling_code: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(Contact, bool), AppError> {
-        let org = who.organization_id;
         let phone = normalize_phone(&inbound.from, calling_code);
         let existing = match &phone {
             Some(phone) => tx.find_contact_by_phone(org, phone).await?,
@@ -241,20 +255,20 @@ impl Stagecoach {
 /// The receipt of a message already stored under the same external id.
 async fn duplicate_of(
     tx: &mut dyn Transaction,
-    who: &Principal,
+    org: OrganizationId,
     inbound: &InboundMessage,
 ) -> Result<Option<InboundReceipt>, AppError> {
     let Some(external_id) = &inbound.external_id else {
         return Ok(None);
     };
     let Some(message) = tx
-        .find_message_by_external_id(who.organization_id, inbound.channel, external_id)
+        .find_message_by_external_id(org, inbound.channel, external_id)
         .await?
     else {
         return Ok(None);
     };
     let conversation = tx
-        .get_conversation(who.organization_id, message.conversation_id)
+        .get_conversation(org, message.conversation_id)
         .await?
         .ok_or(AppError::not_found(Entity::Conversation, "externalId"))?;
     Ok(Some(InboundReceipt {

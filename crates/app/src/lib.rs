@@ -7,6 +7,7 @@
 mod admin;
 mod agents;
 mod auth;
+mod channels;
 mod chats;
 mod clock;
 mod contacts;
@@ -34,13 +35,14 @@ pub use admin::{Bootstrap, NewToken};
 pub use agents::AgentRef;
 pub use auth::Principal;
 pub use chats::{ChatMessages, ChatPatch, ChatRef, ChatView, DEFAULT_CRM_DATA_LIMIT, LabelChange};
+pub use channels::{ChannelInput, WebhookReceipt};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::ContactInput;
 pub use conversations::{ConversationDetail, StayView};
 pub use crm::{BoardCard, StepRef};
 pub use delivery::{
     ClaimedDelivery, DELIVERY_LEASE, DeliverySettings, EXCERPT_LIMIT, EndpointInput, EndpointPatch,
-    OutboundRequest, SendOutcome, Transport,
+    OutboundRequest, ProviderUrls, SendOutcome, Transport,
 };
 pub use engine::{EntryReport, ThreadRandom};
 pub use error::{AppError, Entity};

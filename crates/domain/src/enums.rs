@@ -159,6 +159,7 @@ string_enum!(
         Trigger => "trigger",
         Timer => "timer",
         System => "system",
+        Channel => "channel",
     }
 );
 

@@ -42,6 +42,14 @@ impl Actor {
             id: None,
         }
     }
+    /// A provider's webhook on a connected channel.
+    pub fn channel(id: crate::ids::ChannelId) -> Actor {
+        Actor {
+            kind: ActorKind::Channel,
+            id: Some(id.to_string()),
+        }
+    }
+
     pub fn system() -> Actor {
         Actor {
             kind: ActorKind::System,
@@ -166,6 +174,12 @@ pub enum Event {
         message_id: MessageId,
         outbox_id: OutboxId,
     },
+    /// A text sent by a delivery named placeholders that had no value; they rendered empty.
+    #[serde(rename_all = "camelCase")]
+    PlaceholdersUnknown {
+        outbox_id: OutboxId,
+        placeholders: Vec<String>,
+    },
 }
 
 impl Event {
@@ -188,6 +202,7 @@ impl Event {
             Event::ConversationUpdated { .. } => "conversation_updated",
             Event::CrmDataUpdated { .. } => "crm_data_updated",
             Event::MessageQueued { .. } => "message_queued",
+            Event::PlaceholdersUnknown { .. } => "placeholders_unknown",
         }
     }
 

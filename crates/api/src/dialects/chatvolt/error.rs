@@ -114,6 +114,12 @@ impl ChatvoltError {
                 "send a valid API token as 'Authorization: Bearer <token>'".to_owned(),
                 vec![],
             ),
+            ChatvoltError::App(error @ AppError::Unverified) => (
+                StatusCode::UNAUTHORIZED,
+                "UNVERIFIED_WEBHOOK",
+                error.to_string(),
+                vec![],
+            ),
             ChatvoltError::App(AppError::Store(error)) => {
                 // The one place a server-side failure is logged; the client gets no internals.
                 tracing::error!(%error, "request failed in storage");

@@ -138,6 +138,12 @@ impl IntoResponse for ApiError {
                 "send a valid API token as 'Authorization: Bearer <token>'".to_owned(),
                 vec![],
             ),
+            Rejection::App(AppError::Unverified) => (
+                StatusCode::UNAUTHORIZED,
+                "UNVERIFIED_WEBHOOK",
+                AppError::Unverified.to_string(),
+                vec![],
+            ),
             Rejection::App(AppError::Store(error)) => {
                 tracing::error!(%error, "request failed in storage");
                 (

@@ -152,6 +152,11 @@ impl IntoResponse for ApiError {
                     "NOT_AUTHORIZED",
                     "Missing, invalid or revoked token, or a token of the wrong type.".to_owned(),
                 ),
+                AppError::Unverified => (
+                    StatusCode::UNAUTHORIZED,
+                    "NOT_AUTHORIZED",
+                    AppError::Unverified.to_string(),
+                ),
                 AppError::Store(error) => {
                     tracing::error!(%error, "request failed in storage");
                     (

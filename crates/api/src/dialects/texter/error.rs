@@ -152,6 +152,12 @@ impl IntoResponse for TexterError {
                     "send a valid API token as 'Authorization: Bearer <token>'".to_owned(),
                     vec![],
                 ),
+                AppError::Unverified => (
+                    StatusCode::UNAUTHORIZED,
+                    "UNVERIFIED_WEBHOOK",
+                    AppError::Unverified.to_string(),
+                    vec![],
+                ),
                 AppError::Store(error) => {
                     tracing::error!(%error, "request failed in storage");
                     (

@@ -1,0 +1,586 @@
+//! Channels: an organization's connected numbers (WhatsApp Cloud API, Z-API) that messages
+//! go out through and come in from. Their secrets are sealed before storage.
+
+use rand::distr::{Alphanumeric, SampleString};
+use serde_json::{Value, json};
+use stagecoach_domain::contact::Contact;
+use stagecoach_domain::conversation::Conversation;
+use stagecoach_domain::delivery::placeholders::render;
+use stagecoach_domain::delivery::signing::verify_meta;
+use stagecoach_domain::delivery::providers::{
+    phone_digits, whatsapp_template, whatsapp_text, zapi_text,
+};
+use stagecoach_domain::delivery::targets::{Channel, ChannelKind, ChannelSecrets};
+use stagecoach_domain::engine::effects::OutboundEffect;
+use stagecoach_domain::engine::timeline::{Actor, Event};
+use stagecoach_domain::enums::Channel as EnumChannel;
+use stagecoach_domain::error::Errors;
+use stagecoach_domain::ids::{AgentId, ChannelId, OrganizationId};
+use stagecoach_storage::{ChannelRecord, OutboxEntry, StoreError, Transaction};
+
+use crate::Stagecoach;
+use crate::auth::Principal;
+use crate::delivery::{DEFAULT_TEMPLATE_LANGUAGE, OutboundRequest, Plan};
+use crate::error::{AppError, Entity};
+use crate::inbound::InboundMessage;
+
+/// A channel to connect.
+#[derive(Debug, Clone)]
+pub struct ChannelInput {
+    pub kind: ChannelKind,
+    pub name: String,
+    /// The agent that sends through it (steps name agents for Z-API and templates).
+    pub agent_id: Option<AgentId>,
+    /// The WhatsApp phone number id, or the Z-API instance id.
+    pub account_id: String,
+    pub secrets: ChannelSecrets,
+}
+
+fn check_channel(input: &ChannelInput) -> Result<(), AppError> {
+    let mut errors = Errors::default();
+    if input.name.trim().is_empty() {
+        errors.add("name", "must not be empty");
+    }
+    if input.account_id.trim().is_empty() {
+        errors.add("accountId", "must not be empty");
+    }
+    let s = &input.secrets;
+    let missing = |value: &Option<String>| value.as_deref().is_none_or(|v| v.trim().is_empty());
+    match input.kind {
+        ChannelKind::Whatsapp => {
+            if missing(&s.access_token) {
+                errors.add("accessToken", "is required for a WhatsApp channel");
+            }
+            if missing(&s.app_secret) {
+                errors.add("appSecret", "is required to verify WhatsApp's webhooks");
+            }
+        }
+        ChannelKind::Zapi => {
+            if missing(&s.instance_token) {
+                errors.add("instanceToken", "is required for a Z-API channel");
+            }
+            if missing(&s.client_token) {
+                errors.add("clientToken", "is required for a Z-API channel");
+            }
+        }
+    }
+    Ok(errors.into_result()?)
+}
+
+fn random_token() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 32)
+}
+
+impl Stagecoach {
+    /// Connects a channel. The inbound token (WhatsApp's verify token, Z-API's webhook
+    /// token) is generated when not given; the answer is the only place it is shown.
+    pub async fn create_channel(
+        &self,
+        who: &Principal,
+        mut input: ChannelInput,
+    ) -> Result<Channel, AppError> {
+        check_channel(&input)?;
+        match input.kind {
+            ChannelKind::Whatsapp => {
+                input.secrets.verify_token.get_or_insert_with(random_token);
+            }
+            ChannelKind::Zapi => {
+                input.secrets.webhook_token.get_or_insert_with(random_token);
+            }
+        }
+        let now = self.now();
+        let channel = Channel {
+            id: ChannelId::new(),
+            organization_id: who.organization_id,
+            kind: input.kind,
+            name: input.name.trim().to_owned(),
+            agent_id: input.agent_id,
+            account_id: input.account_id.trim().to_owned(),
+            secrets: input.secrets,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut tx = self.store.begin_write().await?;
+        if let Some(agent) = channel.agent_id
+            && tx.get_agent(who.organization_id, agent).await?.is_none()
+        {
+            return Err(AppError::not_found(Entity::Agent, "agentId"));
+        }
+        let record = ChannelRecord {
+            id: channel.id,
+            organization_id: channel.organization_id,
+            kind: channel.kind,
+            name: channel.name.clone(),
+            agent_id: channel.agent_id,
+            account_id: channel.account_id.clone(),
+            secrets_encrypted: self.secrets.seal(
+                &serde_json::to_string(&channel.secrets).expect("secrets serialize"),
+            ),
+            created_at: now,
+            updated_at: now,
+        };
+        match tx.insert_channel(&record).await {
+            Err(StoreError::UniqueViolation) => {
+                return Err(AppError::Conflict {
+                    field: "accountId",
+                    message: format!(
+                        "this {} account is connected already",
+                        channel.kind.as_str()
+                    ),
+                });
+            }
+            other => other?,
+        }
+        tx.commit().await?;
+        Ok(channel)
+    }
+
+    /// The organization's channels, secrets left out.
+    pub async fn channels(&self, who: &Principal) -> Result<Vec<Channel>, AppError> {
+        let mut tx = self.store.begin_read().await?;
+        let records = tx.list_channels(who.organization_id).await?;
+        Ok(records.into_iter().map(without_secrets).collect())
+    }
+
+    pub async fn delete_channel(
+        &self,
+        who: &Principal,
+        id: Option<ChannelId>,
+    ) -> Result<(), AppError> {
+        let id = id.ok_or(AppError::not_found(Entity::Channel, "id"))?;
+        let mut tx = self.store.begin_write().await?;
+        if !tx.delete_channel(who.organization_id, id).await? {
+            return Err(AppError::not_found(Entity::Channel, "id"));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The channel of a kind that sends for `agent`: the agent's own, else the
+    /// organization's first of that kind. Secrets opened.
+    pub(crate) async fn sending_channel(
+        &self,
+        tx: &mut dyn Transaction,
+        org: OrganizationId,
+        kind: ChannelKind,
+        agent: Option<AgentId>,
+    ) -> Result<Option<Channel>, AppError> {
+        let mut candidates: Vec<ChannelRecord> = tx
+            .list_channels(org)
+            .await?
+            .into_iter()
+            .filter(|c| c.kind == kind)
+            .collect();
+        let position = candidates
+            .iter()
+            .position(|c| agent.is_some() && c.agent_id == agent)
+            .unwrap_or(0);
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let record = candidates.swap_remove(position);
+        self.open_channel(record).map(Some)
+    }
+
+    /// A channel by id for its inbound webhook, secrets opened.
+    pub(crate) async fn inbound_channel(
+        &self,
+        id: Option<ChannelId>,
+        kind: ChannelKind,
+    ) -> Result<Channel, AppError> {
+        let id = id.ok_or(AppError::not_found(Entity::Channel, "channelId"))?;
+        let mut tx = self.store.begin_read().await?;
+        let record = tx
+            .channel_by_id(id)
+            .await?
+            .filter(|c| c.kind == kind)
+            .ok_or(AppError::not_found(Entity::Channel, "channelId"))?;
+        self.open_channel(record)
+    }
+
+    fn open_channel(&self, record: ChannelRecord) -> Result<Channel, AppError> {
+        let secrets = self
+            .secrets
+            .open(&record.secrets_encrypted)
+            .ok()
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .ok_or_else(|| {
+                AppError::Store(StoreError::Corrupt(format!(
+                    "channel {} has secrets this server key cannot open",
+                    record.id
+                )))
+            })?;
+        let mut channel = without_secrets(record);
+        channel.secrets = secrets;
+        Ok(channel)
+    }
+}
+
+fn without_secrets(record: ChannelRecord) -> Channel {
+    Channel {
+        id: record.id,
+        organization_id: record.organization_id,
+        kind: record.kind,
+        name: record.name,
+        agent_id: record.agent_id,
+        account_id: record.account_id,
+        secrets: ChannelSecrets::default(),
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+    }
+}
+
+/// Sending messages: the outbox's message kinds become provider requests.
+impl Stagecoach {
+    pub(crate) async fn plan_message(
+        &self,
+        org: OrganizationId,
+        entry: &OutboxEntry,
+        effect: OutboundEffect,
+    ) -> Result<Plan, AppError> {
+        let urls = &self.delivery.providers;
+        let mut tx = self.store.begin_read().await?;
+        let conversation_id = match &effect {
+            OutboundEffect::InitialMessage { conversation_id, .. }
+            | OutboundEffect::SessionMessage { conversation_id, .. }
+            | OutboundEffect::ZapiNotification { conversation_id, .. }
+            | OutboundEffect::WhatsappTemplate { conversation_id, .. } => *conversation_id,
+            _ => return Ok(Plan::Fail(format!("{} is not a message", entry.kind))),
+        };
+        let Some(conversation) = tx.get_conversation(org, conversation_id).await? else {
+            return Ok(Plan::Fail("the conversation was deleted".into()));
+        };
+        let contact = tx.get_contact(org, conversation.contact_id).await?;
+        let contact_phone = contact.as_ref().and_then(|c| c.phone.clone());
+        let values = self
+            .placeholder_values(tx.as_mut(), org, &conversation, contact.as_ref())
+            .await?;
+        let mut unknown = Vec::new();
+        let mut fill = |text: &str| {
+            let (filled, missing) = render(text, &values);
+            unknown.extend(missing);
+            filled
+        };
+
+        // (channel kind, sending agent, recipient, what to send)
+        let (kind, agent, to, message) = match effect {
+            OutboundEffect::InitialMessage { channel, text, .. } => {
+                (channel, conversation.agent_id, contact_phone, Outgoing::Text(fill(&text)))
+            }
+            OutboundEffect::SessionMessage { channel, text, .. } => {
+                (channel, conversation.agent_id, contact_phone, Outgoing::Text(text))
+            }
+            OutboundEffect::ZapiNotification {
+                agent_id,
+                phone_number,
+                message,
+                ..
+            } => (
+                EnumChannel::Zapi,
+                agent_id,
+                Some(phone_number),
+                Outgoing::Text(fill(&message)),
+            ),
+            OutboundEffect::WhatsappTemplate {
+                agent_id,
+                template_name,
+                language_code,
+                ..
+            } => (
+                EnumChannel::Whatsapp,
+                agent_id,
+                contact_phone,
+                Outgoing::Template {
+                    name: template_name,
+                    language: language_code
+                        .unwrap_or_else(|| DEFAULT_TEMPLATE_LANGUAGE.to_owned()),
+                },
+            ),
+            _ => unreachable!("matched above"),
+        };
+        let channel_kind = match kind {
+            EnumChannel::Whatsapp => ChannelKind::Whatsapp,
+            EnumChannel::Zapi => ChannelKind::Zapi,
+            // Website and dashboard chats read their messages through the API.
+            EnumChannel::Website | EnumChannel::Dashboard => return Ok(Plan::Nothing),
+            other => {
+                return Ok(Plan::Fail(format!(
+                    "sending on {} is not supported yet",
+                    other.as_str()
+                )));
+            }
+        };
+        let Some(to) = to.filter(|p| !phone_digits(p).is_empty()) else {
+            return Ok(Plan::Fail("the contact has no phone number".into()));
+        };
+        let Some(channel) = self
+            .sending_channel(tx.as_mut(), org, channel_kind, agent)
+            .await?
+        else {
+            return Ok(Plan::Fail(format!(
+                "no {} channel is connected",
+                channel_kind.as_str()
+            )));
+        };
+        drop(tx);
+        if !unknown.is_empty() {
+            let mut tx = self.store.begin_write().await?;
+            tx.append_event(
+                org,
+                conversation.id,
+                &Event::PlaceholdersUnknown {
+                    outbox_id: entry.id,
+                    placeholders: unknown,
+                },
+                &Actor::system(),
+                self.now(),
+            )
+            .await?;
+            tx.commit().await?;
+        }
+
+        let secret = |value: &Option<String>| value.clone().unwrap_or_default();
+        let s = &channel.secrets;
+        let request = match (channel_kind, message) {
+            (ChannelKind::Whatsapp, Outgoing::Text(text)) => whatsapp_text(
+                &urls.whatsapp,
+                &channel.account_id,
+                &secret(&s.access_token),
+                &to,
+                &text,
+            ),
+            (ChannelKind::Whatsapp, Outgoing::Template { name, language }) => whatsapp_template(
+                &urls.whatsapp,
+                &channel.account_id,
+                &secret(&s.access_token),
+                &to,
+                &name,
+                &language,
+                &[],
+            ),
+            (ChannelKind::Zapi, Outgoing::Text(text)) => zapi_text(
+                &urls.zapi,
+                &channel.account_id,
+                &secret(&s.instance_token),
+                &secret(&s.client_token),
+                &to,
+                &text,
+            ),
+            (ChannelKind::Zapi, Outgoing::Template { .. }) => {
+                return Ok(Plan::Fail("Z-API does not send templates".into()));
+            }
+        };
+        let mut headers = request.headers;
+        headers.push(("content-type".into(), "application/json".into()));
+        Ok(Plan::Send {
+            request: OutboundRequest {
+                url: request.url,
+                headers,
+                body: serde_json::to_vec(&request.body).expect("JSON serializes"),
+            },
+            provider: true,
+        })
+    }
+
+    /// What placeholders can name: the contact, the conversation, its current step and
+    /// scenario, and its CRM data under `crm`.
+    async fn placeholder_values(
+        &self,
+        tx: &mut dyn Transaction,
+        org: OrganizationId,
+        conversation: &Conversation,
+        contact: Option<&Contact>,
+    ) -> Result<Value, AppError> {
+        let link = tx.active_link(org, conversation.id).await?;
+        let (step, scenario) = match &link {
+            Some(link) => (
+                tx.get_step(org, link.step_id).await?,
+                tx.get_scenario(org, link.scenario_id).await?,
+            ),
+            None => (None, None),
+        };
+        let name = contact.map(|c| {
+            [c.first_name.as_deref(), c.last_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        Ok(json!({
+            "contact": {
+                "name": name.filter(|n| !n.is_empty()),
+                "firstName": contact.and_then(|c| c.first_name.clone()),
+                "lastName": contact.and_then(|c| c.last_name.clone()),
+                "phone": contact.and_then(|c| c.phone.clone()),
+                "email": contact.and_then(|c| c.email.clone()),
+            },
+            "conversation": {
+                "id": conversation.id,
+                "title": conversation.title,
+                "status": conversation.status,
+                "priority": conversation.priority,
+            },
+            "step": step.map(|s| json!({"id": s.id, "name": s.settings.name})),
+            "scenario": scenario.map(|s| json!({"id": s.id, "name": s.name})),
+            "crm": conversation.crm_data,
+        }))
+    }
+}
+
+/// What goes to the contact.
+enum Outgoing {
+    Text(String),
+    Template { name: String, language: String },
+}
+
+/// What a provider's webhook brought in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookReceipt {
+    /// Messages stored (redeliveries of known messages are not counted).
+    pub received: usize,
+    /// Entries not handled (statuses, reactions, group messages, our own messages).
+    pub ignored: usize,
+}
+
+/// Providers' inbound webhooks.
+impl Stagecoach {
+    /// WhatsApp's subscription check: echo the challenge when the verify token matches.
+    pub async fn whatsapp_verification(
+        &self,
+        channel: Option<ChannelId>,
+        mode: Option<&str>,
+        token: Option<&str>,
+        challenge: Option<&str>,
+    ) -> Result<String, AppError> {
+        let channel = self.inbound_channel(channel, ChannelKind::Whatsapp).await?;
+        let expected = channel.secrets.verify_token.as_deref();
+        match (mode, token, challenge) {
+            (Some("subscribe"), Some(token), Some(challenge)) if Some(token) == expected => {
+                Ok(challenge.to_owned())
+            }
+            _ => Err(AppError::Unverified),
+        }
+    }
+
+    /// A WhatsApp Cloud API notification, signed with the app secret
+    /// (`X-Hub-Signature-256`). An unsigned or badly signed body is refused and nothing
+    /// of it is stored.
+    pub async fn receive_whatsapp_webhook(
+        &self,
+        channel: Option<ChannelId>,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> Result<WebhookReceipt, AppError> {
+        let channel = self.inbound_channel(channel, ChannelKind::Whatsapp).await?;
+        let app_secret = channel.secrets.app_secret.as_deref().unwrap_or_default();
+        if !signature.is_some_and(|s| verify_meta(app_secret, body, s)) {
+            return Err(AppError::Unverified);
+        }
+        let payload: Value = serde_json::from_slice(body)
+            .map_err(|e| AppError::invalid("body", format!("is not JSON: {e}")))?;
+        let mut receipt = WebhookReceipt::default();
+        let changes = payload["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|entry| entry["changes"].as_array().into_iter().flatten());
+        let mut messages = Vec::new();
+        for change in changes {
+            let value = &change["value"];
+            receipt.ignored += value["statuses"].as_array().map_or(0, Vec::len);
+            let names: Vec<(&str, &str)> = value["contacts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| Some((c["wa_id"].as_str()?, c["profile"]["name"].as_str()?)))
+                .collect();
+            for message in value["messages"].as_array().into_iter().flatten() {
+                match whatsapp_inbound(message, &names) {
+                    Some(inbound) => messages.push(inbound),
+                    None => receipt.ignored += 1,
+                }
+            }
+        }
+        for inbound in messages {
+            let stored = self
+                .receive_message_as(channel.organization_id, Actor::channel(channel.id), inbound)
+                .await?;
+            receipt.received += usize::from(!stored.duplicate);
+        }
+        Ok(receipt)
+    }
+
+    /// A Z-API callback, authenticated by the channel's webhook token (`?token=`).
+    pub async fn receive_zapi_webhook(
+        &self,
+        channel: Option<ChannelId>,
+        token: Option<&str>,
+        payload: &Value,
+    ) -> Result<WebhookReceipt, AppError> {
+        let channel = self.inbound_channel(channel, ChannelKind::Zapi).await?;
+        if token.is_none() || token != channel.secrets.webhook_token.as_deref() {
+            return Err(AppError::Unverified);
+        }
+        let mut receipt = WebhookReceipt::default();
+        let text = payload["text"]["message"].as_str();
+        let phone = payload["phone"].as_str();
+        let own_or_group = payload["fromMe"].as_bool() == Some(true)
+            || payload["isGroup"].as_bool() == Some(true);
+        let (Some(text), Some(phone), false) = (text, phone, own_or_group) else {
+            receipt.ignored = 1;
+            return Ok(receipt);
+        };
+        let inbound = InboundMessage {
+            channel: EnumChannel::Zapi,
+            from: phone.to_owned(),
+            text: text.to_owned(),
+            external_id: payload["messageId"].as_str().map(str::to_owned),
+            name: payload["senderName"]
+                .as_str()
+                .or(payload["chatName"].as_str())
+                .map(str::to_owned),
+            email: None,
+            sent_at: payload["momment"]
+                .as_i64()
+                .and_then(chrono::DateTime::from_timestamp_millis),
+        };
+        let stored = self
+            .receive_message_as(channel.organization_id, Actor::channel(channel.id), inbound)
+            .await?;
+        receipt.received = usize::from(!stored.duplicate);
+        Ok(receipt)
+    }
+}
+
+/// A WhatsApp message as an inbound message: its text, or the caption or kind of media.
+fn whatsapp_inbound(message: &Value, names: &[(&str, &str)]) -> Option<InboundMessage> {
+    let from = message["from"].as_str()?;
+    let kind = message["type"].as_str().unwrap_or("unknown");
+    let text = match kind {
+        "text" => message["text"]["body"].as_str()?.to_owned(),
+        "button" => message["button"]["text"].as_str()?.to_owned(),
+        "interactive" => message["interactive"]["button_reply"]["title"]
+            .as_str()
+            .or(message["interactive"]["list_reply"]["title"].as_str())?
+            .to_owned(),
+        "reaction" | "unsupported" | "system" => return None,
+        media => message[media]["caption"]
+            .as_str()
+            .map_or_else(|| format!("[{media}]"), str::to_owned),
+    };
+    Some(InboundMessage {
+        channel: EnumChannel::Whatsapp,
+        from: from.to_owned(),
+        text,
+        external_id: message["id"].as_str().map(str::to_owned),
+        name: names
+            .iter()
+            .find(|(wa_id, _)| *wa_id == from)
+            .map(|(_, name)| (*name).to_owned()),
+        email: None,
+        sent_at: message["timestamp"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+    })
+}
