@@ -6,10 +6,10 @@ use serde_json::{Value, json};
 use stagecoach_domain::contact::Contact;
 use stagecoach_domain::conversation::Conversation;
 use stagecoach_domain::delivery::placeholders::render;
-use stagecoach_domain::delivery::signing::verify_meta;
 use stagecoach_domain::delivery::providers::{
     phone_digits, whatsapp_template, whatsapp_text, zapi_text,
 };
+use stagecoach_domain::delivery::signing::verify_meta;
 use stagecoach_domain::delivery::targets::{Channel, ChannelKind, ChannelSecrets};
 use stagecoach_domain::engine::effects::OutboundEffect;
 use stagecoach_domain::engine::timeline::{Actor, Event};
@@ -113,9 +113,9 @@ impl Stagecoach {
             name: channel.name.clone(),
             agent_id: channel.agent_id,
             account_id: channel.account_id.clone(),
-            secrets_encrypted: self.secrets.seal(
-                &serde_json::to_string(&channel.secrets).expect("secrets serialize"),
-            ),
+            secrets_encrypted: self
+                .secrets
+                .seal(&serde_json::to_string(&channel.secrets).expect("secrets serialize")),
             created_at: now,
             updated_at: now,
         };
@@ -241,10 +241,18 @@ impl Stagecoach {
         let urls = &self.delivery.providers;
         let mut tx = self.store.begin_read().await?;
         let conversation_id = match &effect {
-            OutboundEffect::InitialMessage { conversation_id, .. }
-            | OutboundEffect::SessionMessage { conversation_id, .. }
-            | OutboundEffect::ZapiNotification { conversation_id, .. }
-            | OutboundEffect::WhatsappTemplate { conversation_id, .. } => *conversation_id,
+            OutboundEffect::InitialMessage {
+                conversation_id, ..
+            }
+            | OutboundEffect::SessionMessage {
+                conversation_id, ..
+            }
+            | OutboundEffect::ZapiNotification {
+                conversation_id, ..
+            }
+            | OutboundEffect::WhatsappTemplate {
+                conversation_id, ..
+            } => *conversation_id,
             _ => return Ok(Plan::Fail(format!("{} is not a message", entry.kind))),
         };
         let Some(conversation) = tx.get_conversation(org, conversation_id).await? else {
@@ -264,12 +272,18 @@ impl Stagecoach {
 
         // (channel kind, sending agent, recipient, what to send)
         let (kind, agent, to, message) = match effect {
-            OutboundEffect::InitialMessage { channel, text, .. } => {
-                (channel, conversation.agent_id, contact_phone, Outgoing::Text(fill(&text)))
-            }
-            OutboundEffect::SessionMessage { channel, text, .. } => {
-                (channel, conversation.agent_id, contact_phone, Outgoing::Text(text))
-            }
+            OutboundEffect::InitialMessage { channel, text, .. } => (
+                channel,
+                conversation.agent_id,
+                contact_phone,
+                Outgoing::Text(fill(&text)),
+            ),
+            OutboundEffect::SessionMessage { channel, text, .. } => (
+                channel,
+                conversation.agent_id,
+                contact_phone,
+                Outgoing::Text(text),
+            ),
             OutboundEffect::ZapiNotification {
                 agent_id,
                 phone_number,
@@ -292,8 +306,7 @@ impl Stagecoach {
                 contact_phone,
                 Outgoing::Template {
                     name: template_name,
-                    language: language_code
-                        .unwrap_or_else(|| DEFAULT_TEMPLATE_LANGUAGE.to_owned()),
+                    language: language_code.unwrap_or_else(|| DEFAULT_TEMPLATE_LANGUAGE.to_owned()),
                 },
             ),
             _ => unreachable!("matched above"),
@@ -524,8 +537,8 @@ impl Stagecoach {
         let mut receipt = WebhookReceipt::default();
         let text = payload["text"]["message"].as_str();
         let phone = payload["phone"].as_str();
-        let own_or_group = payload["fromMe"].as_bool() == Some(true)
-            || payload["isGroup"].as_bool() == Some(true);
+        let own_or_group =
+            payload["fromMe"].as_bool() == Some(true) || payload["isGroup"].as_bool() == Some(true);
         let (Some(text), Some(phone), false) = (text, phone, own_or_group) else {
             receipt.ignored = 1;
             return Ok(receipt);

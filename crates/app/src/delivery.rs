@@ -13,8 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use stagecoach_domain::delivery::retry::{AfterFailure, DEFAULT_SCHEDULE, after_failure};
 use stagecoach_domain::delivery::providers::provider_error;
+use stagecoach_domain::delivery::retry::{AfterFailure, DEFAULT_SCHEDULE, after_failure};
 use stagecoach_domain::delivery::signing::{secret_from_key, sign};
 use stagecoach_domain::delivery::targets::{
     DeliveredEvent, EVENT_TYPES, PayloadStyle, WebhookEndpoint, render_event,

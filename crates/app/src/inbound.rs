@@ -50,12 +50,8 @@ impl Stagecoach {
         who: &Principal,
         inbound: InboundMessage,
     ) -> Result<InboundReceipt, AppError> {
-        self.receive_message_as(
-            who.organization_id,
-            Actor::api_token(who.token_id),
-            inbound,
-        )
-        .await
+        self.receive_message_as(who.organization_id, Actor::api_token(who.token_id), inbound)
+            .await
     }
 
     /// Receives a message for an organization on behalf of `actor` (a token, a channel).

@@ -79,6 +79,20 @@ pub struct ServeArgs {
     /// Seconds a receiver has to answer a delivery.
     #[arg(long, env = "STAGECOACH_DELIVERY_TIMEOUT", default_value_t = 15)]
     pub delivery_timeout: u64,
+    /// WhatsApp Cloud API base, up to the version.
+    #[arg(
+        long,
+        env = "STAGECOACH_WHATSAPP_API_URL",
+        default_value = "https://graph.facebook.com/v21.0"
+    )]
+    pub whatsapp_api_url: String,
+    /// Z-API base.
+    #[arg(
+        long,
+        env = "STAGECOACH_ZAPI_API_URL",
+        default_value = "https://api.z-api.io"
+    )]
+    pub zapi_api_url: String,
     #[command(flatten)]
     pub secret_key: SecretKeyArgs,
 }

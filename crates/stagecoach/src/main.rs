@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use stagecoach_app::{DeliverySettings, SecretBox, Stagecoach, SystemClock, Transport};
+use stagecoach_app::{
+    DeliverySettings, ProviderUrls, SecretBox, Stagecoach, SystemClock, Transport,
+};
 use stagecoach_domain::delivery::network::parse_allow_list;
 use stagecoach_domain::delivery::retry::parse_schedule;
 use stagecoach_worker::HttpTransport;
@@ -66,7 +68,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("--outbound-allow-cidrs: {e}"))?;
             let core = core
                 .with_crm_data_limit(serve.max_crm_data_bytes)
-                .with_delivery_settings(DeliverySettings { schedule })
+                .with_delivery_settings(DeliverySettings {
+                    schedule,
+                    providers: ProviderUrls {
+                        whatsapp: serve.whatsapp_api_url.clone(),
+                        zapi: serve.zapi_api_url.clone(),
+                    },
+                })
                 .with_secret_box(load_secret_key(&serve.secret_key)?);
             let transport = HttpTransport::new(
                 allowed,

@@ -16,7 +16,12 @@ pub fn phone_digits(phone: &str) -> String {
     phone.chars().filter(char::is_ascii_digit).collect()
 }
 
-fn whatsapp_message(base: &str, phone_number_id: &str, access_token: &str, body: Value) -> ProviderRequest {
+fn whatsapp_message(
+    base: &str,
+    phone_number_id: &str,
+    access_token: &str,
+    body: Value,
+) -> ProviderRequest {
     ProviderRequest {
         url: format!("{}/{phone_number_id}/messages", base.trim_end_matches('/')),
         headers: vec![("authorization".into(), format!("Bearer {access_token}"))],
@@ -25,7 +30,13 @@ fn whatsapp_message(base: &str, phone_number_id: &str, access_token: &str, body:
 }
 
 /// A free-text message (only within 24 hours of the contact's last message).
-pub fn whatsapp_text(base: &str, phone_number_id: &str, access_token: &str, to: &str, text: &str) -> ProviderRequest {
+pub fn whatsapp_text(
+    base: &str,
+    phone_number_id: &str,
+    access_token: &str,
+    to: &str,
+    text: &str,
+) -> ProviderRequest {
     whatsapp_message(
         base,
         phone_number_id,
@@ -101,7 +112,10 @@ pub fn provider_error(status: u16, body: &str) -> String {
     match reason {
         Some(reason) => format!("HTTP {status}: {reason}"),
         None if body.trim().is_empty() => format!("HTTP {status}"),
-        None => format!("HTTP {status}: {}", body.chars().take(200).collect::<String>()),
+        None => format!(
+            "HTTP {status}: {}",
+            body.chars().take(200).collect::<String>()
+        ),
     }
 }
 
@@ -111,34 +125,76 @@ mod tests {
 
     #[test]
     fn whatsapp_requests_follow_the_cloud_api() {
-        let text = whatsapp_text("https://graph.example/v21.0/", "123", "tok", "+55 (11) 98765-4321", "Oi");
+        let text = whatsapp_text(
+            "https://graph.example/v21.0/",
+            "123",
+            "tok",
+            "+55 (11) 98765-4321",
+            "Oi",
+        );
         assert_eq!(text.url, "https://graph.example/v21.0/123/messages");
-        assert_eq!(text.headers, vec![("authorization".to_owned(), "Bearer tok".to_owned())]);
+        assert_eq!(
+            text.headers,
+            vec![("authorization".to_owned(), "Bearer tok".to_owned())]
+        );
         assert_eq!(text.body["to"], "5511987654321");
         assert_eq!(text.body["text"]["body"], "Oi");
-        let template = whatsapp_template("https://g", "123", "t", "55", "welcome", "pt_BR", &["Ana".into()]);
+        let template = whatsapp_template(
+            "https://g",
+            "123",
+            "t",
+            "55",
+            "welcome",
+            "pt_BR",
+            &["Ana".into()],
+        );
         assert_eq!(template.body["template"]["name"], "welcome");
         assert_eq!(template.body["template"]["language"]["code"], "pt_BR");
-        assert_eq!(template.body["template"]["components"][0]["parameters"][0]["text"], "Ana");
+        assert_eq!(
+            template.body["template"]["components"][0]["parameters"][0]["text"],
+            "Ana"
+        );
         let bare = whatsapp_template("https://g", "123", "t", "55", "hello_world", "en_US", &[]);
         assert!(bare.body["template"].get("components").is_none());
     }
 
     #[test]
     fn zapi_sends_to_the_instance_with_the_client_token() {
-        let request = zapi_text("https://api.z-api.example", "INST", "TOKEN", "CLIENT", "+55 11 90000-0000", "Lead!");
-        assert_eq!(request.url, "https://api.z-api.example/instances/INST/token/TOKEN/send-text");
-        assert_eq!(request.headers, vec![("client-token".to_owned(), "CLIENT".to_owned())]);
-        assert_eq!(request.body, json!({"phone": "5511900000000", "message": "Lead!"}));
+        let request = zapi_text(
+            "https://api.z-api.example",
+            "INST",
+            "TOKEN",
+            "CLIENT",
+            "+55 11 90000-0000",
+            "Lead!",
+        );
+        assert_eq!(
+            request.url,
+            "https://api.z-api.example/instances/INST/token/TOKEN/send-text"
+        );
+        assert_eq!(
+            request.headers,
+            vec![("client-token".to_owned(), "CLIENT".to_owned())]
+        );
+        assert_eq!(
+            request.body,
+            json!({"phone": "5511900000000", "message": "Lead!"})
+        );
     }
 
     #[test]
     fn provider_errors_name_the_reason() {
         assert_eq!(
-            provider_error(400, r#"{"error":{"message":"Invalid parameter","code":100}}"#),
+            provider_error(
+                400,
+                r#"{"error":{"message":"Invalid parameter","code":100}}"#
+            ),
             "HTTP 400: Invalid parameter (code 100)"
         );
-        assert_eq!(provider_error(400, r#"{"error":"Instance not found"}"#), "HTTP 400: Instance not found");
+        assert_eq!(
+            provider_error(400, r#"{"error":"Instance not found"}"#),
+            "HTTP 400: Instance not found"
+        );
         assert_eq!(provider_error(404, ""), "HTTP 404");
         assert_eq!(provider_error(502, "bad gateway"), "HTTP 502: bad gateway");
     }

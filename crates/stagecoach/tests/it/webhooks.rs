@@ -57,6 +57,7 @@ fn quick_retries(app: &TestApp, schedule: &[u64]) -> Stagecoach {
             .iter()
             .map(|s| StdDuration::from_secs(*s))
             .collect(),
+        ..DeliverySettings::default()
     })
 }
 

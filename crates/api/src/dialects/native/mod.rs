@@ -1,7 +1,8 @@
 //! Stagecoach's own API, under `/v1`: what no vendor dialect covers (ingesting inbound
 //! messages from channels, a conversation's timeline and outbox, lead settings, payment
-//! totals, webhook endpoints and the delivery log). Errors: see [`error`].
+//! totals, webhook endpoints and the delivery log, channels and their providers' webhooks). Errors: see [`error`].
 
+mod channels;
 pub(crate) mod error;
 mod extract;
 mod leads;
@@ -31,4 +32,11 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::get_delivery))
         .routes(routes!(webhooks::redeliver))
+        .routes(routes!(channels::create_channel, channels::list_channels))
+        .routes(routes!(channels::delete_channel))
+        .routes(routes!(
+            channels::whatsapp_verify,
+            channels::whatsapp_receive
+        ))
+        .routes(routes!(channels::zapi_receive))
 }

@@ -1,0 +1,409 @@
+//! Channels: step effects going out to WhatsApp Cloud API and Z-API (a local stand-in
+//! provider records the exact requests), provider errors, and the providers' inbound
+//! webhooks.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use stagecoach_app::{DeliverySettings, ProviderUrls, Stagecoach, Transport};
+use stagecoach_domain::delivery::signing::sign_meta;
+use stagecoach_worker::{HttpTransport, deliver_due};
+use wiremock::matchers::{body_json, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::TestApp;
+
+backend_tests!(
+    a_step_entry_sends_exactly_the_expected_provider_requests,
+    provider_rejections_fail_and_outages_retry,
+    whatsapp_webhooks_are_verified_before_anything_is_stored,
+    zapi_webhooks_need_the_channel_token,
+    channels_are_validated_and_keep_their_secrets,
+);
+
+fn loopback_transport() -> Arc<dyn Transport> {
+    let allowed = vec!["127.0.0.1/32".parse().unwrap()];
+    Arc::new(HttpTransport::new(allowed, StdDuration::from_secs(5)).unwrap())
+}
+
+/// The app sending to `provider` for both WhatsApp and Z-API.
+fn pointed_at(app: &TestApp, provider: &MockServer) -> Stagecoach {
+    app.core.clone().with_delivery_settings(DeliverySettings {
+        providers: ProviderUrls {
+            whatsapp: format!("{}/v21.0", provider.uri()),
+            zapi: provider.uri(),
+        },
+        ..DeliverySettings::default()
+    })
+}
+
+async fn connect(app: &TestApp, body: Value) -> Value {
+    let (status, channel) = app.call(Method::POST, "/v1/channels", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    channel
+}
+
+async fn whatsapp_channel(app: &TestApp, agent: Option<&str>) -> Value {
+    connect(
+        app,
+        json!({"kind": "whatsapp", "name": "Sales line", "agentId": agent,
+               "accountId": format!("PN{}", crate::support::uuid_simple()),
+               "accessToken": "wa-token", "appSecret": "app-secret", "verifyToken": "verify-me"}),
+    )
+    .await
+}
+
+async fn a_step_entry_sends_exactly_the_expected_provider_requests(app: TestApp) {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"messages": [{"id": "wamid.1"}]})),
+        )
+        .mount(&provider)
+        .await;
+    let agent = app.agent("Closer").await;
+    let whatsapp = whatsapp_channel(&app, Some(&agent)).await;
+    let pnid = whatsapp["accountId"].as_str().unwrap().to_owned();
+    connect(
+        &app,
+        json!({"kind": "zapi", "name": "Alerts", "agentId": agent, "accountId": "INST1",
+               "instanceToken": "itok", "clientToken": "ctok"}),
+    )
+    .await;
+    let scenario = app.scenario("Sales").await;
+    let step = app
+        .step_with(
+            &scenario,
+            "Qualify",
+            json!({
+                "initialMessage": "Olá {{contact.name}}, etapa {{step.name}}{{crm.plan}}",
+                "zapiPhoneNumber": "+55 11 99999-0000",
+                "zapiMessage": "Novo lead em {{scenario.name}}: {{contact.phone}}",
+                "zapiAgentId": agent,
+                "whatsappTemplateName": "welcome",
+                "whatsappTemplateLanguageCode": "pt_BR",
+                "whatsappTemplateAgentId": agent,
+            }),
+        )
+        .await;
+    let (status, inbound) = app
+        .call(
+            Method::POST,
+            "/v1/messages/inbound",
+            Some(json!({"channel": "whatsapp", "from": "5511987654321", "text": "oi", "name": "Ana Souza"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{inbound}");
+    let conversation = inbound["conversationId"].as_str().unwrap().to_owned();
+    let (status, body) = app.add_to(&conversation, &step).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let core = pointed_at(&app, &provider);
+    assert_eq!(
+        deliver_due(&core, loopback_transport(), 20).await.unwrap(),
+        3
+    );
+    let mut requests = provider.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 3, "exactly three provider requests");
+    requests.sort_by_key(|r| r.url.path().to_owned());
+
+    let zapi = requests
+        .iter()
+        .find(|r| r.url.path() == "/instances/INST1/token/itok/send-text")
+        .expect("the Z-API notification");
+    assert_eq!(zapi.headers["client-token"], "ctok");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&zapi.body).unwrap(),
+        json!({"phone": "5511999990000", "message": "Novo lead em Sales: 5511987654321"})
+    );
+
+    let to_whatsapp: Vec<Value> = requests
+        .iter()
+        .filter(|r| r.url.path() == format!("/v21.0/{pnid}/messages"))
+        .inspect(|r| assert_eq!(r.headers["authorization"], "Bearer wa-token"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(to_whatsapp.len(), 2);
+    let text = to_whatsapp.iter().find(|b| b["type"] == "text").unwrap();
+    assert_eq!(text["to"], "5511987654321");
+    assert_eq!(text["messaging_product"], "whatsapp");
+    assert_eq!(text["text"]["body"], "Olá Ana Souza, etapa Qualify");
+    let template = to_whatsapp
+        .iter()
+        .find(|b| b["type"] == "template")
+        .unwrap();
+    assert_eq!(template["template"]["name"], "welcome");
+    assert_eq!(template["template"]["language"]["code"], "pt_BR");
+
+    let unknown: Vec<Value> = app
+        .timeline_of(&conversation)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "placeholders_unknown")
+        .collect();
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert_eq!(unknown[0]["data"]["placeholders"], json!(["crm.plan"]));
+    assert!(
+        app.effects_of(&conversation)
+            .await
+            .iter()
+            .all(|o| o["status"] == "done")
+    );
+}
+
+async fn provider_rejections_fail_and_outages_retry(app: TestApp) {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_json(
+            json!({"phone": "5511900000001", "message": "rejected"}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"error": "Instance not connected"})),
+        )
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_json(
+            json!({"phone": "5511900000002", "message": "outage"}),
+        ))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&provider)
+        .await;
+    connect(
+        &app,
+        json!({"kind": "zapi", "name": "Alerts", "accountId": format!("I{}", crate::support::uuid_simple()),
+               "instanceToken": "t", "clientToken": "c"}),
+    )
+    .await;
+    let scenario = app.scenario("Alerts").await;
+    let mut conversations = Vec::new();
+    for (phone, message) in [("5511900000001", "rejected"), ("5511900000002", "outage")] {
+        let step = app
+            .step_with(
+                &scenario,
+                message,
+                json!({"zapiPhoneNumber": phone, "zapiMessage": message}),
+            )
+            .await;
+        let conversation = app.conversation().await;
+        app.add_to(&conversation, &step).await;
+        conversations.push(conversation);
+    }
+    let core = pointed_at(&app, &provider);
+    assert_eq!(
+        deliver_due(&core, loopback_transport(), 20).await.unwrap(),
+        0
+    );
+
+    let rejected = &app.effects_of(&conversations[0]).await[0];
+    let (_, detail) = app
+        .call(
+            Method::GET,
+            &format!("/v1/deliveries/{}", rejected["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(detail["status"], "failed", "{detail}");
+    assert_eq!(detail["lastError"], "HTTP 400: Instance not connected");
+    let outage = &app.effects_of(&conversations[1]).await[0];
+    let (_, detail) = app
+        .call(
+            Method::GET,
+            &format!("/v1/deliveries/{}", outage["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(detail["status"], "pending", "{detail}");
+    assert_eq!(detail["attemptLog"][0]["httpStatus"], 503);
+}
+
+fn whatsapp_notification(message_id: &str) -> Value {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "PN"},
+        "contacts": [{"profile": {"name": "Bruno Lima"}, "wa_id": "5521988887777"}],
+        "messages": [{"from": "5521988887777", "id": message_id, "timestamp": "1763700000",
+                      "type": "text", "text": {"body": "Quero um orçamento"}}],
+        "statuses": [{"id": "wamid.out", "status": "delivered"}]
+    }}]}]})
+}
+
+async fn whatsapp_webhooks_are_verified_before_anything_is_stored(app: TestApp) {
+    let channel = whatsapp_channel(&app, None).await;
+    assert_eq!(channel["inboundToken"], "verify-me");
+    let hook = channel["webhookPath"].as_str().unwrap().to_owned();
+
+    let challenge = app
+        .client
+        .get(format!(
+            "{}{hook}?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=12345",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), StatusCode::OK);
+    assert_eq!(challenge.text().await.unwrap(), "12345");
+    let wrong = app
+        .client
+        .get(format!(
+            "{}{hook}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+
+    let body = serde_json::to_vec(&whatsapp_notification("wamid.in.1")).unwrap();
+    for signature in [None, Some(sign_meta("another-secret", &body))] {
+        let mut request = app
+            .client
+            .post(format!("{}{hook}", app.base))
+            .body(body.clone());
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        let error: Value = refused.json().await.unwrap();
+        assert_eq!(error["error"]["code"], "UNVERIFIED_WEBHOOK");
+    }
+    let search = "/server/api/v2/chats/search?search=988887777";
+    let (_, chats) = app.call(Method::GET, search, None).await;
+    assert_eq!(chats["total"], 0, "nothing stored: {chats}");
+
+    let accepted = app
+        .client
+        .post(format!("{}{hook}", app.base))
+        .header("x-hub-signature-256", sign_meta("app-secret", &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
+    let receipt: Value = accepted.json().await.unwrap();
+    assert_eq!(receipt, json!({"received": 1, "ignored": 1}));
+    // Meta retries: the same message again is not stored twice.
+    let again = app
+        .client
+        .post(format!("{}{hook}", app.base))
+        .header("x-hub-signature-256", sign_meta("app-secret", &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.json::<Value>().await.unwrap()["received"], 0);
+    let (_, chats) = app.call(Method::GET, search, None).await;
+    assert_eq!(chats["total"], 1, "{chats}");
+}
+
+async fn zapi_webhooks_need_the_channel_token(app: TestApp) {
+    let channel = connect(
+        &app,
+        json!({"kind": "zapi", "name": "Z", "accountId": format!("I{}", crate::support::uuid_simple()),
+               "instanceToken": "t", "clientToken": "c", "webhookToken": "zap-secret"}),
+    )
+    .await;
+    let hook = format!("{}{}", app.base, channel["webhookPath"].as_str().unwrap());
+    let callback = json!({"type": "ReceivedCallback", "phone": "5511977776666", "fromMe": false,
+        "isGroup": false, "messageId": "3EB0", "momment": 1763700000000_i64, "senderName": "Carla",
+        "text": {"message": "Tem horário amanhã?"}});
+    let refused = app
+        .client
+        .post(format!("{hook}?token=wrong"))
+        .json(&callback)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let accepted = app
+        .client
+        .post(format!("{hook}?token=zap-secret"))
+        .json(&callback)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
+    assert_eq!(
+        accepted.json::<Value>().await.unwrap(),
+        json!({"received": 1, "ignored": 0})
+    );
+    let own = app
+        .client
+        .post(format!("{hook}?token=zap-secret"))
+        .json(&json!({"phone": "5511977776666", "fromMe": true, "text": {"message": "eco"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        own.json::<Value>().await.unwrap(),
+        json!({"received": 0, "ignored": 1})
+    );
+}
+
+async fn channels_are_validated_and_keep_their_secrets(app: TestApp) {
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(json!({"kind": "whatsapp", "name": "", "accountId": "PN1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for field in ["name", "accessToken", "appSecret"] {
+        assert!(fields.contains(&field), "{field} in {body}");
+    }
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(json!({"kind": "telegram", "name": "x", "accountId": "1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["fields"][0]["field"], "kind");
+
+    let channel = whatsapp_channel(&app, None).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(
+                json!({"kind": "whatsapp", "name": "Again", "accountId": channel["accountId"],
+                        "accessToken": "a", "appSecret": "b"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["fields"][0]["field"], "accountId");
+
+    let (_, listed) = app.call(Method::GET, "/v1/channels", None).await;
+    let text = listed.to_string();
+    assert!(
+        !text.contains("wa-token") && !text.contains("app-secret") && !text.contains("verify-me"),
+        "{text}"
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    let (_, other) = app.other_tenant().await;
+    let id = channel["id"].as_str().unwrap();
+    let (status, _) = app
+        .call_as(&other, Method::DELETE, &format!("/v1/channels/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, theirs) = app.call_as(&other, Method::GET, "/v1/channels", None).await;
+    assert_eq!(theirs, json!([]));
+    let (status, _) = app
+        .call(Method::DELETE, &format!("/v1/channels/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
