@@ -394,57 +394,6 @@ impl Stagecoach {
         )
         .await
     }
-
-    async fn record_change(
-        &self,
-        tx: &mut dyn Transaction,
-        who: &Principal,
-        conversation: &mut Conversation,
-        field: &'static str,
-        value: Value,
-    ) -> Result<(), AppError> {
-        let now = self.now();
-        conversation.updated_at = now;
-        tx.save_conversation(conversation, now).await?;
-        let event = Event::ConversationUpdated { field, value };
-        tx.append_event(
-            who.organization_id,
-            conversation.id,
-            &event,
-            &Actor::api_token(who.token_id),
-            now,
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Queues an event for the delivery worker's subscriptions, with who caused it, so an
-    /// integration can ignore its own writes.
-    async fn emit(
-        &self,
-        tx: &mut dyn Transaction,
-        conversation: &Conversation,
-        event_type: &str,
-        actor: &Actor,
-        data: Value,
-    ) -> Result<(), AppError> {
-        let effect = OutboundEffect::Event {
-            event_type: event_type.to_owned(),
-            conversation_id: Some(conversation.id),
-            contact_id: Some(conversation.contact_id),
-            actor: actor.label(),
-            data,
-        };
-        tx.enqueue(
-            conversation.organization_id,
-            Some(conversation.id),
-            OutboxId::new(),
-            &effect,
-            self.now(),
-        )
-        .await?;
-        Ok(())
-    }
 }
 
 /// A page of a chat's messages.

@@ -20,6 +20,7 @@ use stagecoach_domain::delivery::targets::{
     DeliveredEvent, EVENT_TYPES, PayloadStyle, WebhookEndpoint, render_event,
 };
 use stagecoach_domain::engine::effects::OutboundEffect;
+use stagecoach_domain::engine::timeline::Actor;
 use stagecoach_domain::error::Errors;
 use stagecoach_domain::ids::{AttemptId, ConversationId, EndpointId, OrganizationId, OutboxId};
 use stagecoach_domain::step::check_http_url;
@@ -511,6 +512,10 @@ impl Stagecoach {
         let delivered = match error {
             None => {
                 tx.finish_outbox(entry.id, "done", now).await?;
+                if let Some(event) = sent_event(&entry) {
+                    tx.enqueue(org, entry.conversation_id, OutboxId::new(), &event, now)
+                        .await?;
+                }
                 true
             }
             Some(error) if final_answer => {
@@ -612,4 +617,48 @@ impl Stagecoach {
             },
         }
     }
+}
+
+/// The `message.sent` event of a delivered message to a contact.
+fn sent_event(entry: &OutboxEntry) -> Option<OutboundEffect> {
+    let effect = serde_json::from_value::<OutboundEffect>(entry.payload.clone()).ok()?;
+    let (conversation_id, data) = match effect {
+        OutboundEffect::InitialMessage {
+            conversation_id,
+            text,
+            ..
+        } => (
+            conversation_id,
+            json!({"kind": "initial_message", "text": text}),
+        ),
+        OutboundEffect::SessionMessage {
+            conversation_id,
+            message_id,
+            text,
+            ..
+        } => (
+            conversation_id,
+            json!({"kind": "session_message", "messageId": message_id, "text": text}),
+        ),
+        OutboundEffect::WhatsappTemplate {
+            conversation_id,
+            template_name,
+            ..
+        } => (
+            conversation_id,
+            json!({"kind": "whatsapp_template", "templateName": template_name}),
+        ),
+        _ => return None,
+    };
+    Some(OutboundEffect::Event {
+        event_type: "message.sent".to_owned(),
+        conversation_id: Some(conversation_id),
+        contact_id: None,
+        actor: Actor::system().label(),
+        data: {
+            let mut data = data;
+            data["deliveryId"] = json!(entry.id);
+            data
+        },
+    })
 }

@@ -73,6 +73,7 @@ impl Stagecoach {
                 .scenario_link(org, conversation.id, step.scenario_id)
                 .await?;
             let loads = self.member_loads(tx, &step).await?;
+            let before = conversation.clone();
             let outcome = {
                 let mut pick = self.pick.lock().expect("random source lock");
                 enter_step(EntryRequest {
@@ -123,6 +124,19 @@ impl Stagecoach {
                 now,
             )
             .await?;
+            self.emit_entry_changes(tx, &before, &outcome.conversation, &context.actor)
+                .await?;
+            if outcome.blocked_by_24h_rule {
+                let data = serde_json::json!({"stepId": step.id, "reason": "24h_window_closed"});
+                self.emit(
+                    tx,
+                    &outcome.conversation,
+                    "message.blocked",
+                    &context.actor,
+                    data,
+                )
+                .await?;
+            }
             for event in &outcome.events {
                 tx.append_event(org, outcome.conversation.id, event, &context.actor, now)
                     .await?;

@@ -2,6 +2,7 @@
 //! conversation, stores the message exactly once, and lets triggers move the conversation.
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use stagecoach_domain::contact::{Contact, normalize_phone, split_name};
 use stagecoach_domain::conversation::{Conversation, Message};
 use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
@@ -152,6 +153,21 @@ impl Stagecoach {
             now,
         )
         .await?;
+        if conversation_created {
+            let data = json!({"channel": conversation.channel, "title": conversation.title});
+            self.emit(
+                tx.as_mut(),
+                &conversation,
+                "conversation.created",
+                &actor,
+                data,
+            )
+            .await?;
+        }
+        let data = json!({"messageId": message.id, "channel": message.channel,
+                          "from": inbound.from, "text": message.text, "sentAt": sent_at});
+        self.emit(tx.as_mut(), &conversation, "message.received", &actor, data)
+            .await?;
 
         let entered = self
             .apply_triggers(tx.as_mut(), conversation.clone(), &inbound.text)

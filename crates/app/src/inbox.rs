@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use stagecoach_domain::conversation::{Conversation, Message};
-use stagecoach_domain::engine::timeline::{Actor, Event};
+
 use stagecoach_domain::enums::{ConversationStatus, MessageDirection, Priority};
 use stagecoach_domain::ids::{ConversationId, MembershipId, MessageId};
 use stagecoach_domain::organization::Membership;
@@ -115,7 +115,7 @@ impl Stagecoach {
             });
         }
         conversation.assignees = vec![member.id];
-        self.save_change(
+        self.record_change(
             tx.as_mut(),
             who,
             &mut conversation,
@@ -193,33 +193,10 @@ impl Stagecoach {
         let mut tx = self.store.begin_write().await?;
         let mut conversation = lock_conversation(tx.as_mut(), who, id).await?;
         apply(&mut conversation);
-        self.save_change(tx.as_mut(), who, &mut conversation, field, value)
+        self.record_change(tx.as_mut(), who, &mut conversation, field, value)
             .await?;
         tx.commit().await?;
         Ok(conversation)
-    }
-
-    async fn save_change(
-        &self,
-        tx: &mut dyn Transaction,
-        who: &Principal,
-        conversation: &mut Conversation,
-        field: &'static str,
-        value: serde_json::Value,
-    ) -> Result<(), AppError> {
-        let now = self.now();
-        conversation.updated_at = now;
-        tx.save_conversation(conversation, now).await?;
-        let event = Event::ConversationUpdated { field, value };
-        tx.append_event(
-            who.organization_id,
-            conversation.id,
-            &event,
-            &Actor::api_token(who.token_id),
-            now,
-        )
-        .await?;
-        Ok(())
     }
 }
 

@@ -16,6 +16,7 @@ mod crm;
 mod delivery;
 mod engine;
 mod error;
+mod events;
 mod inbound;
 mod inbox;
 mod labels;

@@ -59,6 +59,16 @@ pub const EVENT_TYPES: &[&str] = &[
     "lead.payment.status_changed",
 ];
 
+/// The event a direct change of a conversation field is announced as, if any.
+pub fn change_event_type(field: &str) -> Option<&'static str> {
+    match field {
+        "status" => Some("conversation.status_changed"),
+        "priority" => Some("conversation.priority_changed"),
+        "assignees" => Some("conversation.assignee_changed"),
+        _ => None,
+    }
+}
+
 /// An event as delivered: what happened, to what, caused by whom.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveredEvent<'a> {
@@ -216,6 +226,22 @@ mod tests {
         let texter = render_event(PayloadStyle::Texter, &event);
         assert_eq!(texter["eventName"], "newIncomingMessage");
         assert_eq!(texter["eventData"]["messageId"], "m1");
+    }
+
+    #[test]
+    fn field_changes_name_their_events() {
+        assert_eq!(
+            change_event_type("status"),
+            Some("conversation.status_changed")
+        );
+        assert_eq!(
+            change_event_type("assignees"),
+            Some("conversation.assignee_changed")
+        );
+        assert_eq!(change_event_type("tags"), None);
+        for field in ["status", "priority", "assignees"] {
+            assert!(EVENT_TYPES.contains(&change_event_type(field).unwrap()));
+        }
     }
 
     #[test]

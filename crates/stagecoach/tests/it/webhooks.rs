@@ -23,6 +23,7 @@ backend_tests!(
     redirects_fail_and_the_last_failure_gives_up,
     redelivery_keeps_the_webhook_id,
     endpoints_are_validated_and_private_to_their_organization,
+    subscriptions_hear_what_happened_in_their_style,
 );
 
 /// Asserts an error of the native dialect: status, shape, and the fields named.
@@ -510,4 +511,83 @@ async fn endpoints_are_validated_and_private_to_their_organization(app: TestApp)
         .call(Method::GET, "/v1/deliveries?endpointId=bogus", None)
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["endpointId"]);
+}
+
+async fn subscriptions_hear_what_happened_in_their_style(app: TestApp) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    for (style, route) in [
+        ("stagecoach", "/own"),
+        ("chatvolt", "/chatvolt"),
+        ("texter", "/texter"),
+    ] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/v1/webhook-endpoints",
+                Some(json!({"url": format!("{}{route}", receiver.uri()), "style": style})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let scenario = app.scenario("Support").await;
+    let step = app
+        .step_with(&scenario, "Resolved", json!({"defaultStatus": "RESOLVED"}))
+        .await;
+    let conversation = app.conversation().await;
+    app.add_to(&conversation, &step).await;
+    deliver_due(&app.core, loopback_transport(), 100)
+        .await
+        .unwrap();
+
+    let requests = receiver.received_requests().await.unwrap();
+    let bodies = |route: &str| -> Vec<Value> {
+        requests
+            .iter()
+            .filter(|r| r.url.path() == route)
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    };
+    let own: Vec<String> = bodies("/own")
+        .iter()
+        .map(|b| b["type"].as_str().unwrap().to_owned())
+        .collect();
+    for expected in [
+        "conversation.created",
+        "message.received",
+        "conversation.step_entered",
+        "conversation.status_changed",
+    ] {
+        assert!(own.iter().any(|t| t == expected), "{expected} in {own:?}");
+    }
+    let received = bodies("/own")
+        .into_iter()
+        .find(|b| b["type"] == "message.received")
+        .unwrap();
+    assert_eq!(received["data"]["text"], "hello");
+    assert!(
+        received["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("api_token:"),
+        "{received}"
+    );
+    let chatvolt: Vec<Value> = bodies("/chatvolt")
+        .iter()
+        .map(|b| b["eventType"].clone())
+        .collect();
+    assert!(
+        chatvolt.contains(&json!("USER_MESSAGE_RECEIVED")),
+        "{chatvolt:?}"
+    );
+    assert!(chatvolt.contains(&json!("STEP_ENTERED")), "{chatvolt:?}");
+    let texter: Vec<Value> = bodies("/texter")
+        .iter()
+        .map(|b| b["eventName"].clone())
+        .collect();
+    assert!(texter.contains(&json!("newIncomingMessage")), "{texter:?}");
+    assert!(texter.contains(&json!("chatResolved")), "{texter:?}");
 }

@@ -1,0 +1,103 @@
+//! Telling event subscriptions what happened: events are queued in the same transaction
+//! as the change they describe, with the actor that caused it, so an integration can
+//! ignore its own writes. The delivery worker fans them out to endpoints.
+
+use serde_json::{Value, json};
+use stagecoach_domain::conversation::Conversation;
+use stagecoach_domain::delivery::targets::change_event_type;
+use stagecoach_domain::engine::effects::OutboundEffect;
+use stagecoach_domain::engine::timeline::{Actor, Event};
+use stagecoach_domain::ids::OutboxId;
+use stagecoach_storage::Transaction;
+
+use crate::auth::Principal;
+use crate::{AppError, Stagecoach};
+
+impl Stagecoach {
+    /// Queues an event about a conversation.
+    pub(crate) async fn emit(
+        &self,
+        tx: &mut dyn Transaction,
+        conversation: &Conversation,
+        event_type: &str,
+        actor: &Actor,
+        data: Value,
+    ) -> Result<(), AppError> {
+        let effect = OutboundEffect::Event {
+            event_type: event_type.to_owned(),
+            conversation_id: Some(conversation.id),
+            contact_id: Some(conversation.contact_id),
+            actor: actor.label(),
+            data,
+        };
+        tx.enqueue(
+            conversation.organization_id,
+            Some(conversation.id),
+            OutboxId::new(),
+            &effect,
+            self.now(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Saves a client's direct change to a conversation, notes it in the timeline and,
+    /// for status, priority and assignees, tells subscriptions.
+    pub(crate) async fn record_change(
+        &self,
+        tx: &mut dyn Transaction,
+        who: &Principal,
+        conversation: &mut Conversation,
+        field: &'static str,
+        value: Value,
+    ) -> Result<(), AppError> {
+        let now = self.now();
+        let actor = Actor::api_token(who.token_id);
+        conversation.updated_at = now;
+        tx.save_conversation(conversation, now).await?;
+        if let Some(event_type) = change_event_type(field) {
+            self.emit(
+                tx,
+                conversation,
+                event_type,
+                &actor,
+                json!({ field: value }),
+            )
+            .await?;
+        }
+        let event = Event::ConversationUpdated { field, value };
+        tx.append_event(who.organization_id, conversation.id, &event, &actor, now)
+            .await?;
+        Ok(())
+    }
+
+    /// The events a step entry's changes produce (status, priority, assignees).
+    pub(crate) async fn emit_entry_changes(
+        &self,
+        tx: &mut dyn Transaction,
+        before: &Conversation,
+        after: &Conversation,
+        actor: &Actor,
+    ) -> Result<(), AppError> {
+        let changes = [
+            ("status", before.status != after.status, json!(after.status)),
+            (
+                "priority",
+                before.priority != after.priority,
+                json!(after.priority),
+            ),
+            (
+                "assignees",
+                before.assignees != after.assignees,
+                json!(after.assignees),
+            ),
+        ];
+        for (field, changed, value) in changes {
+            if let (true, Some(event_type)) = (changed, change_event_type(field)) {
+                self.emit(tx, after, event_type, actor, json!({ field: value }))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
