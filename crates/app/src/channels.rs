@@ -270,6 +270,10 @@ impl Stagecoach {
             filled
         };
 
+        let chosen_channel = match &effect {
+            OutboundEffect::WhatsappTemplate { channel_id, .. } => *channel_id,
+            _ => None,
+        };
         // (channel kind, sending agent, recipient, what to send)
         let (kind, agent, to, message) = match effect {
             OutboundEffect::InitialMessage { channel, text, .. } => (
@@ -299,6 +303,7 @@ impl Stagecoach {
                 agent_id,
                 template_name,
                 language_code,
+                parameters,
                 ..
             } => (
                 EnumChannel::Whatsapp,
@@ -307,6 +312,7 @@ impl Stagecoach {
                 Outgoing::Template {
                     name: template_name,
                     language: language_code.unwrap_or_else(|| DEFAULT_TEMPLATE_LANGUAGE.to_owned()),
+                    parameters: parameters.into_iter().map(|p| fill(&p)).collect(),
                 },
             ),
             _ => unreachable!("matched above"),
@@ -326,10 +332,19 @@ impl Stagecoach {
         let Some(to) = to.filter(|p| !phone_digits(p).is_empty()) else {
             return Ok(Plan::Fail("the contact has no phone number".into()));
         };
-        let Some(channel) = self
-            .sending_channel(tx.as_mut(), org, channel_kind, agent)
-            .await?
-        else {
+        let channel = match chosen_channel {
+            Some(id) => match tx.channel_by_id(id).await? {
+                Some(record) if record.organization_id == org && record.kind == channel_kind => {
+                    Some(self.open_channel(record)?)
+                }
+                _ => None,
+            },
+            None => {
+                self.sending_channel(tx.as_mut(), org, channel_kind, agent)
+                    .await?
+            }
+        };
+        let Some(channel) = channel else {
             return Ok(Plan::Fail(format!(
                 "no {} channel is connected",
                 channel_kind.as_str()
@@ -362,14 +377,21 @@ impl Stagecoach {
                 &to,
                 &text,
             ),
-            (ChannelKind::Whatsapp, Outgoing::Template { name, language }) => whatsapp_template(
+            (
+                ChannelKind::Whatsapp,
+                Outgoing::Template {
+                    name,
+                    language,
+                    parameters,
+                },
+            ) => whatsapp_template(
                 &urls.whatsapp,
                 &channel.account_id,
                 &secret(&s.access_token),
                 &to,
                 &name,
                 &language,
-                &[],
+                &parameters,
             ),
             (ChannelKind::Zapi, Outgoing::Text(text)) => zapi_text(
                 &urls.zapi,
@@ -443,7 +465,11 @@ impl Stagecoach {
 /// What goes to the contact.
 enum Outgoing {
     Text(String),
-    Template { name: String, language: String },
+    Template {
+        name: String,
+        language: String,
+        parameters: Vec<String>,
+    },
 }
 
 /// What a provider's webhook brought in.

@@ -286,6 +286,39 @@ impl Stagecoach {
         })
     }
 
+    /// The conversation a message addressed to a contact's phone or e-mail goes to: the
+    /// contact's most recent one on `channel`.
+    pub async fn conversation_for_contact(
+        &self,
+        who: &Principal,
+        phone: Option<&str>,
+        email: Option<&str>,
+        channel: Channel,
+    ) -> Result<ConversationId, AppError> {
+        let org = who.organization_id;
+        let mut tx = self.store.begin_read().await?;
+        let contact = match (phone, email) {
+            (Some(phone), _) => {
+                let organization = tx
+                    .get_organization(org)
+                    .await?
+                    .ok_or(AppError::not_found(Entity::Organization, "organization"))?;
+                let normalized =
+                    normalize_phone(phone, organization.default_calling_code.as_deref())
+                        .ok_or_else(|| AppError::invalid("value", "is not a phone number"))?;
+                tx.find_contact_by_phone(org, &normalized).await?
+            }
+            (None, Some(email)) => tx.find_contact_by_email(org, email.trim()).await?,
+            (None, None) => None,
+        }
+        .ok_or(AppError::not_found(Entity::Contact, "value"))?;
+        let conversation = tx
+            .latest_conversation(org, contact.id, channel)
+            .await?
+            .ok_or(AppError::not_found(Entity::Conversation, "value"))?;
+        Ok(conversation.id)
+    }
+
     /// Queues a free-text message to the contact, refused outside the 24-hour window.
     pub async fn send_text(
         &self,

@@ -260,7 +260,7 @@ async fn find_scenario_of(
 }
 
 /// Finds the step a request names. With both a step id and a scenario, they must agree.
-async fn resolve_step(
+pub(crate) async fn resolve_step(
     tx: &mut dyn Transaction,
     who: &Principal,
     step: StepRef,

@@ -220,7 +220,7 @@ impl Stagecoach {
         Ok(None)
     }
 
-    async fn find_or_create_contact(
+    pub(crate) async fn find_or_create_contact(
         &self,
         tx: &mut dyn Transaction,
         org: OrganizationId,

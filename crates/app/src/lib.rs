@@ -24,6 +24,7 @@ mod leads;
 mod scenarios;
 mod secrets;
 mod steps;
+mod templates;
 mod timers;
 
 use std::sync::{Arc, Mutex};
@@ -57,6 +58,7 @@ pub use stagecoach_storage::{
     PaymentTotal, PendingAutoAdvance, StayFilter, TimelineEntry,
 };
 pub use steps::{StepView, missing_reference_message};
+pub use templates::TemplateSend;
 
 /// The entry point to every use case. Cheap to clone.
 #[derive(Clone)]

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::enums::{Channel, ConversationStatus, Priority};
-use crate::ids::{AgentId, ContactId, ConversationId, MembershipId, MessageId, ScenarioId, StepId};
+use crate::ids::{
+    AgentId, ChannelId, ContactId, ConversationId, MembershipId, MessageId, ScenarioId, StepId,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -38,6 +40,12 @@ pub enum OutboundEffect {
         template_name: String,
         language_code: Option<String>,
         text: Option<String>,
+        /// The template's body parameters, in order.
+        #[serde(default)]
+        parameters: Vec<String>,
+        /// The channel to send through, when the sender chose one (else the agent's).
+        #[serde(default)]
+        channel_id: Option<ChannelId>,
     },
     /// The step's webhook: a `STEP_ENTERED` event.
     #[serde(rename_all = "camelCase")]

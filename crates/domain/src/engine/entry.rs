@@ -249,6 +249,8 @@ pub fn enter_step(request: EntryRequest<'_>) -> EntryOutcome {
             template_name: name.clone(),
             language_code: s.whatsapp_template_language_code.clone(),
             text: s.whatsapp_template_text.clone(),
+            parameters: Vec::new(),
+            channel_id: None,
         });
     }
     if let Some(url) = &s.webhook_url {

@@ -13,7 +13,7 @@ use stagecoach_worker::{HttpTransport, deliver_due};
 use wiremock::matchers::{body_json, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::TestApp;
+use crate::support::{TestApp, assert_error};
 
 backend_tests!(
     a_step_entry_sends_exactly_the_expected_provider_requests,
@@ -21,6 +21,7 @@ backend_tests!(
     whatsapp_webhooks_are_verified_before_anything_is_stored,
     zapi_webhooks_need_the_channel_token,
     channels_are_validated_and_keep_their_secrets,
+    chatvolt_sends_now_within_the_window_and_templates_outside_it,
 );
 
 fn loopback_transport() -> Arc<dyn Transport> {
@@ -406,4 +407,161 @@ async fn channels_are_validated_and_keep_their_secrets(app: TestApp) {
         .call(Method::DELETE, &format!("/v1/channels/{id}"), None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+async fn chatvolt_sends_now_within_the_window_and_templates_outside_it(app: TestApp) {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"messages": [{"id": "wamid.2"}]})),
+        )
+        .mount(&provider)
+        .await;
+    let agent = app.agent("Closer").await;
+    let channel = whatsapp_channel(&app, Some(&agent)).await;
+    let pnid = channel["accountId"].as_str().unwrap().to_owned();
+    let (_, inbound) = app
+        .call(
+            Method::POST,
+            "/v1/messages/inbound",
+            Some(json!({"channel": "whatsapp", "from": "5511987654321", "text": "oi"})),
+        )
+        .await;
+    let conversation = inbound["conversationId"].as_str().unwrap().to_owned();
+
+    let (status, sent) = app
+        .call(
+            Method::POST,
+            &format!("/conversation/message/conversationId/{conversation}"),
+            Some(json!({"message": "Seu pedido saiu"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(sent["success"], true);
+    assert_eq!(sent["message"]["text"], "Seu pedido saiu");
+    let (status, by_phone) = app
+        .call(
+            Method::POST,
+            "/conversation/message/phone/5511987654321",
+            Some(json!({"message": "E chega amanhã", "agentId": agent, "channel": "whatsapp"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{by_phone}");
+    assert_eq!(by_phone["message"]["conversationId"], conversation.as_str());
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/conversation/message/phone/5511987654321",
+            Some(json!({"message": "x"})),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        &["agentId", "channel"],
+    );
+
+    let core = pointed_at(&app, &provider);
+    assert_eq!(
+        deliver_due(&core, loopback_transport(), 20).await.unwrap(),
+        2
+    );
+    let texts: Vec<Value> = provider
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["text"]["body"].clone())
+        .collect();
+    assert_eq!(texts.len(), 2);
+    assert!(texts.contains(&json!("Seu pedido saiu")) && texts.contains(&json!("E chega amanhã")));
+
+    // A day later the window is closed: free text is refused and nothing is queued.
+    app.clock.advance(chrono::Duration::hours(25));
+    let queued = app.effects_of(&conversation).await.len();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/conversation/message/conversationId/{conversation}"),
+            Some(json!({"message": "Ainda aí?"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_ACCEPTABLE, "{body}");
+    assert_eq!(body["code"], "ERR_META_SESSION_EXPIRED_24H");
+    assert_eq!(app.effects_of(&conversation).await.len(), queued);
+
+    // A template still goes out, and places the conversation in a step.
+    let scenario = app.scenario("Reactivation").await;
+    let step = app.step(&scenario, "Contacted").await;
+    let (status, answer) = app
+        .call(
+            Method::POST,
+            &format!("/whatsapp/{pnid}/template-message"),
+            Some(
+                json!({"to": "+55 11 98765-4321", "text": "Temos novidades", "agentId": agent,
+                        "templateName": "promo", "templateLangCode": "pt_BR",
+                        "var_2": "b", "var_10": "c", "var_1": "a",
+                        "crmScenarioId": scenario, "crmStepId": step["id"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["id"], conversation.as_str());
+    assert_eq!(answer["channel"], "whatsapp");
+    assert_eq!(answer["channelExternalId"], "5511987654321");
+    assert!(
+        answer["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "Temos novidades")
+    );
+    let state = app.state_of(&conversation).await;
+    assert_eq!(state["scenarios"][0]["stepId"], step["id"]);
+
+    assert_eq!(
+        deliver_due(&core, loopback_transport(), 20).await.unwrap(),
+        1
+    );
+    let requests = provider.received_requests().await.unwrap();
+    let template: Value = serde_json::from_slice(&requests.last().unwrap().body).unwrap();
+    assert_eq!(template["type"], "template");
+    assert_eq!(template["template"]["name"], "promo");
+    let parameters: Vec<Value> = template["template"]["components"][0]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].clone())
+        .collect();
+    assert_eq!(parameters, vec![json!("a"), json!("b"), json!("c")]);
+
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/whatsapp/unknown/template-message",
+            Some(json!({"to": "5511", "text": "t", "agentId": agent, "templateName": "x", "templateLangCode": "en"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["phoneNumberId"]);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/whatsapp/{pnid}/template-message"),
+            Some(json!({"buttons": []})),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        &[
+            "to",
+            "text",
+            "agentId",
+            "templateName",
+            "templateLangCode",
+            "buttons",
+        ],
+    );
 }

@@ -596,6 +596,83 @@ pub async fn register_message(
     }))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendBody {
+    pub message: Option<String>,
+    /// Required unless addressing by `conversationId`.
+    pub agent_id: Option<String>,
+    /// Required unless addressing by `conversationId`.
+    pub channel: Option<Channel>,
+    /// Not sent yet: a request with attachments is refused rather than sent without them.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub attachments: Option<Vec<Value>>,
+}
+
+/// Send a message now, to a conversation or to a contact's latest conversation on a
+/// channel. 406 `ERR_META_SESSION_EXPIRED_24H` outside WhatsApp's 24-hour window.
+#[utoipa::path(post, operation_id = "sendMessage", path = "/conversation/message/{type}/{value}",
+    tag = "Conversations", params(("type" = String, Path, description = "conversationId, phone or email"), ("value" = String, Path)),
+    request_body = SendBody,
+    responses((status = 200, body = Registered), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 406, body = ErrorBody)))]
+pub async fn send_message(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path((kind, value)): Path<(String, String)>,
+    Body(body): Body<SendBody>,
+) -> Result<Json<Registered>> {
+    let mut errors = Errors::default();
+    let text = body.message.filter(|m| !m.trim().is_empty());
+    if text.is_none() {
+        errors.add("message", "is required");
+    }
+    if body.attachments.as_ref().is_some_and(|a| !a.is_empty()) {
+        errors.add("attachments", "sending attachments is not supported yet");
+    }
+    if !matches!(kind.as_str(), "conversationId" | "phone" | "email") {
+        errors.add("type", "must be conversationId, phone or email");
+    } else if kind != "conversationId" {
+        if body.agent_id.as_deref().and_then(AgentId::parse).is_none() {
+            errors.add(
+                "agentId",
+                "is required when not addressing by conversationId",
+            );
+        }
+        if body.channel.is_none() {
+            errors.add(
+                "channel",
+                "is required when not addressing by conversationId",
+            );
+        }
+    }
+    errors.into_result()?;
+    let conversation = match (kind.as_str(), body.channel) {
+        ("conversationId", _) => ConversationId::parse(&value),
+        ("phone", Some(channel)) => Some(
+            state
+                .core
+                .conversation_for_contact(&who, Some(&value), None, channel)
+                .await?,
+        ),
+        (_, Some(channel)) => Some(
+            state
+                .core
+                .conversation_for_contact(&who, None, Some(&value), channel)
+                .await?,
+        ),
+        (_, None) => unreachable!("validated above"),
+    };
+    let message = state
+        .core
+        .send_text(&who, conversation, text.expect("validated above"))
+        .await?;
+    Ok(Json(Registered {
+        success: true,
+        message: message.into(),
+    }))
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LastMessages {

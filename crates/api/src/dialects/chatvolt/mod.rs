@@ -11,6 +11,7 @@ mod logs;
 
 mod scenarios;
 mod steps;
+mod whatsapp;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -49,6 +50,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::assign))
         .routes(routes!(conversations::unassign))
         .routes(routes!(conversations::register_message))
+        .routes(routes!(conversations::send_message))
+        .routes(routes!(whatsapp::template_message))
         .routes(routes!(conversations::messages))
         .routes(routes!(contacts::list, contacts::save))
         .routes(routes!(contacts::delete))
