@@ -24,6 +24,7 @@ backend_tests!(
     redelivery_keeps_the_webhook_id,
     endpoints_are_validated_and_private_to_their_organization,
     subscriptions_hear_what_happened_in_their_style,
+    the_worker_loop_delivers_in_the_background,
 );
 
 /// Asserts an error of the native dialect: status, shape, and the fields named.
@@ -590,4 +591,31 @@ async fn subscriptions_hear_what_happened_in_their_style(app: TestApp) {
         .collect();
     assert!(texter.contains(&json!("newIncomingMessage")), "{texter:?}");
     assert!(texter.contains(&json!("chatResolved")), "{texter:?}");
+}
+
+async fn the_worker_loop_delivers_in_the_background(app: TestApp) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    subscribe(&app, &receiver.uri(), json!(["conversation.step_entered"])).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(stagecoach_worker::run(
+        app.core.clone(),
+        loopback_transport(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    enter_a_step(&app).await;
+    // The loop polls every second; give it ample time on a slow machine.
+    let mut waited = 0;
+    while receiver.received_requests().await.unwrap().is_empty() && waited < 300 {
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+        waited += 1;
+    }
+    let _ = stop.send(());
+    worker.await.unwrap();
+    assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
 }
