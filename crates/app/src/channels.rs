@@ -477,7 +477,10 @@ enum Outgoing {
 pub struct WebhookReceipt {
     /// Messages stored (redeliveries of known messages are not counted).
     pub received: usize,
-    /// Entries not handled (statuses, reactions, group messages, our own messages).
+    /// Status updates applied to messages sent through the channel.
+    pub statuses: usize,
+    /// Entries not handled (reactions, group messages, our own messages, statuses of
+    /// messages Stagecoach did not send).
     pub ignored: usize,
 }
 
@@ -524,9 +527,15 @@ impl Stagecoach {
             .flatten()
             .flat_map(|entry| entry["changes"].as_array().into_iter().flatten());
         let mut messages = Vec::new();
+        let mut statuses = Vec::new();
         for change in changes {
             let value = &change["value"];
-            receipt.ignored += value["statuses"].as_array().map_or(0, Vec::len);
+            for status in value["statuses"].as_array().into_iter().flatten() {
+                match (status["id"].as_str(), status["status"].as_str()) {
+                    (Some(id), Some(state)) => statuses.push((id.to_owned(), state.to_owned())),
+                    _ => receipt.ignored += 1,
+                }
+            }
             let names: Vec<(&str, &str)> = value["contacts"]
                 .as_array()
                 .into_iter()
@@ -545,6 +554,23 @@ impl Stagecoach {
                 .receive_message_as(channel.organization_id, Actor::channel(channel.id), inbound)
                 .await?;
             receipt.received += usize::from(!stored.duplicate);
+        }
+        if !statuses.is_empty() {
+            let org = channel.organization_id;
+            let mut tx = self.store.begin_write().await?;
+            for (external_id, state) in statuses {
+                match tx
+                    .find_message_by_external_id(org, EnumChannel::Whatsapp, &external_id)
+                    .await?
+                {
+                    Some(message) => {
+                        tx.set_message_status(org, message.id, &state, None).await?;
+                        receipt.statuses += 1;
+                    }
+                    None => receipt.ignored += 1,
+                }
+            }
+            tx.commit().await?;
         }
         Ok(receipt)
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use stagecoach_domain::delivery::providers::provider_error;
+use stagecoach_domain::delivery::providers::{provider_error, provider_message_id};
 use stagecoach_domain::delivery::retry::{AfterFailure, DEFAULT_SCHEDULE, after_failure};
 use stagecoach_domain::delivery::signing::{secret_from_key, sign};
 use stagecoach_domain::delivery::targets::{
@@ -24,7 +24,7 @@ use stagecoach_domain::engine::timeline::Actor;
 use stagecoach_domain::error::Errors;
 use stagecoach_domain::ids::{AttemptId, ConversationId, EndpointId, OrganizationId, OutboxId};
 use stagecoach_domain::step::check_http_url;
-use stagecoach_storage::{Attempt, OutboxEntry};
+use stagecoach_storage::{Attempt, OutboxEntry, StoreError};
 
 use crate::Stagecoach;
 use crate::auth::Principal;
@@ -440,11 +440,19 @@ impl Stagecoach {
             entry,
         } = claimed;
         let started_at = self.now();
+        // A message written through the API keeps a status of its own.
+        let message = match serde_json::from_value::<OutboundEffect>(entry.payload.clone()) {
+            Ok(OutboundEffect::SessionMessage { message_id, .. }) => Some(message_id),
+            _ => None,
+        };
         let (request, provider) = match self.plan(org, &entry, started_at).await? {
             Plan::Send { request, provider } => (request, provider),
             Plan::Nothing => {
                 let mut tx = self.store.begin_write().await?;
                 tx.finish_outbox(entry.id, "done", started_at).await?;
+                if let Some(message) = message {
+                    tx.set_message_status(org, message, "sent", None).await?;
+                }
                 tx.commit().await?;
                 return Ok(true);
             }
@@ -463,6 +471,9 @@ impl Stagecoach {
                 })
                 .await?;
                 tx.fail_outbox(entry.id, &reason, started_at).await?;
+                if let Some(message) = message {
+                    tx.set_message_status(org, message, "failed", None).await?;
+                }
                 tx.commit().await?;
                 return Ok(false);
             }
@@ -505,41 +516,67 @@ impl Stagecoach {
             started_at,
             duration_ms,
             http_status: status.map(i64::from),
-            response_excerpt: excerpt,
+            response_excerpt: excerpt.clone(),
             error: error.clone(),
         })
         .await?;
         let delivered = match error {
             None => {
                 tx.finish_outbox(entry.id, "done", now).await?;
+                if let Some(message) = message {
+                    tx.set_message_status(org, message, "sent", None).await?;
+                }
                 if let Some(event) = sent_event(&entry) {
                     tx.enqueue(org, entry.conversation_id, OutboxId::new(), &event, now)
                         .await?;
                 }
                 true
             }
-            Some(error) if final_answer => {
-                tx.fail_outbox(entry.id, &error, now).await?;
-                false
-            }
             Some(error) => {
                 let jitter = rand::random::<f64>() * 2.0 - 1.0;
-                match after_failure(
-                    &self.delivery.schedule,
-                    u32::try_from(entry.attempts).unwrap_or(u32::MAX),
-                    retry_after,
-                    jitter,
-                ) {
+                let next = if final_answer {
+                    AfterFailure::GiveUp
+                } else {
+                    after_failure(
+                        &self.delivery.schedule,
+                        u32::try_from(entry.attempts).unwrap_or(u32::MAX),
+                        retry_after,
+                        jitter,
+                    )
+                };
+                match next {
                     AfterFailure::RetryIn(wait) => {
                         let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
                         tx.retry_outbox(entry.id, at, &error, now).await?;
                     }
-                    AfterFailure::GiveUp => tx.fail_outbox(entry.id, &error, now).await?,
+                    AfterFailure::GiveUp => {
+                        tx.fail_outbox(entry.id, &error, now).await?;
+                        if let Some(message) = message {
+                            tx.set_message_status(org, message, "failed", None).await?;
+                        }
+                    }
                 }
                 false
             }
         };
         tx.commit().await?;
+        // The provider's id lets its status webhooks find the message. Recorded on its own:
+        // a provider repeating an id must not undo the delivery's record.
+        if let (true, Some(message)) = (delivered, message)
+            && let Some(provider_id) = excerpt.as_deref().and_then(provider_message_id)
+        {
+            let mut tx = self.store.begin_write().await?;
+            match tx
+                .set_message_status(org, message, "sent", Some(&provider_id))
+                .await
+            {
+                Ok(_) => tx.commit().await?,
+                Err(StoreError::UniqueViolation) => {
+                    tracing::warn!(%provider_id, "a provider gave two messages the same id");
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
         Ok(delivered)
     }
 

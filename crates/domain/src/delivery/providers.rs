@@ -92,6 +92,16 @@ pub fn zapi_text(
     }
 }
 
+/// The id a provider gave a message it accepted: WhatsApp's `messages[0].id`, Z-API's
+/// `messageId`.
+pub fn provider_message_id(answer: &str) -> Option<String> {
+    let answer: Value = serde_json::from_str(answer).ok()?;
+    answer["messages"][0]["id"]
+        .as_str()
+        .or(answer["messageId"].as_str())
+        .map(str::to_owned)
+}
+
 /// The reason in a provider's error answer: WhatsApp's `error.message` (with its code),
 /// Z-API's `error` or `message`, else the raw start of the body.
 pub fn provider_error(status: u16, body: &str) -> String {
@@ -180,6 +190,21 @@ mod tests {
             request.body,
             json!({"phone": "5511900000000", "message": "Lead!"})
         );
+    }
+
+    #[test]
+    fn accepted_messages_carry_the_provider_id() {
+        assert_eq!(
+            provider_message_id(
+                r#"{"messaging_product":"whatsapp","messages":[{"id":"wamid.X"}]}"#
+            ),
+            Some("wamid.X".into())
+        );
+        assert_eq!(
+            provider_message_id(r#"{"zaapId":"z","messageId":"3EB0"}"#),
+            Some("3EB0".into())
+        );
+        assert_eq!(provider_message_id("ok"), None);
     }
 
     #[test]

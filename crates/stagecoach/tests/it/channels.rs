@@ -22,6 +22,7 @@ backend_tests!(
     zapi_webhooks_need_the_channel_token,
     channels_are_validated_and_keep_their_secrets,
     chatvolt_sends_now_within_the_window_and_templates_outside_it,
+    message_statuses_follow_the_provider,
 );
 
 fn loopback_transport() -> Arc<dyn Transport> {
@@ -286,7 +287,7 @@ async fn whatsapp_webhooks_are_verified_before_anything_is_stored(app: TestApp) 
         .unwrap();
     assert_eq!(accepted.status(), StatusCode::OK);
     let receipt: Value = accepted.json().await.unwrap();
-    assert_eq!(receipt, json!({"received": 1, "ignored": 1}));
+    assert_eq!(receipt, json!({"received": 1, "statuses": 0, "ignored": 1}));
     // Meta retries: the same message again is not stored twice.
     let again = app
         .client
@@ -330,7 +331,7 @@ async fn zapi_webhooks_need_the_channel_token(app: TestApp) {
     assert_eq!(accepted.status(), StatusCode::OK);
     assert_eq!(
         accepted.json::<Value>().await.unwrap(),
-        json!({"received": 1, "ignored": 0})
+        json!({"received": 1, "statuses": 0, "ignored": 0})
     );
     let own = app
         .client
@@ -341,7 +342,7 @@ async fn zapi_webhooks_need_the_channel_token(app: TestApp) {
         .unwrap();
     assert_eq!(
         own.json::<Value>().await.unwrap(),
-        json!({"received": 0, "ignored": 1})
+        json!({"received": 0, "statuses": 0, "ignored": 1})
     );
 }
 
@@ -563,5 +564,81 @@ async fn chatvolt_sends_now_within_the_window_and_templates_outside_it(app: Test
             "templateLangCode",
             "buttons",
         ],
+    );
+}
+
+async fn message_statuses_follow_the_provider(app: TestApp) {
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"messages": [{"id": "wamid.S1"}]})),
+        )
+        .mount(&provider)
+        .await;
+    let channel = whatsapp_channel(&app, None).await;
+    let hook = format!("{}{}", app.base, channel["webhookPath"].as_str().unwrap());
+    let (_, inbound) = app
+        .call(
+            Method::POST,
+            "/v1/messages/inbound",
+            Some(json!({"channel": "whatsapp", "from": "5511912345678", "text": "oi"})),
+        )
+        .await;
+    let chat = inbound["conversationId"].as_str().unwrap().to_owned();
+    let (status, sent) = app
+        .call(
+            Method::POST,
+            &format!("/server/api/v2/messages/send/{chat}"),
+            Some(json!({"type": "text", "text": "Olá"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    let outgoing = |messages: &Value| -> Value {
+        messages["messages"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not a page: {messages}"))
+            .iter()
+            .find(|m| m["direction"] == "outgoing")
+            .cloned()
+            .unwrap_or_else(|| panic!("no outgoing message in {messages}"))
+    };
+    let later = (chrono::Utc::now() + chrono::Duration::days(2)).timestamp_millis();
+    let page = format!("/server/api/v2/messages/chat/{chat}?beforeTime={later}&beforeId=none");
+    assert_eq!(
+        outgoing(&app.call(Method::GET, &page, None).await.1)["status"],
+        1,
+        "queued"
+    );
+
+    let core = pointed_at(&app, &provider);
+    assert_eq!(
+        deliver_due(&core, loopback_transport(), 10).await.unwrap(),
+        1
+    );
+    let message = outgoing(&app.call(Method::GET, &page, None).await.1);
+    assert_eq!(message["status"], 0, "sent: {message}");
+    assert_eq!(message["channelInfo"]["id"], "wamid.S1");
+
+    let body = serde_json::to_vec(
+        &json!({"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {
+        "statuses": [{"id": "wamid.S1", "status": "read", "recipient_id": "5511912345678"}]}}]}]}),
+    )
+    .unwrap();
+    let answer = app
+        .client
+        .post(&hook)
+        .header("x-hub-signature-256", sign_meta("app-secret", &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.json::<Value>().await.unwrap(),
+        json!({"received": 0, "statuses": 1, "ignored": 0})
+    );
+    assert_eq!(
+        outgoing(&app.call(Method::GET, &page, None).await.1)["status"],
+        3,
+        "seen"
     );
 }

@@ -19,6 +19,15 @@ pub trait Messages {
         channel: Channel,
         external_id: &str,
     ) -> Result<Option<Message>, StoreError>;
+    /// Records how sending a message went: its status and, once the provider named it,
+    /// the provider's id. Returns whether the message exists.
+    async fn set_message_status(
+        &mut self,
+        org: OrganizationId,
+        id: MessageId,
+        status: &str,
+        external_id: Option<&str>,
+    ) -> Result<bool, StoreError>;
     /// Up to `limit` messages sent at or before `before_time`, other than `before_id`,
     /// oldest first (the page before a cursor message).
     async fn messages_before(
@@ -108,6 +117,26 @@ macro_rules! impl_messages {
                 .execute(self.conn())
                 .await?;
                 Ok(())
+            }
+
+            async fn set_message_status(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                id: stagecoach_domain::ids::MessageId,
+                status: &str,
+                external_id: Option<&str>,
+            ) -> Result<bool, $crate::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE messages SET status = $3, external_id = COALESCE($4, external_id) \
+                     WHERE organization_id = $1 AND id = $2",
+                )
+                .bind(org.0)
+                .bind(id.0)
+                .bind(status)
+                .bind(external_id)
+                .execute(self.conn())
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn find_message_by_external_id(

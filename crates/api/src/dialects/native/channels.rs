@@ -152,12 +152,14 @@ pub async fn delete_channel(
 #[serde(rename_all = "camelCase")]
 pub struct WebhookReceiptBody {
     pub received: usize,
+    pub statuses: usize,
     pub ignored: usize,
 }
 
 fn receipt_body(receipt: WebhookReceipt) -> Json<WebhookReceiptBody> {
     Json(WebhookReceiptBody {
         received: receipt.received,
+        statuses: receipt.statuses,
         ignored: receipt.ignored,
     })
 }

@@ -41,7 +41,7 @@ pub struct TexterMessage {
     pub direction: &'static str,
     #[serde(rename = "parent_chat")]
     pub parent_chat: String,
-    /// 0 sent or received, 1 queued.
+    /// 0 sent or received, 1 queued, 2 delivered, 3 seen, 4 failed.
     pub status: u8,
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -49,6 +49,18 @@ pub struct TexterMessage {
     /// Epoch milliseconds.
     pub timestamp: i64,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Texter's message status codes: 0 sent, 1 accepted (queued), 2 delivered, 3 seen,
+/// 4 failed.
+fn texter_status(status: &str) -> u8 {
+    match status {
+        "queued" => 1,
+        "delivered" => 2,
+        "read" => 3,
+        "failed" => 4,
+        _ => 0,
+    }
 }
 
 fn message(m: Message, chat: &Conversation, contact_id: Option<String>) -> TexterMessage {
@@ -65,7 +77,7 @@ fn message(m: Message, chat: &Conversation, contact_id: Option<String>) -> Texte
             MessageDirection::Outbound => "outgoing",
         },
         parent_chat: m.conversation_id.to_string(),
-        status: u8::from(m.status == "queued"),
+        status: texter_status(&m.status),
         kind: "text",
         text: m.text,
         timestamp: m.created_at.timestamp_millis(),
