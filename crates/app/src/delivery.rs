@@ -445,45 +445,30 @@ impl Stagecoach {
             Ok(OutboundEffect::SessionMessage { message_id, .. }) => Some(message_id),
             _ => None,
         };
-        let (request, provider) = match self.plan(org, &entry, started_at).await? {
-            Plan::Send { request, provider } => (request, provider),
-            Plan::Nothing => {
-                let mut tx = self.store.begin_write().await?;
-                tx.finish_outbox(entry.id, "done", started_at).await?;
-                if let Some(message) = message {
-                    tx.set_message_status(org, message, "sent", None).await?;
+        // `unsendable`: nothing to send to (no channel, a deleted endpoint); retrying
+        // cannot help, so the failure is final.
+        let (outcome, duration_ms, provider, unsendable) =
+            match self.plan(org, &entry, started_at).await? {
+                Plan::Send { request, provider } => {
+                    let clock_start = std::time::Instant::now();
+                    let outcome = transport.send(request).await;
+                    let duration_ms = clock_start.elapsed().as_millis() as i64;
+                    (outcome, duration_ms, provider, false)
                 }
-                tx.commit().await?;
-                return Ok(true);
-            }
-            Plan::Fail(reason) => {
-                let mut tx = self.store.begin_write().await?;
-                tx.insert_attempt(&Attempt {
-                    id: AttemptId::new(),
-                    organization_id: org,
-                    outbox_id: entry.id,
-                    attempt: entry.attempts,
-                    started_at,
-                    duration_ms: 0,
-                    http_status: None,
-                    response_excerpt: None,
-                    error: Some(reason.clone()),
-                })
-                .await?;
-                tx.fail_outbox(entry.id, &reason, started_at).await?;
-                if let Some(message) = message {
-                    tx.set_message_status(org, message, "failed", None).await?;
+                Plan::Fail(error) => (SendOutcome::NotSent { error }, 0, false, true),
+                Plan::Nothing => {
+                    let mut tx = self.store.begin_write().await?;
+                    tx.finish_outbox(entry.id, "done", started_at).await?;
+                    if let Some(message) = message {
+                        tx.set_message_status(org, message, "sent", None).await?;
+                    }
+                    tx.commit().await?;
+                    return Ok(true);
                 }
-                tx.commit().await?;
-                return Ok(false);
-            }
-        };
-        let clock_start = std::time::Instant::now();
-        let outcome = transport.send(request).await;
-        let duration_ms = clock_start.elapsed().as_millis() as i64;
+            };
 
         let now = self.now();
-        let mut final_answer = false;
+        let mut final_answer = unsendable;
         let (status, retry_after, error, excerpt) = match outcome {
             SendOutcome::Answered {
                 status, excerpt, ..

@@ -7,7 +7,7 @@ use stagecoach_domain::conversation::Conversation;
 use stagecoach_domain::delivery::targets::change_event_type;
 use stagecoach_domain::engine::effects::OutboundEffect;
 use stagecoach_domain::engine::timeline::{Actor, Event};
-use stagecoach_domain::ids::OutboxId;
+use stagecoach_domain::ids::{ContactId, ConversationId, OrganizationId, OutboxId};
 use stagecoach_storage::Transaction;
 
 use crate::auth::Principal;
@@ -23,21 +23,38 @@ impl Stagecoach {
         actor: &Actor,
         data: Value,
     ) -> Result<(), AppError> {
+        let about = (Some(conversation.id), conversation.contact_id);
+        self.queue_event(
+            tx,
+            conversation.organization_id,
+            about,
+            event_type,
+            actor,
+            data,
+        )
+        .await
+    }
+
+    /// Queues an event about a conversation and a contact, or about a contact (a lead)
+    /// alone.
+    pub(crate) async fn queue_event(
+        &self,
+        tx: &mut dyn Transaction,
+        org: OrganizationId,
+        (conversation, contact): (Option<ConversationId>, ContactId),
+        event_type: &str,
+        actor: &Actor,
+        data: Value,
+    ) -> Result<(), AppError> {
         let effect = OutboundEffect::Event {
             event_type: event_type.to_owned(),
-            conversation_id: Some(conversation.id),
-            contact_id: Some(conversation.contact_id),
+            conversation_id: conversation,
+            contact_id: Some(contact),
             actor: actor.label(),
             data,
         };
-        tx.enqueue(
-            conversation.organization_id,
-            Some(conversation.id),
-            OutboxId::new(),
-            &effect,
-            self.now(),
-        )
-        .await?;
+        tx.enqueue(org, conversation, OutboxId::new(), &effect, self.now())
+            .await?;
         Ok(())
     }
 

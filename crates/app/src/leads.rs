@@ -578,22 +578,9 @@ impl Stagecoach {
         actor: &Actor,
         data: Value,
     ) -> Result<(), AppError> {
-        let effect = OutboundEffect::Event {
-            event_type: event_type.to_owned(),
-            conversation_id: None,
-            contact_id: Some(contact.id),
-            actor: actor.label(),
-            data,
-        };
-        tx.enqueue(
-            contact.organization_id,
-            None,
-            OutboxId::new(),
-            &effect,
-            self.now(),
-        )
-        .await?;
-        Ok(())
+        let about = (None, contact.id);
+        self.queue_event(tx, contact.organization_id, about, event_type, actor, data)
+            .await
     }
 }
 

@@ -2,18 +2,15 @@
 //! provider records the exact requests), provider errors, and the providers' inbound
 //! webhooks.
 
-use std::sync::Arc;
-use std::time::Duration as StdDuration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use stagecoach_app::{DeliverySettings, ProviderUrls, Stagecoach, Transport};
+use stagecoach_app::{DeliverySettings, ProviderUrls, Stagecoach};
 use stagecoach_domain::delivery::signing::sign_meta;
-use stagecoach_worker::{HttpTransport, deliver_due};
+use stagecoach_worker::deliver_due;
 use wiremock::matchers::{body_json, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{TestApp, assert_error};
+use crate::support::{TestApp, assert_error, assert_native_error, loopback_transport};
 
 backend_tests!(
     a_step_entry_sends_exactly_the_expected_provider_requests,
@@ -24,11 +21,6 @@ backend_tests!(
     chatvolt_sends_now_within_the_window_and_templates_outside_it,
     message_statuses_follow_the_provider,
 );
-
-fn loopback_transport() -> Arc<dyn Transport> {
-    let allowed = vec!["127.0.0.1/32".parse().unwrap()];
-    Arc::new(HttpTransport::new(allowed, StdDuration::from_secs(5)).unwrap())
-}
 
 /// The app sending to `provider` for both WhatsApp and Z-API.
 fn pointed_at(app: &TestApp, provider: &MockServer) -> Stagecoach {
@@ -354,16 +346,12 @@ async fn channels_are_validated_and_keep_their_secrets(app: TestApp) {
             Some(json!({"kind": "whatsapp", "name": "", "accountId": "PN1"})),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let fields: Vec<&str> = body["error"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
-    for field in ["name", "accessToken", "appSecret"] {
-        assert!(fields.contains(&field), "{field} in {body}");
-    }
+    assert_native_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        &["name", "accessToken", "appSecret"],
+    );
     let (status, body) = app
         .call(
             Method::POST,

@@ -525,3 +525,35 @@ pub fn missing_properties(schema_name: &str, body: &Value) -> Vec<String> {
         .cloned()
         .collect()
 }
+
+/// Asserts an error of the native dialect: status, shape, and the fields named.
+pub fn assert_native_error(
+    status: StatusCode,
+    body: &Value,
+    expected: StatusCode,
+    fields: &[&str],
+) {
+    assert_eq!(status, expected, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(body["error"]["code"].is_string(), "{body}");
+    let named: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for field in fields {
+        assert!(
+            named.contains(field),
+            "expected {field} among {named:?}: {body}"
+        );
+    }
+}
+
+/// A transport that may reach the local receiver, as the tests' configuration allows.
+pub fn loopback_transport() -> std::sync::Arc<dyn stagecoach_app::Transport> {
+    let allowed = vec!["127.0.0.1/32".parse().unwrap()];
+    std::sync::Arc::new(
+        stagecoach_worker::HttpTransport::new(allowed, std::time::Duration::from_secs(5)).unwrap(),
+    )
+}

@@ -12,7 +12,9 @@ use stagecoach_worker::{HttpTransport, deliver_due};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{TestApp, secret_box};
+use crate::support::{
+    TestApp, assert_native_error as assert_error, loopback_transport, secret_box,
+};
 
 backend_tests!(
     a_receiver_failing_three_times_gets_the_event_four_times_signed_alike,
@@ -26,31 +28,6 @@ backend_tests!(
     subscriptions_hear_what_happened_in_their_style,
     the_worker_loop_delivers_in_the_background,
 );
-
-/// Asserts an error of the native dialect: status, shape, and the fields named.
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, fields: &[&str]) {
-    assert_eq!(status, expected, "{body}");
-    assert!(body["error"]["message"].is_string(), "{body}");
-    assert!(body["error"]["code"].is_string(), "{body}");
-    let named: Vec<&str> = body["error"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
-    for field in fields {
-        assert!(
-            named.contains(field),
-            "expected {field} among {named:?}: {body}"
-        );
-    }
-}
-
-/// A transport that may reach the local receiver, as the tests' configuration allows.
-fn loopback_transport() -> Arc<dyn Transport> {
-    let allowed = vec!["127.0.0.1/32".parse().unwrap()];
-    Arc::new(HttpTransport::new(allowed, StdDuration::from_secs(5)).unwrap())
-}
 
 /// The app with a short retry schedule, so signatures stay within their time tolerance.
 fn quick_retries(app: &TestApp, schedule: &[u64]) -> Stagecoach {
