@@ -9,7 +9,7 @@ use stagecoach_domain::delivery::placeholders::render;
 use stagecoach_domain::delivery::providers::{
     phone_digits, whatsapp_template, whatsapp_text, zapi_text,
 };
-use stagecoach_domain::delivery::signing::verify_meta;
+use stagecoach_domain::delivery::signing::{secrets_match, verify_meta};
 use stagecoach_domain::delivery::targets::{Channel, ChannelKind, ChannelSecrets};
 use stagecoach_domain::engine::effects::OutboundEffect;
 use stagecoach_domain::engine::timeline::{Actor, Event};
@@ -80,6 +80,14 @@ impl Stagecoach {
         mut input: ChannelInput,
     ) -> Result<Channel, AppError> {
         check_channel(&input)?;
+        // An empty inbound token would let anyone call the channel's webhook.
+        let blank = |token: &mut Option<String>| {
+            if token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                *token = None;
+            }
+        };
+        blank(&mut input.secrets.verify_token);
+        blank(&mut input.secrets.webhook_token);
         match input.kind {
             ChannelKind::Whatsapp => {
                 input.secrets.verify_token.get_or_insert_with(random_token);
@@ -351,7 +359,8 @@ impl Stagecoach {
             )));
         };
         drop(tx);
-        if !unknown.is_empty() {
+        // Noted once, not on every retry.
+        if !unknown.is_empty() && entry.attempts <= 1 {
             let mut tx = self.store.begin_write().await?;
             tx.append_event(
                 org,
@@ -497,7 +506,9 @@ impl Stagecoach {
         let channel = self.inbound_channel(channel, ChannelKind::Whatsapp).await?;
         let expected = channel.secrets.verify_token.as_deref();
         match (mode, token, challenge) {
-            (Some("subscribe"), Some(token), Some(challenge)) if Some(token) == expected => {
+            (Some("subscribe"), Some(token), Some(challenge))
+                if expected.is_some_and(|expected| secrets_match(token, expected)) =>
+            {
                 Ok(challenge.to_owned())
             }
             _ => Err(AppError::Unverified),
@@ -530,6 +541,14 @@ impl Stagecoach {
         let mut statuses = Vec::new();
         for change in changes {
             let value = &change["value"];
+            // One Meta app may post every number's notifications to one callback: only
+            // this channel's number belongs to this channel's organization.
+            let number = value["metadata"]["phone_number_id"].as_str();
+            if number.is_some_and(|number| number != channel.account_id) {
+                receipt.ignored += value["messages"].as_array().map_or(0, Vec::len)
+                    + value["statuses"].as_array().map_or(0, Vec::len);
+                continue;
+            }
             for status in value["statuses"].as_array().into_iter().flatten() {
                 match (status["id"].as_str(), status["status"].as_str()) {
                     (Some(id), Some(state)) => statuses.push((id.to_owned(), state.to_owned())),
@@ -564,7 +583,10 @@ impl Stagecoach {
                     .await?
                 {
                     Some(message) => {
-                        tx.set_message_status(org, message.id, &state, None).await?;
+                        // Statuses arrive out of order; a late `sent` must not undo `read`.
+                        if status_rank(&state) > status_rank(&message.status) {
+                            tx.set_message_status(org, message.id, &state, None).await?;
+                        }
                         receipt.statuses += 1;
                     }
                     None => receipt.ignored += 1,
@@ -583,7 +605,8 @@ impl Stagecoach {
         payload: &Value,
     ) -> Result<WebhookReceipt, AppError> {
         let channel = self.inbound_channel(channel, ChannelKind::Zapi).await?;
-        if token.is_none() || token != channel.secrets.webhook_token.as_deref() {
+        let expected = channel.secrets.webhook_token.as_deref();
+        if !matches!((token, expected), (Some(t), Some(e)) if secrets_match(t, e)) {
             return Err(AppError::Unverified);
         }
         let mut receipt = WebhookReceipt::default();
@@ -614,6 +637,18 @@ impl Stagecoach {
             .await?;
         receipt.received = usize::from(!stored.duplicate);
         Ok(receipt)
+    }
+}
+
+/// How far along a sent message is; `failed` is final.
+fn status_rank(status: &str) -> u8 {
+    match status {
+        "queued" => 0,
+        "sent" => 1,
+        "delivered" => 2,
+        "read" => 3,
+        "failed" => 4,
+        _ => 0,
     }
 }
 

@@ -121,8 +121,11 @@ pub enum SendOutcome {
         /// The start of its body, at most [`EXCERPT_LIMIT`] bytes.
         excerpt: String,
     },
-    /// No answer: refused address, connection error, timeout.
+    /// No answer: connection error, timeout.
     NotSent { error: String },
+    /// The address policy refused the destination: retrying cannot help until the
+    /// configuration changes (then redeliver).
+    Refused { reason: String },
 }
 
 /// Sends requests; the worker's HTTP client in production.
@@ -408,10 +411,22 @@ impl Stagecoach {
         let now = self.now();
         let mut claimed = Vec::new();
         let mut tx = self.store.begin_write().await?;
-        for kind in DELIVERY_KINDS {
-            let left = limit - claimed.len() as i64;
+        // Each kind first gets its share, so a backlog of webhooks cannot starve
+        // messages; what is left goes to whichever kinds still have work.
+        let share = (limit / DELIVERY_KINDS.len() as i64).max(1);
+        for (pass, kind) in DELIVERY_KINDS
+            .iter()
+            .chain(DELIVERY_KINDS.iter())
+            .enumerate()
+        {
+            let room = limit - claimed.len() as i64;
+            let left = if pass < DELIVERY_KINDS.len() {
+                room.min(share)
+            } else {
+                room
+            };
             if left <= 0 {
-                break;
+                continue;
             }
             for (organization_id, entry) in tx
                 .claim_outbox(kind, now, now + DELIVERY_LEASE, left)
@@ -443,6 +458,7 @@ impl Stagecoach {
         // A message written through the API keeps a status of its own.
         let message = match serde_json::from_value::<OutboundEffect>(entry.payload.clone()) {
             Ok(OutboundEffect::SessionMessage { message_id, .. }) => Some(message_id),
+            Ok(OutboundEffect::WhatsappTemplate { message_id, .. }) => message_id,
             _ => None,
         };
         // `unsendable`: nothing to send to (no channel, a deleted endpoint); retrying
@@ -490,6 +506,10 @@ impl Stagecoach {
                 (Some(status), honoured, Some(error), Some(excerpt))
             }
             SendOutcome::NotSent { error } => (None, None, Some(error), None),
+            SendOutcome::Refused { reason } => {
+                final_answer = true;
+                (None, None, Some(reason), None)
+            }
         };
 
         let mut tx = self.store.begin_write().await?;

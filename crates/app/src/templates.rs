@@ -147,6 +147,7 @@ impl Stagecoach {
             text: Some(message.text.clone()),
             parameters: send.parameters,
             channel_id: Some(channel.id),
+            message_id: Some(message.id),
         };
         tx.enqueue(org, Some(conversation.id), outbox_id, &effect, now)
             .await?;

@@ -43,8 +43,10 @@ impl HttpTransport {
         Ok(Self { client, allowed })
     }
 
-    async fn try_send(&self, request: OutboundRequest) -> Result<SendOutcome, String> {
-        let url = reqwest::Url::parse(&request.url).map_err(|e| format!("bad URL: {e}"))?;
+    async fn try_send(&self, request: OutboundRequest) -> Result<SendOutcome, SendOutcome> {
+        let url = reqwest::Url::parse(&request.url).map_err(|e| SendOutcome::Refused {
+            reason: format!("bad URL: {e}"),
+        })?;
         // Literal addresses never reach the resolver: check them here.
         let literal = match url.host() {
             Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
@@ -54,13 +56,22 @@ impl HttpTransport {
         if let Some(ip) = literal
             && let Some(why) = refusal(ip, &self.allowed)
         {
-            return Err(format!("refused: {ip} is {why}"));
+            return Err(SendOutcome::Refused {
+                reason: format!("refused: {ip} is {why}"),
+            });
         }
         let mut builder = self.client.post(url).body(request.body);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
-        let mut response = builder.send().await.map_err(|e| error_chain(&e))?;
+        let mut response = builder.send().await.map_err(|e| {
+            let text = error_chain(&e);
+            if refused_by_policy(&e) {
+                SendOutcome::Refused { reason: text }
+            } else {
+                SendOutcome::NotSent { error: text }
+            }
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -87,9 +98,7 @@ impl HttpTransport {
 #[async_trait]
 impl Transport for HttpTransport {
     async fn send(&self, request: OutboundRequest) -> SendOutcome {
-        self.try_send(request)
-            .await
-            .unwrap_or_else(|error| SendOutcome::NotSent { error })
+        self.try_send(request).await.unwrap_or_else(|failed| failed)
     }
 }
 
@@ -120,6 +129,29 @@ fn error_chain(error: &reqwest::Error) -> String {
     text
 }
 
+/// The resolver's refusal, told apart from other connection errors.
+#[derive(Debug)]
+struct RefusedAddress(String);
+
+impl std::fmt::Display for RefusedAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RefusedAddress {}
+
+fn refused_by_policy(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<RefusedAddress>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 /// Resolves with the system resolver, then drops the addresses the policy refuses.
 struct GuardedResolver {
     allowed: Arc<Vec<IpNet>>,
@@ -145,8 +177,12 @@ impl Resolve for GuardedResolver {
                 })
                 .collect();
             if usable.is_empty() {
-                let why = refused.unwrap_or_else(|| format!("{host} has no address"));
-                return Err(why.into());
+                return Err(match refused {
+                    Some(why) => {
+                        Box::new(RefusedAddress(why)) as Box<dyn std::error::Error + Send + Sync>
+                    }
+                    None => format!("{host} has no address").into(),
+                });
             }
             Ok(Box::new(usable.into_iter()) as Addrs)
         })

@@ -71,12 +71,16 @@ fn refusal_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("unique local address")
     } else if first & 0xffc0 == 0xfe80 {
         Some("link-local address")
+    } else if first & 0xffc0 == 0xfec0 {
+        Some("site-local address")
     } else if first == 0x2001 && ip.segments()[1] == 0x0db8 {
         Some("documentation address")
     } else if first == 0x64 && ip.segments()[1] == 0xff9b {
         Some("NAT64 address")
     } else if ip.segments()[..6] == [0, 0, 0, 0, 0, 0] {
         Some("IPv4-compatible address")
+    } else if ip.segments()[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        Some("IPv4-translated address")
     } else {
         None
     }
@@ -93,6 +97,9 @@ mod tests {
     #[test]
     fn internal_ranges_are_refused_in_every_spelling() {
         for ip in [
+            "fec0::1",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::1",
             "127.0.0.1",
             "10.1.2.3",
             "172.16.0.1",

@@ -83,9 +83,23 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// Compares two secrets without leaking, through timing, how much of them matched.
+pub fn secrets_match(given: &str, expected: &str) -> bool {
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(secrets_match("abc", "abc"));
+        assert!(!secrets_match("abd", "abc"));
+        assert!(!secrets_match("ab", "abc"));
+        assert!(!secrets_match("", "abc"));
+    }
 
     #[test]
     fn matches_the_standard_webhooks_test_vector() {

@@ -46,6 +46,10 @@ pub enum OutboundEffect {
         /// The channel to send through, when the sender chose one (else the agent's).
         #[serde(default)]
         channel_id: Option<ChannelId>,
+        /// The copy kept in the conversation, when the API sent it (it follows the send's
+        /// status).
+        #[serde(default)]
+        message_id: Option<MessageId>,
     },
     /// The step's webhook: a `STEP_ENTERED` event.
     #[serde(rename_all = "camelCase")]

@@ -251,6 +251,7 @@ pub fn enter_step(request: EntryRequest<'_>) -> EntryOutcome {
             text: s.whatsapp_template_text.clone(),
             parameters: Vec::new(),
             channel_id: None,
+            message_id: None,
         });
     }
     if let Some(url) = &s.webhook_url {

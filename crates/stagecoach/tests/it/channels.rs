@@ -213,10 +213,10 @@ async fn provider_rejections_fail_and_outages_retry(app: TestApp) {
     assert_eq!(detail["attemptLog"][0]["httpStatus"], 503);
 }
 
-fn whatsapp_notification(message_id: &str) -> Value {
+fn whatsapp_notification(message_id: &str, phone_number_id: &str) -> Value {
     json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550000000", "phone_number_id": "PN"},
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone_number_id},
         "contacts": [{"profile": {"name": "Bruno Lima"}, "wa_id": "5521988887777"}],
         "messages": [{"from": "5521988887777", "id": message_id, "timestamp": "1763700000",
                       "type": "text", "text": {"body": "Quero um orçamento"}}],
@@ -251,7 +251,8 @@ async fn whatsapp_webhooks_are_verified_before_anything_is_stored(app: TestApp) 
         .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 
-    let body = serde_json::to_vec(&whatsapp_notification("wamid.in.1")).unwrap();
+    let pnid = channel["accountId"].as_str().unwrap();
+    let body = serde_json::to_vec(&whatsapp_notification("wamid.in.1", pnid)).unwrap();
     for signature in [None, Some(sign_meta("another-secret", &body))] {
         let mut request = app
             .client
@@ -292,6 +293,21 @@ async fn whatsapp_webhooks_are_verified_before_anything_is_stored(app: TestApp) 
     assert_eq!(again.json::<Value>().await.unwrap()["received"], 0);
     let (_, chats) = app.call(Method::GET, search, None).await;
     assert_eq!(chats["total"], 1, "{chats}");
+
+    // Another number of the same Meta app is not this channel's business.
+    let other = serde_json::to_vec(&whatsapp_notification("wamid.in.2", "PN-other")).unwrap();
+    let answer = app
+        .client
+        .post(format!("{}{hook}", app.base))
+        .header("x-hub-signature-256", sign_meta("app-secret", &other))
+        .body(other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.json::<Value>().await.unwrap(),
+        json!({"received": 0, "statuses": 0, "ignored": 2})
+    );
 }
 
 async fn zapi_webhooks_need_the_channel_token(app: TestApp) {

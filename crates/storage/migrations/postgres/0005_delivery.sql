@@ -27,8 +27,7 @@ CREATE TABLE channels (
     created_at         BIGINT  NOT NULL,
     updated_at         BIGINT  NOT NULL
 );
-CREATE UNIQUE INDEX channels_kind_account ON channels (kind, account_id);
-CREATE INDEX channels_org ON channels (organization_id, kind);
+CREATE UNIQUE INDEX channels_kind_account ON channels (organization_id, kind, account_id);
 
 ALTER TABLE outbox ADD COLUMN endpoint_id UUID REFERENCES webhook_endpoints (id) ON DELETE CASCADE;
 ALTER TABLE outbox ADD COLUMN last_error TEXT;

@@ -64,7 +64,8 @@ pub trait Deliveries {
         id: EndpointId,
     ) -> Result<bool, StoreError>;
 
-    /// Fails with [`StoreError::UniqueViolation`] when the account is connected already.
+    /// Fails with [`StoreError::UniqueViolation`] when the organization has connected the
+    /// account already.
     async fn insert_channel(&mut self, channel: &ChannelRecord) -> Result<(), StoreError>;
     async fn list_channels(
         &mut self,
@@ -458,7 +459,8 @@ macro_rules! impl_deliveries {
                 error: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query("UPDATE outbox SET available_at = $2, last_error = $3, updated_at = $4 WHERE id = $1")
+                sqlx::query("UPDATE outbox SET available_at = $2, last_error = $3, updated_at = $4 \
+                     WHERE id = $1 AND status = 'pending'")
                     .bind(id.0)
                     .bind($crate::rows::millis(at))
                     .bind(error)
@@ -474,7 +476,8 @@ macro_rules! impl_deliveries {
                 error: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query("UPDATE outbox SET status = 'failed', last_error = $2, updated_at = $3 WHERE id = $1")
+                sqlx::query("UPDATE outbox SET status = 'failed', last_error = $2, updated_at = $3 \
+                     WHERE id = $1 AND status = 'pending'")
                     .bind(id.0)
                     .bind(error)
                     .bind($crate::rows::millis(now))
