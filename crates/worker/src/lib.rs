@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stagecoach_app::{Stagecoach, Transport};
+use stagecoach_app::{AppError, Stagecoach, Transport};
 use tokio::task::JoinSet;
 
 pub use http::{DEFAULT_TIMEOUT, HttpTransport, install_tls_provider};
@@ -45,31 +45,39 @@ async fn until_stopped(stopped: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
+/// Whether a pass handled a full batch (so more is waiting); a failed pass is logged.
+fn filled_batch(handled: Result<usize, AppError>, failure: &str) -> bool {
+    match handled {
+        Ok(handled) => handled as i64 >= BATCH,
+        Err(error) => {
+            tracing::error!(%error, "{failure}");
+            false
+        }
+    }
+}
+
+/// How long to wait before the next pass: no wait while work is waiting.
+fn pause(more_waiting: bool) -> Duration {
+    if more_waiting {
+        Duration::ZERO
+    } else {
+        POLL_INTERVAL
+    }
+}
+
 async fn run_timers(core: Stagecoach, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
-        let timers = match core.run_due_auto_advances(BATCH).await {
-            Ok(fired) => fired as i64 >= BATCH,
-            Err(error) => {
-                tracing::error!(%error, "could not claim due auto-advances");
-                false
-            }
-        };
-        let leads = match core.process_queued_lead_writes(BATCH).await {
-            Ok(applied) => applied as i64 >= BATCH,
-            Err(error) => {
-                tracing::error!(%error, "could not claim queued lead writes");
-                false
-            }
-        };
-        // A full batch means more is waiting: go again at once.
-        let pause = if timers || leads {
-            Duration::ZERO
-        } else {
-            POLL_INTERVAL
-        };
+        let timers = filled_batch(
+            core.run_due_auto_advances(BATCH).await,
+            "could not claim due auto-advances",
+        );
+        let leads = filled_batch(
+            core.process_queued_lead_writes(BATCH).await,
+            "could not claim queued lead writes",
+        );
         tokio::select! {
             () = until_stopped(&mut stopped) => break,
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep(pause(timers || leads)) => {}
         }
     }
 }
@@ -81,13 +89,8 @@ async fn run_deliveries(
 ) {
     let mut in_flight = JoinSet::new();
     loop {
-        let events_waiting = match core.fan_out_events(BATCH).await {
-            Ok(handled) => handled as i64 >= BATCH,
-            Err(error) => {
-                tracing::error!(%error, "could not fan out events");
-                false
-            }
-        };
+        let events_waiting =
+            filled_batch(core.fan_out_events(BATCH).await, "could not fan out events");
         let room = MAX_IN_FLIGHT - in_flight.len();
         let claimed = if room == 0 {
             Vec::new()
@@ -110,14 +113,9 @@ async fn run_deliveries(
                 }
             });
         }
-        let pause = if events_waiting || deliveries_waiting {
-            Duration::ZERO
-        } else {
-            POLL_INTERVAL
-        };
         tokio::select! {
             () = until_stopped(&mut stopped) => break,
-            () = tokio::time::sleep(pause) => {}
+            () = tokio::time::sleep(pause(events_waiting || deliveries_waiting)) => {}
             // A finished delivery makes room: look for more at once.
             Some(_) = in_flight.join_next(), if room == 0 => {}
         }
@@ -133,7 +131,7 @@ pub async fn deliver_due(
     core: &Stagecoach,
     transport: Arc<dyn Transport>,
     limit: i64,
-) -> Result<usize, stagecoach_app::AppError> {
+) -> Result<usize, AppError> {
     core.fan_out_events(BATCH).await?;
     let mut sends = JoinSet::new();
     for delivery in core.claim_deliveries(limit).await? {

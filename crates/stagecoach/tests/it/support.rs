@@ -415,7 +415,12 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, fiel
         "{body}"
     );
     assert!(body["code"].is_string(), "{body}");
-    let named: Vec<&str> = body["fields"]
+    assert_fields_named(&body["fields"], fields, body);
+}
+
+/// Asserts that an error's field list (`[{field, message}]`) names each of `fields`.
+fn assert_fields_named(list: &Value, fields: &[&str], body: &Value) {
+    let named: Vec<&str> = list
         .as_array()
         .expect("fields")
         .iter()
@@ -536,18 +541,7 @@ pub fn assert_native_error(
     assert_eq!(status, expected, "{body}");
     assert!(body["error"]["message"].is_string(), "{body}");
     assert!(body["error"]["code"].is_string(), "{body}");
-    let named: Vec<&str> = body["error"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .map(|f| f["field"].as_str().unwrap())
-        .collect();
-    for field in fields {
-        assert!(
-            named.contains(field),
-            "expected {field} among {named:?}: {body}"
-        );
-    }
+    assert_fields_named(&body["error"]["fields"], fields, body);
 }
 
 /// A transport that may reach the local receiver, as the tests' configuration allows.
