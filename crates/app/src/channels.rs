@@ -16,7 +16,7 @@ use stagecoach_domain::engine::timeline::{Actor, Event};
 use stagecoach_domain::enums::Channel as EnumChannel;
 use stagecoach_domain::error::Errors;
 use stagecoach_domain::ids::{AgentId, ChannelId, OrganizationId};
-use stagecoach_storage::{ChannelRecord, OutboxEntry, StoreError, Transaction};
+use stagecoach_storage::{OutboxEntry, StoreError, Transaction};
 
 use crate::Stagecoach;
 use crate::auth::Principal;
@@ -78,7 +78,7 @@ impl Stagecoach {
         &self,
         who: &Principal,
         mut input: ChannelInput,
-    ) -> Result<Channel, AppError> {
+    ) -> Result<(Channel, ChannelSecrets), AppError> {
         check_channel(&input)?;
         // An empty inbound token would let anyone call the channel's webhook.
         let blank = |token: &mut Option<String>| {
@@ -104,7 +104,6 @@ impl Stagecoach {
             name: input.name.trim().to_owned(),
             agent_id: input.agent_id,
             account_id: input.account_id.trim().to_owned(),
-            secrets: input.secrets,
             created_at: now,
             updated_at: now,
         };
@@ -114,20 +113,10 @@ impl Stagecoach {
         {
             return Err(AppError::not_found(Entity::Agent, "agentId"));
         }
-        let record = ChannelRecord {
-            id: channel.id,
-            organization_id: channel.organization_id,
-            kind: channel.kind,
-            name: channel.name.clone(),
-            agent_id: channel.agent_id,
-            account_id: channel.account_id.clone(),
-            secrets_encrypted: self
-                .secrets
-                .seal(&serde_json::to_string(&channel.secrets).expect("secrets serialize")),
-            created_at: now,
-            updated_at: now,
-        };
-        match tx.insert_channel(&record).await {
+        let sealed = self
+            .secrets
+            .seal(&serde_json::to_string(&input.secrets).expect("secrets serialize"));
+        match tx.insert_channel(&channel, &sealed).await {
             Err(StoreError::UniqueViolation) => {
                 return Err(AppError::Conflict {
                     field: "accountId",
@@ -140,14 +129,14 @@ impl Stagecoach {
             other => other?,
         }
         tx.commit().await?;
-        Ok(channel)
+        Ok((channel, input.secrets))
     }
 
     /// The organization's channels, secrets left out.
     pub async fn channels(&self, who: &Principal) -> Result<Vec<Channel>, AppError> {
         let mut tx = self.store.begin_read().await?;
-        let records = tx.list_channels(who.organization_id).await?;
-        Ok(records.into_iter().map(without_secrets).collect())
+        let channels = tx.list_channels(who.organization_id).await?;
+        Ok(channels.into_iter().map(|(channel, _)| channel).collect())
     }
 
     pub async fn delete_channel(
@@ -172,22 +161,22 @@ impl Stagecoach {
         org: OrganizationId,
         kind: ChannelKind,
         agent: Option<AgentId>,
-    ) -> Result<Option<Channel>, AppError> {
-        let mut candidates: Vec<ChannelRecord> = tx
+    ) -> Result<Option<(Channel, ChannelSecrets)>, AppError> {
+        let mut candidates: Vec<(Channel, String)> = tx
             .list_channels(org)
             .await?
             .into_iter()
-            .filter(|c| c.kind == kind)
+            .filter(|(c, _)| c.kind == kind)
             .collect();
         let position = candidates
             .iter()
-            .position(|c| agent.is_some() && c.agent_id == agent)
+            .position(|(c, _)| agent.is_some() && c.agent_id == agent)
             .unwrap_or(0);
         if candidates.is_empty() {
             return Ok(None);
         }
-        let record = candidates.swap_remove(position);
-        self.open_channel(record).map(Some)
+        self.open_channel(candidates.swap_remove(position))
+            .map(Some)
     }
 
     /// A channel by id for its inbound webhook, secrets opened.
@@ -195,46 +184,34 @@ impl Stagecoach {
         &self,
         id: Option<ChannelId>,
         kind: ChannelKind,
-    ) -> Result<Channel, AppError> {
+    ) -> Result<(Channel, ChannelSecrets), AppError> {
         let id = id.ok_or(AppError::not_found(Entity::Channel, "channelId"))?;
         let mut tx = self.store.begin_read().await?;
-        let record = tx
+        let stored = tx
             .channel_by_id(id)
             .await?
-            .filter(|c| c.kind == kind)
+            .filter(|(c, _)| c.kind == kind)
             .ok_or(AppError::not_found(Entity::Channel, "channelId"))?;
-        self.open_channel(record)
+        self.open_channel(stored)
     }
 
-    fn open_channel(&self, record: ChannelRecord) -> Result<Channel, AppError> {
+    /// A stored channel with its secrets decrypted.
+    fn open_channel(
+        &self,
+        (channel, sealed): (Channel, String),
+    ) -> Result<(Channel, ChannelSecrets), AppError> {
         let secrets = self
             .secrets
-            .open(&record.secrets_encrypted)
+            .open(&sealed)
             .ok()
             .and_then(|json| serde_json::from_str(&json).ok())
             .ok_or_else(|| {
                 AppError::Store(StoreError::Corrupt(format!(
                     "channel {} has secrets this server key cannot open",
-                    record.id
+                    channel.id
                 )))
             })?;
-        let mut channel = without_secrets(record);
-        channel.secrets = secrets;
-        Ok(channel)
-    }
-}
-
-fn without_secrets(record: ChannelRecord) -> Channel {
-    Channel {
-        id: record.id,
-        organization_id: record.organization_id,
-        kind: record.kind,
-        name: record.name,
-        agent_id: record.agent_id,
-        account_id: record.account_id,
-        secrets: ChannelSecrets::default(),
-        created_at: record.created_at,
-        updated_at: record.updated_at,
+        Ok((channel, secrets))
     }
 }
 
@@ -342,8 +319,10 @@ impl Stagecoach {
         };
         let channel = match chosen_channel {
             Some(id) => match tx.channel_by_id(id).await? {
-                Some(record) if record.organization_id == org && record.kind == channel_kind => {
-                    Some(self.open_channel(record)?)
+                Some(stored)
+                    if stored.0.organization_id == org && stored.0.kind == channel_kind =>
+                {
+                    Some(self.open_channel(stored)?)
                 }
                 _ => None,
             },
@@ -352,7 +331,7 @@ impl Stagecoach {
                     .await?
             }
         };
-        let Some(channel) = channel else {
+        let Some((channel, secrets)) = channel else {
             return Ok(Plan::Fail(format!(
                 "no {} channel is connected",
                 channel_kind.as_str()
@@ -377,7 +356,7 @@ impl Stagecoach {
         }
 
         let secret = |value: &Option<String>| value.clone().unwrap_or_default();
-        let s = &channel.secrets;
+        let s = &secrets;
         let request = match (channel_kind, message) {
             (ChannelKind::Whatsapp, Outgoing::Text(text)) => whatsapp_text(
                 &urls.whatsapp,
@@ -503,8 +482,8 @@ impl Stagecoach {
         token: Option<&str>,
         challenge: Option<&str>,
     ) -> Result<String, AppError> {
-        let channel = self.inbound_channel(channel, ChannelKind::Whatsapp).await?;
-        let expected = channel.secrets.verify_token.as_deref();
+        let (_, secrets) = self.inbound_channel(channel, ChannelKind::Whatsapp).await?;
+        let expected = secrets.verify_token.as_deref();
         match (mode, token, challenge) {
             (Some("subscribe"), Some(token), Some(challenge))
                 if expected.is_some_and(|expected| secrets_match(token, expected)) =>
@@ -524,8 +503,8 @@ impl Stagecoach {
         body: &[u8],
         signature: Option<&str>,
     ) -> Result<WebhookReceipt, AppError> {
-        let channel = self.inbound_channel(channel, ChannelKind::Whatsapp).await?;
-        let app_secret = channel.secrets.app_secret.as_deref().unwrap_or_default();
+        let (channel, secrets) = self.inbound_channel(channel, ChannelKind::Whatsapp).await?;
+        let app_secret = secrets.app_secret.as_deref().unwrap_or_default();
         if !signature.is_some_and(|s| verify_meta(app_secret, body, s)) {
             return Err(AppError::Unverified);
         }
@@ -604,8 +583,8 @@ impl Stagecoach {
         token: Option<&str>,
         payload: &Value,
     ) -> Result<WebhookReceipt, AppError> {
-        let channel = self.inbound_channel(channel, ChannelKind::Zapi).await?;
-        let expected = channel.secrets.webhook_token.as_deref();
+        let (channel, secrets) = self.inbound_channel(channel, ChannelKind::Zapi).await?;
+        let expected = secrets.webhook_token.as_deref();
         if !matches!((token, expected), (Some(t), Some(e)) if secrets_match(t, e)) {
             return Err(AppError::Unverified);
         }

@@ -53,6 +53,7 @@ impl Stagecoach {
             .list_channels(org)
             .await?
             .into_iter()
+            .map(|(channel, _)| channel)
             .find(|c| c.kind == ChannelKind::Whatsapp && c.account_id == send.phone_number_id)
             .ok_or(AppError::not_found(Entity::Channel, "phoneNumberId"))?;
         if let Some(agent) = send.agent_id

@@ -25,7 +25,7 @@ pub use repos::agents::Agents;
 pub use repos::board::{Board, PendingAutoAdvance, StayFilter};
 pub use repos::contacts::{ContactFilter, Contacts};
 pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations};
-pub use repos::delivery::{Attempt, ChannelRecord, Deliveries};
+pub use repos::delivery::{Attempt, Deliveries};
 pub use repos::labels::Labels;
 pub use repos::leads::{ActionFilter, Leads, PaymentTotal};
 pub use repos::memberships::Memberships;

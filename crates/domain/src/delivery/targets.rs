@@ -195,7 +195,6 @@ pub struct Channel {
     pub agent_id: Option<AgentId>,
     /// The WhatsApp phone number id, or the Z-API instance id.
     pub account_id: String,
-    pub secrets: ChannelSecrets,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use stagecoach_domain::delivery::targets::{ChannelKind, PayloadStyle, WebhookEndpoint};
+use stagecoach_domain::delivery::targets::{Channel, ChannelKind, PayloadStyle, WebhookEndpoint};
 use stagecoach_domain::ids::{
     AgentId, AttemptId, ChannelId, ConversationId, EndpointId, OrganizationId, OutboxId,
 };
@@ -12,20 +12,6 @@ use uuid::Uuid;
 
 use crate::rows::{from_json, parse_enum, time};
 use crate::{OutboxEntry, StoreError};
-
-/// A channel as stored, its secrets still encrypted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChannelRecord {
-    pub id: ChannelId,
-    pub organization_id: OrganizationId,
-    pub kind: ChannelKind,
-    pub name: String,
-    pub agent_id: Option<AgentId>,
-    pub account_id: String,
-    pub secrets_encrypted: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 /// One attempt at a delivery.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,13 +52,21 @@ pub trait Deliveries {
 
     /// Fails with [`StoreError::UniqueViolation`] when the organization has connected the
     /// account already.
-    async fn insert_channel(&mut self, channel: &ChannelRecord) -> Result<(), StoreError>;
+    async fn insert_channel(
+        &mut self,
+        channel: &Channel,
+        secrets_encrypted: &str,
+    ) -> Result<(), StoreError>;
+    /// The organization's channels, each with its encrypted secrets.
     async fn list_channels(
         &mut self,
         org: OrganizationId,
-    ) -> Result<Vec<ChannelRecord>, StoreError>;
+    ) -> Result<Vec<(Channel, String)>, StoreError>;
     /// A channel by id, whatever its organization: providers call its webhook by id.
-    async fn channel_by_id(&mut self, id: ChannelId) -> Result<Option<ChannelRecord>, StoreError>;
+    async fn channel_by_id(
+        &mut self,
+        id: ChannelId,
+    ) -> Result<Option<(Channel, String)>, StoreError>;
     async fn delete_channel(
         &mut self,
         org: OrganizationId,
@@ -183,18 +177,20 @@ pub(crate) struct ChannelRow {
 }
 
 impl ChannelRow {
-    pub(crate) fn into_domain(self) -> Result<ChannelRecord, StoreError> {
-        Ok(ChannelRecord {
-            id: ChannelId(self.id),
-            organization_id: OrganizationId(self.organization_id),
-            kind: parse_enum("kind", &self.kind, ChannelKind::parse)?,
-            name: self.name,
-            agent_id: self.agent_id.map(AgentId),
-            account_id: self.account_id,
-            secrets_encrypted: self.secrets_encrypted,
-            created_at: time(self.created_at)?,
-            updated_at: time(self.updated_at)?,
-        })
+    pub(crate) fn into_domain(self) -> Result<(Channel, String), StoreError> {
+        Ok((
+            Channel {
+                id: ChannelId(self.id),
+                organization_id: OrganizationId(self.organization_id),
+                kind: parse_enum("kind", &self.kind, ChannelKind::parse)?,
+                name: self.name,
+                agent_id: self.agent_id.map(AgentId),
+                account_id: self.account_id,
+                created_at: time(self.created_at)?,
+                updated_at: time(self.updated_at)?,
+            },
+            self.secrets_encrypted,
+        ))
     }
 }
 
@@ -331,7 +327,8 @@ macro_rules! impl_deliveries {
 
             async fn insert_channel(
                 &mut self,
-                c: &$crate::repos::delivery::ChannelRecord,
+                c: &stagecoach_domain::delivery::targets::Channel,
+                secrets_encrypted: &str,
             ) -> Result<(), $crate::StoreError> {
                 sqlx::query(
                     "INSERT INTO channels (id, organization_id, kind, name, agent_id, account_id, secrets_encrypted, \
@@ -343,7 +340,7 @@ macro_rules! impl_deliveries {
                 .bind(&c.name)
                 .bind(c.agent_id.map(|a| a.0))
                 .bind(&c.account_id)
-                .bind(&c.secrets_encrypted)
+                .bind(secrets_encrypted)
                 .bind($crate::rows::millis(c.created_at))
                 .bind($crate::rows::millis(c.updated_at))
                 .execute(self.conn())
@@ -354,7 +351,7 @@ macro_rules! impl_deliveries {
             async fn list_channels(
                 &mut self,
                 org: stagecoach_domain::ids::OrganizationId,
-            ) -> Result<Vec<$crate::repos::delivery::ChannelRecord>, $crate::StoreError> {
+            ) -> Result<Vec<(stagecoach_domain::delivery::targets::Channel, String)>, $crate::StoreError> {
                 let rows = sqlx::query_as::<_, $crate::repos::delivery::ChannelRow>(
                     "SELECT * FROM channels WHERE organization_id = $1 ORDER BY id",
                 )
@@ -367,7 +364,7 @@ macro_rules! impl_deliveries {
             async fn channel_by_id(
                 &mut self,
                 id: stagecoach_domain::ids::ChannelId,
-            ) -> Result<Option<$crate::repos::delivery::ChannelRecord>, $crate::StoreError> {
+            ) -> Result<Option<(stagecoach_domain::delivery::targets::Channel, String)>, $crate::StoreError> {
                 sqlx::query_as::<_, $crate::repos::delivery::ChannelRow>("SELECT * FROM channels WHERE id = $1")
                     .bind(id.0)
                     .fetch_optional(self.conn())

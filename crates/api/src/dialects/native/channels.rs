@@ -61,11 +61,8 @@ pub struct ChannelBody {
     pub created_at: DateTime<Utc>,
 }
 
-fn channel_body(channel: Channel, with_token: bool) -> ChannelBody {
-    let token = match channel.kind {
-        ChannelKind::Whatsapp => channel.secrets.verify_token.clone(),
-        ChannelKind::Zapi => channel.secrets.webhook_token.clone(),
-    };
+/// `inbound_token`: shown in the answer to the creation only.
+fn channel_body(channel: Channel, inbound_token: Option<String>) -> ChannelBody {
     ChannelBody {
         id: channel.id.to_string(),
         kind: channel.kind,
@@ -73,7 +70,7 @@ fn channel_body(channel: Channel, with_token: bool) -> ChannelBody {
         name: channel.name,
         agent_id: channel.agent_id.map(|a| a.to_string()),
         account_id: channel.account_id,
-        inbound_token: token.filter(|_| with_token),
+        inbound_token,
         created_at: channel.created_at,
     }
 }
@@ -93,7 +90,7 @@ pub async fn create_channel(
             stagecoach_domain::ValidationError::single("agentId", "is not an id")
         })?),
     };
-    let channel = state
+    let (channel, secrets) = state
         .core
         .create_channel(
             &who,
@@ -113,7 +110,14 @@ pub async fn create_channel(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(channel_body(channel, true))))
+    let inbound_token = match channel.kind {
+        ChannelKind::Whatsapp => secrets.verify_token,
+        ChannelKind::Zapi => secrets.webhook_token,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(channel_body(channel, inbound_token)),
+    ))
 }
 
 /// The organization's channels (secrets are never shown).
@@ -127,7 +131,7 @@ pub async fn list_channels(
     Ok(Json(
         channels
             .into_iter()
-            .map(|c| channel_body(c, false))
+            .map(|c| channel_body(c, None))
             .collect(),
     ))
 }
