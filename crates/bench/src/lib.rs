@@ -1,0 +1,145 @@
+//! `stagecoach-bench`: a reproducible load benchmark. It starts the release server on a
+//! fresh database, seeds a realistic organization, drives each workload over real HTTP
+//! with a fixed number of connections, and reports throughput (also as a ratio to the
+//! same run's no-storage baseline), latency percentiles, errors and the server's memory.
+
+pub mod database;
+pub mod load;
+pub mod report;
+pub mod seed;
+pub mod server;
+pub mod workloads;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use database::{BenchDb, FreshDatabase};
+use load::LoadShape;
+use report::{Report, TimersReport, WorkloadReport, megabytes};
+use server::ServerBinary;
+use workloads::Workload;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// The `stagecoach` binary to benchmark.
+    pub server_bin: PathBuf,
+    /// None: SQLite in a fresh file. Some: a PostgreSQL server on which a fresh database
+    /// is created for the run and dropped after it.
+    pub postgres_url: Option<String>,
+    pub conversations: usize,
+    pub connections: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub workloads: Vec<Workload>,
+    /// How long the timers get to drain before the run gives up on them.
+    pub timers_limit: Duration,
+}
+
+/// Runs the benchmark; the server and its data are gone when it returns.
+pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
+    // Already installed is fine (a test process may have done it).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = std::env::temp_dir().join(format!(
+        "stagecoach-bench-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let database = FreshDatabase::create(config.postgres_url.as_deref(), &dir).await?;
+    let result = run_on(config, &database, &dir).await;
+    database.finish().await?;
+    if result.is_ok() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!(
+            "the run's files (server log included) are kept in {}",
+            dir.display()
+        );
+    }
+    result
+}
+
+async fn run_on(
+    config: &BenchConfig,
+    database: &FreshDatabase,
+    dir: &std::path::Path,
+) -> anyhow::Result<Report> {
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let cli = ServerBinary {
+        path: config.server_bin.clone(),
+        database_url: database.url.clone(),
+        dir: dir.to_owned(),
+    };
+    cli.admin(&["migrate"]).await?;
+    let server = cli.serve().await?;
+    let mut org = seed::configure(&cli, &server).await?;
+    let db = BenchDb::connect(database).await?;
+    let seeding = Instant::now();
+    seed::load_conversations(&db, &mut org, config.conversations).await?;
+    let seed_s = seeding.elapsed().as_secs_f64();
+    let payments = if config.workloads.contains(&Workload::Actions) {
+        seed::create_payments(&server, &org, config.conversations.min(200)).await?
+    } else {
+        Vec::new()
+    };
+    let (org, payments) = (Arc::new(org), Arc::new(payments));
+    let shape = LoadShape {
+        connections: config.connections,
+        warmup: config.warmup,
+        duration: config.duration,
+    };
+
+    let mut reports: Vec<WorkloadReport> = Vec::new();
+    let mut timers = None;
+    for workload in Workload::ALL
+        .into_iter()
+        .filter(|w| config.workloads.contains(w))
+    {
+        let sampler = server.sample_memory();
+        if workload == Workload::Timers {
+            let outcome =
+                workloads::drain_timers(&db, config.conversations / 10, config.timers_limit)
+                    .await?;
+            timers = Some(TimersReport {
+                outcome,
+                peak_memory_mb: megabytes(sampler.stop()),
+            });
+            continue;
+        }
+        let maker = workloads::request_maker(workload, org.clone(), payments.clone());
+        let outcome = load::drive(&server.base, &org.token, shape, maker).await?;
+        let throughput = outcome.requests as f64 / outcome.elapsed.as_secs_f64();
+        let baseline = reports
+            .iter()
+            .find(|r| r.name == Workload::Baseline.name())
+            .map(|r| r.throughput_rps);
+        reports.push(WorkloadReport {
+            name: workload.name(),
+            description: workload.description(),
+            requests: outcome.requests,
+            errors: outcome.errors,
+            error_samples: outcome.error_samples,
+            throughput_rps: throughput,
+            ratio_to_baseline: baseline.map(|b| throughput / b),
+            latency: outcome.latency,
+            peak_memory_mb: megabytes(sampler.stop()),
+        });
+    }
+    let memory = server.memory();
+    db.close().await;
+    server.stop().await?;
+    Ok(Report {
+        engine: database.engine,
+        conversations: config.conversations,
+        connections: config.connections,
+        duration_s: config.duration.as_secs_f64(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        started_at,
+        seed_s,
+        workloads: reports,
+        timers,
+        server_peak_memory_mb: megabytes(memory.peak),
+    })
+}
