@@ -1,8 +1,11 @@
 //! Conversations on scenario boards: adding, moving, removing and listing them.
 
+use std::collections::HashMap;
+
+use stagecoach_domain::agent::Agent;
 use stagecoach_domain::conversation::{Conversation, ScenarioLink};
 use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
-use stagecoach_domain::ids::{ConversationId, ScenarioId, StepId};
+use stagecoach_domain::ids::{AgentId, ConversationId, OrganizationId, ScenarioId, StepId};
 use stagecoach_domain::step::Step;
 use stagecoach_storage::Transaction;
 
@@ -162,23 +165,34 @@ impl Stagecoach {
             )
             .await?;
         let steps = tx.list_steps(org, scenario.id, None).await?;
+        // One query per kind for the whole page, not per card.
+        let conversation_ids: Vec<_> = links.iter().map(|l| l.conversation_id).collect();
+        let mut conversations: HashMap<_, _> = tx
+            .get_conversations(org, &conversation_ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        let contact_ids: Vec<_> = conversations.values().map(|c| c.contact_id).collect();
+        let contacts: HashMap<_, _> = tx
+            .get_contacts(org, &contact_ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        let mut agents: HashMap<AgentId, Option<Agent>> = HashMap::new();
         let mut cards = Vec::with_capacity(links.len());
         for link in links {
-            let Some(conversation) = tx.get_conversation(org, link.conversation_id).await? else {
+            let Some(conversation) = conversations.remove(&link.conversation_id) else {
                 continue;
             };
             let Some(step) = steps.iter().find(|s| s.id == link.step_id).cloned() else {
                 continue;
             };
-            let contact = tx.get_contact(org, conversation.contact_id).await?;
-            let agent = match conversation.agent_id {
-                Some(id) => tx.get_agent(org, id).await?,
-                None => None,
-            };
-            let step_agent = match step.settings.agent_id {
-                Some(id) => tx.get_agent(org, id).await?,
-                None => None,
-            };
+            let contact = contacts.get(&conversation.contact_id).cloned();
+            let agent = cached_agent(tx.as_mut(), &mut agents, org, conversation.agent_id).await?;
+            let step_agent =
+                cached_agent(tx.as_mut(), &mut agents, org, step.settings.agent_id).await?;
             cards.push(BoardCard {
                 link,
                 conversation,
@@ -290,4 +304,20 @@ pub(crate) async fn resolve_step(
                 .ok_or(AppError::not_found(Entity::Step, "stepIndex"))
         }
     }
+}
+
+/// An agent read once per request, however many cards name it.
+async fn cached_agent(
+    tx: &mut dyn Transaction,
+    cache: &mut HashMap<AgentId, Option<Agent>>,
+    org: OrganizationId,
+    id: Option<AgentId>,
+) -> Result<Option<Agent>, AppError> {
+    let Some(id) = id else { return Ok(None) };
+    if let Some(agent) = cache.get(&id) {
+        return Ok(agent.clone());
+    }
+    let agent = tx.get_agent(org, id).await?;
+    cache.insert(id, agent.clone());
+    Ok(agent)
 }

@@ -35,6 +35,8 @@ pub struct BenchConfig {
     pub workloads: Vec<Workload>,
     /// How long the timers get to drain before the run gives up on them.
     pub timers_limit: Duration,
+    /// Keep the run's folder (the SQLite file, the server's log) for a closer look.
+    pub keep: bool,
 }
 
 /// Runs the benchmark; the server and its data are gone when it returns.
@@ -50,7 +52,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
     let database = FreshDatabase::create(config.postgres_url.as_deref(), &dir).await?;
     let result = run_on(config, &database, &dir).await;
     database.finish().await?;
-    if result.is_ok() {
+    if result.is_ok() && !config.keep {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
         eprintln!(

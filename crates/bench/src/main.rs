@@ -41,6 +41,9 @@ struct Args {
     /// Where to write the JSON report (default: target/bench/<engine>-<conversations>.json).
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Keep the run's folder (SQLite file, server log) instead of deleting it.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -89,6 +92,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             args.workload
         },
         timers_limit: Duration::from_secs(300),
+        keep: args.keep,
     };
     let report = run(&config).await?;
     print!("{}", report.table());

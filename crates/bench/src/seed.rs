@@ -266,6 +266,7 @@ struct Rows {
     stays: Vec<String>,
     tags: Vec<String>,
     assignees: Vec<String>,
+    open_assignments: Vec<String>,
     timers: Vec<String>,
 }
 
@@ -309,6 +310,11 @@ impl Rows {
                 "conversation_assignees",
                 "conversation_id, organization_id, membership_id, assigned_at",
                 &self.assignees,
+            ),
+            insert(
+                "open_assignments",
+                "scenario_id, membership_id, conversation_id, organization_id, assigned_at",
+                &self.open_assignments,
             ),
             insert(
                 "auto_advances",

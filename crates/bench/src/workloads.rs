@@ -22,17 +22,19 @@ pub enum Workload {
     Move,
     CrmData,
     Board,
+    Search,
     Actions,
     Timers,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 8] = [
         Workload::Baseline,
         Workload::Inbound,
         Workload::Move,
         Workload::CrmData,
         Workload::Board,
+        Workload::Search,
         Workload::Actions,
         Workload::Timers,
     ];
@@ -44,6 +46,7 @@ impl Workload {
             Workload::Move => "move",
             Workload::CrmData => "crm-data",
             Workload::Board => "board",
+            Workload::Search => "search",
             Workload::Actions => "actions",
             Workload::Timers => "timers",
         }
@@ -59,8 +62,9 @@ impl Workload {
             Workload::Move => "POST /crm/step/move to a random step of its scenario",
             Workload::CrmData => "POST Texter /chats/{id}/crm-data, mergingMode merge",
             Workload::Board => {
-                "GET a board page of 50 of one step (3 in 4), Texter chat search by phone (1 in 4)"
+                "GET /crm/scenario/{id}/conversation: 50 cards of one step (pages 0-9)"
             }
+            Workload::Search => "GET Texter /chats/search?search=<phone without country code>",
             Workload::Actions => {
                 "POST a TeleCRM custom action (1 in 2), update a payment's status (1 in 2)"
             }
@@ -107,21 +111,17 @@ pub fn request_maker(
                              "visits": rng.random_range(0..100)},
                 }),
             ),
-            Workload::Board => {
-                if rng.random_range(0..4) < 3 {
-                    Request::get(format!(
-                        "/crm/scenario/{}/conversation?stepId={}&page={}&limit=50",
-                        scenario.id,
-                        scenario.steps[step],
-                        rng.random_range(0..10)
-                    ))
-                } else {
-                    Request::get(format!(
-                        "/server/api/v2/chats/search?search={}&limit=20",
-                        seed::phone(i)
-                    ))
-                }
-            }
+            Workload::Board => Request::get(format!(
+                "/crm/scenario/{}/conversation?stepId={}&page={}&limit=50",
+                scenario.id,
+                scenario.steps[step],
+                rng.random_range(0..10)
+            )),
+            // What an agent types: the number without its country code.
+            Workload::Search => Request::get(format!(
+                "/server/api/v2/chats/search?search={}&limit=20",
+                &seed::phone(i)[2..]
+            )),
             Workload::Actions => {
                 let base = format!("/autoupdate/v2/enterprise/{}", org.id);
                 if payments.is_empty() || rng.random_range(0..2) == 0 {

@@ -19,7 +19,7 @@ pub struct MemberLoad {
     pub membership_id: MembershipId,
     /// Open (not RESOLVED) conversations of the scenario assigned to the member now.
     pub open_conversations: i64,
-    /// When the member was last assigned a conversation of the scenario.
+    /// When the member was assigned the most recent of those open conversations.
     pub last_assigned_at: Option<DateTime<Utc>>,
 }
 

@@ -289,6 +289,12 @@ macro_rules! impl_board {
                 .bind($crate::rows::millis(l.updated_at))
                 .execute(self.conn())
                 .await?;
+                for sql in $crate::repos::conversations::REFRESH_OPEN_ASSIGNMENTS {
+                    sqlx::query(sql)
+                        .bind(l.conversation_id.0)
+                        .execute(self.conn())
+                        .await?;
+                }
                 Ok(())
             }
 
@@ -307,7 +313,7 @@ macro_rules! impl_board {
                     qb.push(" AND step_id = ").push_bind(step.0);
                 }
                 if !include_inactive {
-                    qb.push(" AND available");
+                    qb.push(" AND available = ").push_bind(true);
                 }
                 qb.push(" ORDER BY created_at, id LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
                 let rows: Vec<$crate::repos::board::LinkRow> = qb.build_query_as().fetch_all(self.conn()).await?;

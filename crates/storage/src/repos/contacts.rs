@@ -39,6 +39,12 @@ pub trait Contacts {
         org: OrganizationId,
         id: ContactId,
     ) -> Result<Option<Contact>, StoreError>;
+    /// Several contacts in one go (unknown ids are left out, order not kept).
+    async fn get_contacts(
+        &mut self,
+        org: OrganizationId,
+        ids: &[ContactId],
+    ) -> Result<Vec<Contact>, StoreError>;
     async fn find_contact_by_phone(
         &mut self,
         org: OrganizationId,
@@ -273,6 +279,29 @@ macro_rules! impl_contacts {
                 .await?
                 .map(|row| row.into_domain())
                 .transpose()
+            }
+
+            async fn get_contacts(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                ids: &[stagecoach_domain::ids::ContactId],
+            ) -> Result<Vec<stagecoach_domain::contact::Contact>, $crate::StoreError> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM contacts WHERE organization_id = ");
+                qb.push_bind(org.0).push(" AND id IN (");
+                let mut list = qb.separated(", ");
+                for id in ids {
+                    list.push_bind(id.0);
+                }
+                qb.push(")");
+                qb.build_query_as::<$crate::repos::contacts::ContactRow>()
+                    .fetch_all(self.conn())
+                    .await?
+                    .into_iter()
+                    .map(|row| row.into_domain())
+                    .collect()
             }
 
             async fn find_contact_by_phone(

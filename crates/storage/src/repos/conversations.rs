@@ -78,6 +78,12 @@ pub trait Conversations {
         org: OrganizationId,
         id: ConversationId,
     ) -> Result<Option<Conversation>, StoreError>;
+    /// Several conversations in one go (unknown ids are left out, order not kept).
+    async fn get_conversations(
+        &mut self,
+        org: OrganizationId,
+        ids: &[ConversationId],
+    ) -> Result<Vec<Conversation>, StoreError>;
     /// The contact's most recent conversation on a channel.
     async fn latest_conversation(
         &mut self,
@@ -106,6 +112,18 @@ pub trait Conversations {
         member: MembershipId,
     ) -> Result<MemberLoad, StoreError>;
 }
+
+/// Rewrites one conversation's rows of `open_assignments` (see migration 0006) from its
+/// assignees, status and board links; run after any of them is saved.
+pub(crate) const REFRESH_OPEN_ASSIGNMENTS: [&str; 2] = [
+    "DELETE FROM open_assignments WHERE conversation_id = $1",
+    "INSERT INTO open_assignments (scenario_id, membership_id, conversation_id, organization_id, assigned_at) \
+     SELECT l.scenario_id, a.membership_id, a.conversation_id, a.organization_id, a.assigned_at \
+     FROM conversation_assignees a \
+     JOIN scenario_links l ON l.conversation_id = a.conversation_id AND l.available \
+     JOIN conversations v ON v.id = a.conversation_id AND v.status <> 'RESOLVED' \
+     WHERE a.conversation_id = $1",
+];
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct ConversationRow {
@@ -224,33 +242,55 @@ pub(crate) use push_chat_search;
 macro_rules! impl_conversations {
     ($tx:ty, $db:ty, lock_sql = $lock:expr) => {
         impl $tx {
-            /// Adds tags and assignees to conversation rows.
+            /// Adds tags and assignees to conversation rows: two queries for the whole page.
             async fn complete_conversations(
                 &mut self,
                 rows: Vec<$crate::repos::conversations::ConversationRow>,
             ) -> Result<Vec<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let id: uuid::Uuid = $crate::repos::conversations::row_id(&row);
-                    let tags: Vec<String> = sqlx::query_scalar(
-                        "SELECT tag FROM conversation_tags WHERE conversation_id = $1 ORDER BY position, tag",
-                    )
-                    .bind(id)
-                    .fetch_all(self.conn())
-                    .await?;
-                    let assignees: Vec<uuid::Uuid> = sqlx::query_scalar(
-                        "SELECT membership_id FROM conversation_assignees WHERE conversation_id = $1 \
-                         ORDER BY assigned_at, membership_id",
-                    )
-                    .bind(id)
-                    .fetch_all(self.conn())
-                    .await?;
-                    out.push(row.into_domain(
-                        tags,
-                        assignees.into_iter().map(stagecoach_domain::ids::MembershipId).collect(),
-                    )?);
+                use sqlx::Row;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
                 }
-                Ok(out)
+                let ids: Vec<uuid::Uuid> = rows.iter().map($crate::repos::conversations::row_id).collect();
+                let mut tags: std::collections::HashMap<uuid::Uuid, Vec<String>> = std::collections::HashMap::new();
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT conversation_id, tag FROM conversation_tags WHERE conversation_id IN (",
+                );
+                let mut list = qb.separated(", ");
+                for id in &ids {
+                    list.push_bind(*id);
+                }
+                qb.push(") ORDER BY position, tag");
+                for row in qb.build().fetch_all(self.conn()).await? {
+                    tags.entry(row.try_get("conversation_id")?)
+                        .or_default()
+                        .push(row.try_get("tag")?);
+                }
+                let mut assignees: std::collections::HashMap<uuid::Uuid, Vec<stagecoach_domain::ids::MembershipId>> =
+                    std::collections::HashMap::new();
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT conversation_id, membership_id FROM conversation_assignees WHERE conversation_id IN (",
+                );
+                let mut list = qb.separated(", ");
+                for id in &ids {
+                    list.push_bind(*id);
+                }
+                qb.push(") ORDER BY assigned_at, membership_id");
+                for row in qb.build().fetch_all(self.conn()).await? {
+                    assignees
+                        .entry(row.try_get("conversation_id")?)
+                        .or_default()
+                        .push(stagecoach_domain::ids::MembershipId(row.try_get("membership_id")?));
+                }
+                rows.into_iter()
+                    .zip(ids)
+                    .map(|(row, id)| {
+                        row.into_domain(
+                            tags.remove(&id).unwrap_or_default(),
+                            assignees.remove(&id).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
             }
         }
 
@@ -395,6 +435,9 @@ macro_rules! impl_conversations {
                     .execute(self.conn())
                     .await?;
                 }
+                for sql in $crate::repos::conversations::REFRESH_OPEN_ASSIGNMENTS {
+                    sqlx::query(sql).bind(c.id.0).execute(self.conn()).await?;
+                }
                 Ok(())
             }
 
@@ -411,6 +454,28 @@ macro_rules! impl_conversations {
                 .fetch_all(self.conn())
                 .await?;
                 Ok(self.complete_conversations(rows).await?.pop())
+            }
+
+            async fn get_conversations(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                ids: &[stagecoach_domain::ids::ConversationId],
+            ) -> Result<Vec<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM conversations WHERE organization_id = ");
+                qb.push_bind(org.0).push(" AND id IN (");
+                let mut list = qb.separated(", ");
+                for id in ids {
+                    list.push_bind(id.0);
+                }
+                qb.push(")");
+                let rows = qb
+                    .build_query_as::<$crate::repos::conversations::ConversationRow>()
+                    .fetch_all(self.conn())
+                    .await?;
+                self.complete_conversations(rows).await
             }
 
             async fn latest_conversation(
@@ -506,12 +571,9 @@ macro_rules! impl_conversations {
             ) -> Result<stagecoach_domain::engine::assignment::MemberLoad, $crate::StoreError> {
                 use sqlx::Row;
                 let row = sqlx::query(
-                    "SELECT COUNT(CASE WHEN v.status <> 'RESOLVED' AND l.available THEN 1 END) AS open_count, \
-                     MAX(a.assigned_at) AS last_assigned \
-                     FROM conversation_assignees a \
-                     JOIN conversations v ON v.id = a.conversation_id \
-                     JOIN scenario_links l ON l.conversation_id = v.id AND l.scenario_id = $2 \
-                     WHERE a.organization_id = $1 AND a.membership_id = $3",
+                    "SELECT COUNT(*) AS open_count, MAX(assigned_at) AS last_assigned \
+                     FROM open_assignments \
+                     WHERE scenario_id = $2 AND membership_id = $3 AND organization_id = $1",
                 )
                 .bind(org.0)
                 .bind(scenario.0)
