@@ -12,6 +12,7 @@ use stagecoach_domain::ids::{OutboxId, StepId};
 use stagecoach_domain::step::Step;
 use stagecoach_storage::{PendingAutoAdvance, Transaction};
 
+use crate::events::{conversation_event, entry_change_events};
 use crate::{AppError, Entity, Stagecoach};
 
 /// A uniform random choice from the thread's generator.
@@ -106,41 +107,44 @@ impl Stagecoach {
             tx.save_conversation(&outcome.conversation, now).await?;
             tx.save_link(&outcome.link).await?;
             tx.insert_stay(&outcome.stay).await?;
-            for (id, effect) in &outcome.effects {
-                tx.enqueue(org, Some(outcome.conversation.id), *id, effect, now)
-                    .await?;
-            }
-            let entered = step_entered_event(
-                &outcome.conversation,
-                &step,
-                leaving.as_ref(),
-                &context.actor,
-            );
-            tx.enqueue(
-                org,
-                Some(outcome.conversation.id),
+            // Everything the entry queues and notes goes out in one statement each.
+            let mut effects = outcome.effects.clone();
+            effects.push((
                 OutboxId::new(),
-                &entered,
+                step_entered_event(
+                    &outcome.conversation,
+                    &step,
+                    leaving.as_ref(),
+                    &context.actor,
+                ),
+            ));
+            effects.extend(
+                entry_change_events(&before, &outcome.conversation, &context.actor)
+                    .into_iter()
+                    .map(|effect| (OutboxId::new(), effect)),
+            );
+            if outcome.blocked_by_24h_rule {
+                let data = serde_json::json!({"stepId": step.id, "reason": "24h_window_closed"});
+                effects.push((
+                    OutboxId::new(),
+                    conversation_event(
+                        &outcome.conversation,
+                        "message.blocked",
+                        &context.actor,
+                        data,
+                    ),
+                ));
+            }
+            tx.enqueue_all(org, Some(outcome.conversation.id), &effects, now)
+                .await?;
+            tx.append_events(
+                org,
+                outcome.conversation.id,
+                &outcome.events,
+                &context.actor,
                 now,
             )
             .await?;
-            self.emit_entry_changes(tx, &before, &outcome.conversation, &context.actor)
-                .await?;
-            if outcome.blocked_by_24h_rule {
-                let data = serde_json::json!({"stepId": step.id, "reason": "24h_window_closed"});
-                self.emit(
-                    tx,
-                    &outcome.conversation,
-                    "message.blocked",
-                    &context.actor,
-                    data,
-                )
-                .await?;
-            }
-            for event in &outcome.events {
-                tx.append_event(org, outcome.conversation.id, event, &context.actor, now)
-                    .await?;
-            }
 
             let report = report.get_or_insert_with(|| EntryReport {
                 entered_step: step.clone(),
@@ -205,14 +209,14 @@ impl Stagecoach {
         if step.settings.assignee_logic_type != Some(AssigneeLogic::FairDistributionSelected) {
             return Ok(Vec::new());
         }
-        let mut loads = Vec::new();
-        for member in step.settings.selected_membership_ids.iter().flatten() {
-            loads.push(
-                tx.member_load(step.organization_id, step.scenario_id, *member)
-                    .await?,
-            );
-        }
-        Ok(loads)
+        let members = step
+            .settings
+            .selected_membership_ids
+            .as_deref()
+            .unwrap_or_default();
+        Ok(tx
+            .member_loads(step.organization_id, step.scenario_id, members)
+            .await?)
     }
 }
 

@@ -23,16 +23,16 @@ impl Stagecoach {
         actor: &Actor,
         data: Value,
     ) -> Result<(), AppError> {
-        let about = (Some(conversation.id), conversation.contact_id);
-        self.queue_event(
-            tx,
+        let effect = conversation_event(conversation, event_type, actor, data);
+        tx.enqueue(
             conversation.organization_id,
-            about,
-            event_type,
-            actor,
-            data,
+            Some(conversation.id),
+            OutboxId::new(),
+            &effect,
+            self.now(),
         )
-        .await
+        .await?;
+        Ok(())
     }
 
     /// Queues an event about a conversation and a contact, or about a contact (a lead)
@@ -87,34 +87,53 @@ impl Stagecoach {
             .await?;
         Ok(())
     }
+}
 
-    /// The events a step entry's changes produce (status, priority, assignees).
-    pub(crate) async fn emit_entry_changes(
-        &self,
-        tx: &mut dyn Transaction,
-        before: &Conversation,
-        after: &Conversation,
-        actor: &Actor,
-    ) -> Result<(), AppError> {
-        let changes = [
-            ("status", before.status != after.status, json!(after.status)),
-            (
-                "priority",
-                before.priority != after.priority,
-                json!(after.priority),
-            ),
-            (
-                "assignees",
-                before.assignees != after.assignees,
-                json!(after.assignees),
-            ),
-        ];
-        for (field, changed, value) in changes {
-            if let (true, Some(event_type)) = (changed, change_event_type(field)) {
-                self.emit(tx, after, event_type, actor, json!({ field: value }))
-                    .await?;
-            }
-        }
-        Ok(())
+/// The events a step entry's changes produce (status, priority, assignees).
+pub(crate) fn entry_change_events(
+    before: &Conversation,
+    after: &Conversation,
+    actor: &Actor,
+) -> Vec<OutboundEffect> {
+    let changes = [
+        ("status", before.status != after.status, json!(after.status)),
+        (
+            "priority",
+            before.priority != after.priority,
+            json!(after.priority),
+        ),
+        (
+            "assignees",
+            before.assignees != after.assignees,
+            json!(after.assignees),
+        ),
+    ];
+    changes
+        .into_iter()
+        .filter_map(|(field, changed, value)| {
+            let event_type = change_event_type(field).filter(|_| changed)?;
+            Some(conversation_event(
+                after,
+                event_type,
+                actor,
+                json!({ field: value }),
+            ))
+        })
+        .collect()
+}
+
+/// An event about a conversation (and its contact), as subscriptions receive it.
+pub(crate) fn conversation_event(
+    conversation: &Conversation,
+    event_type: &str,
+    actor: &Actor,
+    data: Value,
+) -> OutboundEffect {
+    OutboundEffect::Event {
+        event_type: event_type.to_owned(),
+        conversation_id: Some(conversation.id),
+        contact_id: Some(conversation.contact_id),
+        actor: actor.label(),
+        data,
     }
 }

@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
-use stagecoach_storage::PendingAutoAdvance;
+use stagecoach_storage::{PendingAutoAdvance, Transaction};
 
 use crate::engine::EntryContext;
 use crate::{AppError, Stagecoach};
@@ -11,6 +11,10 @@ use crate::{AppError, Stagecoach};
 /// How long a claimed timer stays reserved for the process that claimed it. A process that
 /// dies mid-way leaves the timer to be claimed again after this.
 const CLAIM_LEASE: Duration = Duration::seconds(60);
+
+/// How many timers fire in one transaction: one commit for the group instead of one
+/// each, while no transaction holds the (single SQLite) writer for long.
+const GROUP_COMMIT: usize = 50;
 
 impl Stagecoach {
     /// Fires the auto-advances that are due now (at most `limit`); returns how many moved a
@@ -26,24 +30,57 @@ impl Stagecoach {
             claimed
         };
         let mut fired = 0;
-        for plan in claimed {
-            match self.fire_auto_advance(&plan).await {
-                Ok(true) => fired += 1,
-                Ok(false) => {}
-                Err(error) => {
-                    // The lease runs out and the timer is tried again.
-                    tracing::error!(conversation.id = %plan.conversation_id, %error, "auto-advance failed");
-                }
-            }
+        for group in claimed.chunks(GROUP_COMMIT) {
+            fired += self.fire_group(group).await;
         }
         Ok(fired)
     }
 
-    async fn fire_auto_advance(&self, plan: &PendingAutoAdvance) -> Result<bool, AppError> {
+    /// Fires a group of timers in one transaction (one commit for all of them). When any
+    /// of them fails, the group is rolled back and each is fired in a transaction of its
+    /// own, so one bad timer holds back none of the others; a timer that fails alone is
+    /// left to its lease and tried again.
+    async fn fire_group(&self, group: &[PendingAutoAdvance]) -> usize {
+        match self.fire_together(group).await {
+            Ok(fired) => fired,
+            Err(error) if group.len() == 1 => {
+                tracing::error!(conversation.id = %group[0].conversation_id, %error, "auto-advance failed");
+                0
+            }
+            Err(_) => {
+                let mut fired = 0;
+                for plan in group {
+                    match self.fire_together(std::slice::from_ref(plan)).await {
+                        Ok(one) => fired += one,
+                        Err(error) => {
+                            tracing::error!(conversation.id = %plan.conversation_id, %error, "auto-advance failed");
+                        }
+                    }
+                }
+                fired
+            }
+        }
+    }
+
+    async fn fire_together(&self, group: &[PendingAutoAdvance]) -> Result<usize, AppError> {
+        let mut tx = self.store.begin_write().await?;
+        let mut fired = 0;
+        for plan in group {
+            fired += usize::from(self.fire_auto_advance(tx.as_mut(), plan).await?);
+        }
+        tx.commit().await?;
+        Ok(fired)
+    }
+
+    /// Fires one timer inside the caller's transaction; whether it moved a conversation.
+    async fn fire_auto_advance(
+        &self,
+        tx: &mut dyn Transaction,
+        plan: &PendingAutoAdvance,
+    ) -> Result<bool, AppError> {
         let org = plan.organization_id;
         let now = self.now();
         let actor = Actor::timer();
-        let mut tx = self.store.begin_write().await?;
         if !tx
             .take_auto_advance(plan.conversation_id, plan.stay_id)
             .await?
@@ -51,7 +88,6 @@ impl Stagecoach {
             return Ok(false); // fired elsewhere, or the stay already ended
         }
         let Some(conversation) = tx.lock_conversation(org, plan.conversation_id).await? else {
-            tx.commit().await?;
             return Ok(false);
         };
         let current = tx.active_link(org, conversation.id).await?;
@@ -62,7 +98,6 @@ impl Stagecoach {
             };
             tx.append_event(org, conversation.id, &stale, &actor, now)
                 .await?;
-            tx.commit().await?;
             return Ok(false);
         }
         let Some(target) = tx.get_step(org, plan.target_step_id).await? else {
@@ -72,7 +107,6 @@ impl Stagecoach {
             };
             tx.append_event(org, conversation.id, &stale, &actor, now)
                 .await?;
-            tx.commit().await?;
             return Ok(false);
         };
         let fired = Event::TimerFired {
@@ -86,9 +120,7 @@ impl Stagecoach {
             actor,
             send_initial_message_on_move: false,
         };
-        self.enter(tx.as_mut(), conversation, target, context)
-            .await?;
-        tx.commit().await?;
+        self.enter(tx, conversation, target, context).await?;
         Ok(true)
     }
 }

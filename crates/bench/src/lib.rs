@@ -37,6 +37,15 @@ pub struct BenchConfig {
     pub timers_limit: Duration,
     /// Keep the run's folder (the SQLite file, the server's log) for a closer look.
     pub keep: bool,
+    /// CPUs the server and the load generator were confined to (`taskset` lists).
+    pub pinning: Option<Pinning>,
+}
+
+/// Which CPUs the server and the load generator run on, so they do not compete.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pinning {
+    pub server_cpus: String,
+    pub generator_cpus: String,
 }
 
 /// Runs the benchmark; the server and its data are gone when it returns.
@@ -73,6 +82,7 @@ async fn run_on(
         path: config.server_bin.clone(),
         database_url: database.url.clone(),
         dir: dir.to_owned(),
+        cpus: config.pinning.as_ref().map(|p| p.server_cpus.clone()),
     };
     cli.admin(&["migrate"]).await?;
     let server = cli.serve().await?;
@@ -136,6 +146,7 @@ async fn run_on(
         engine: database.engine,
         conversations: config.conversations,
         connections: config.connections,
+        pinning: config.pinning.clone(),
         duration_s: config.duration.as_secs_f64(),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         started_at,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use stagecoach_bench::workloads::Workload;
-use stagecoach_bench::{BenchConfig, run};
+use stagecoach_bench::{BenchConfig, Pinning, run};
 
 /// Load benchmark: starts `stagecoach serve` on a fresh database, seeds an organization
 /// and drives every workload over HTTP on loopback.
@@ -44,6 +44,10 @@ struct Args {
     /// Keep the run's folder (SQLite file, server log) instead of deleting it.
     #[arg(long)]
     keep: bool,
+    /// Do not pin: by default, on a machine with 2 CPUs or more and `taskset`, the server
+    /// runs on CPU 0 and the load generator on the others, so they do not compete.
+    #[arg(long)]
+    no_pin: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -54,11 +58,13 @@ enum Mode {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Before the runtime starts: its threads inherit this thread's CPUs.
+    let pinning = if args.no_pin { None } else { pin_generator() };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(bench(args)) {
+    match runtime.block_on(bench(args, pinning)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -67,7 +73,31 @@ fn main() -> ExitCode {
     }
 }
 
-async fn bench(args: Args) -> anyhow::Result<()> {
+/// Confines this process to CPUs 1.. and leaves CPU 0 to the server; None when the
+/// machine has a single CPU or no `taskset`.
+fn pin_generator() -> Option<Pinning> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return None;
+    }
+    let generator_cpus = if cpus == 2 {
+        "1".to_owned()
+    } else {
+        format!("1-{}", cpus - 1)
+    };
+    let pinned = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", &generator_cpus])
+        .arg(std::process::id().to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    pinned.then(|| Pinning {
+        server_cpus: "0".to_owned(),
+        generator_cpus,
+    })
+}
+
+async fn bench(args: Args, pinning: Option<Pinning>) -> anyhow::Result<()> {
     let (conversations, duration) = match args.mode {
         Mode::Quick => (20_000, 5.0),
         Mode::Full => (100_000, 20.0),
@@ -93,6 +123,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         },
         timers_limit: Duration::from_secs(300),
         keep: args.keep,
+        pinning,
     };
     let report = run(&config).await?;
     print!("{}", report.table());

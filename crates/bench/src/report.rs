@@ -13,6 +13,7 @@ pub struct Report {
     pub engine: Engine,
     pub conversations: usize,
     pub connections: usize,
+    pub pinning: Option<crate::Pinning>,
     pub duration_s: f64,
     pub cpus: usize,
     pub started_at: String,
@@ -63,6 +64,13 @@ impl Report {
             self.cpus,
             self.seed_s
         );
+        if let Some(p) = &self.pinning {
+            let _ = writeln!(
+                out,
+                "server on CPUs {}, load generator on CPUs {}",
+                p.server_cpus, p.generator_cpus
+            );
+        }
         let _ = writeln!(
             out,
             "{:<10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8}",

@@ -16,6 +16,8 @@ pub struct ServerBinary {
     pub path: PathBuf,
     pub database_url: String,
     pub dir: PathBuf,
+    /// CPUs the server is confined to (a `taskset -c` list), if any.
+    pub cpus: Option<String>,
 }
 
 impl ServerBinary {
@@ -43,7 +45,15 @@ impl ServerBinary {
     pub async fn serve(&self) -> anyhow::Result<RunningServer> {
         let port = free_port()?;
         let log = std::fs::File::create(self.dir.join("server.log"))?;
-        let child = Command::new(&self.path)
+        let mut command = match &self.cpus {
+            Some(cpus) => {
+                let mut pinned = Command::new("taskset");
+                pinned.arg("-c").arg(cpus).arg(&self.path);
+                pinned
+            }
+            None => Command::new(&self.path),
+        };
+        let child = command
             .arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))

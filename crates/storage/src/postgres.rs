@@ -100,7 +100,11 @@ conversations::impl_conversations!(
 );
 messages::impl_messages!(PgTx);
 board::impl_board!(PgTx, sqlx::Postgres, claim_sql = board::CLAIM_POSTGRES);
-timeline::impl_timeline!(PgTx, claim_sql = timeline::CLAIM_OUTBOX_POSTGRES);
+timeline::impl_timeline!(
+    PgTx,
+    sqlx::Postgres,
+    claim_sql = timeline::CLAIM_OUTBOX_POSTGRES
+);
 labels::impl_labels!(PgTx);
 leads::impl_leads!(PgTx, sqlx::Postgres);
 delivery::impl_deliveries!(PgTx);

@@ -126,7 +126,11 @@ conversations::impl_conversations!(
 );
 messages::impl_messages!(SqliteTx);
 board::impl_board!(SqliteTx, sqlx::Sqlite, claim_sql = board::CLAIM_SQLITE);
-timeline::impl_timeline!(SqliteTx, claim_sql = timeline::CLAIM_OUTBOX_SQLITE);
+timeline::impl_timeline!(
+    SqliteTx,
+    sqlx::Sqlite,
+    claim_sql = timeline::CLAIM_OUTBOX_SQLITE
+);
 labels::impl_labels!(SqliteTx);
 leads::impl_leads!(SqliteTx, sqlx::Sqlite);
 delivery::impl_deliveries!(SqliteTx);

@@ -7,6 +7,7 @@ mod support;
 
 mod agents;
 mod auth;
+mod bench;
 mod channels;
 mod cli;
 mod engine;

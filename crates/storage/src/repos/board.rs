@@ -443,13 +443,12 @@ macro_rules! impl_board {
                 p: &$crate::repos::board::PendingAutoAdvance,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query("DELETE FROM auto_advances WHERE conversation_id = $1")
-                    .bind(p.conversation_id.0)
-                    .execute(self.conn())
-                    .await?;
+                // One statement: a conversation's pending auto-advance is replaced whole.
                 sqlx::query(
                     "INSERT INTO auto_advances (conversation_id, organization_id, link_id, stay_id, step_id, \
-                     target_step_id, due_at, claimed_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
+                     target_step_id, due_at, claimed_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8) \
+                     ON CONFLICT (conversation_id) DO UPDATE SET organization_id = $2, link_id = $3, stay_id = $4, \
+                     step_id = $5, target_step_id = $6, due_at = $7, claimed_until = NULL, created_at = $8",
                 )
                 .bind(p.conversation_id.0)
                 .bind(p.organization_id.0)

@@ -105,12 +105,12 @@ pub trait Conversations {
     ) -> Result<bool, StoreError>;
     /// A member's open (not RESOLVED) conversations active in a scenario, and when the
     /// member was last assigned one of the scenario's conversations.
-    async fn member_load(
+    async fn member_loads(
         &mut self,
         org: OrganizationId,
         scenario: ScenarioId,
-        member: MembershipId,
-    ) -> Result<MemberLoad, StoreError>;
+        members: &[MembershipId],
+    ) -> Result<Vec<MemberLoad>, StoreError>;
 }
 
 /// Rewrites one conversation's rows of `open_assignments` (see migration 0006) from its
@@ -183,6 +183,24 @@ impl ConversationRow {
     }
 }
 
+/// Whether a search text is a phone number (or part of one): at least two digits and
+/// nothing but digits and phone punctuation. Such a search looks at phone numbers only.
+pub(crate) fn is_phone_search(text: &str) -> bool {
+    text.chars().filter(char::is_ascii_digit).count() >= 2
+        && text
+            .chars()
+            .all(|ch| ch.is_ascii_digit() || " +-().".contains(ch))
+}
+
+/// A search page's row with the number of matches in all (`COUNT(*) OVER ()`), so the
+/// filter runs once for both.
+#[derive(sqlx::FromRow)]
+pub(crate) struct CountedConversationRow {
+    #[sqlx(flatten)]
+    pub(crate) row: ConversationRow,
+    pub(crate) total_count: i64,
+}
+
 /// Appends the `WHERE` clause of a chat search.
 macro_rules! push_chat_search {
     ($qb:expr, $org:expr, $s:expr) => {{
@@ -191,6 +209,15 @@ macro_rules! push_chat_search {
         if let Some(text) = &s.text {
             let pattern = format!("%{}%", text.trim().to_lowercase());
             let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+            if $crate::repos::conversations::is_phone_search(text) {
+                // Phone numbers only: a scan of the narrow (organization, phone, id) index
+                // rather than of every conversation joined to its contact.
+                $qb.push(" AND v.contact_id IN (SELECT id FROM contacts WHERE organization_id = ")
+                    .push_bind($org.0)
+                    .push(" AND phone LIKE ")
+                    .push_bind(format!("%{digits}%"))
+                    .push(")");
+            } else {
             $qb.push(" AND (LOWER(COALESCE(c.first_name, '') || ' ' || COALESCE(c.last_name, '')) LIKE ")
                 .push_bind(pattern.clone())
                 .push(" OR LOWER(COALESCE(v.title, '')) LIKE ")
@@ -199,6 +226,7 @@ macro_rules! push_chat_search {
                 $qb.push(" OR COALESCE(c.phone, '') LIKE ").push_bind(format!("%{digits}%"));
             }
             $qb.push(")");
+            }
         }
         if !s.channels.is_empty() {
             $qb.push(" AND v.channel IN (");
@@ -317,19 +345,27 @@ macro_rules! impl_conversations {
                 limit: i64,
             ) -> Result<(Vec<stagecoach_domain::conversation::Conversation>, i64), $crate::StoreError> {
                 const FROM: &str = " FROM conversations v JOIN contacts c ON c.id = v.contact_id";
-                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*)");
-                count.push(FROM);
-                $crate::repos::conversations::push_chat_search!(count, org, search);
-                let total: i64 = count.build_query_scalar().fetch_one(self.conn()).await?;
-                let mut page = sqlx::QueryBuilder::<$db>::new("SELECT v.*");
+                let mut page = sqlx::QueryBuilder::<$db>::new("SELECT v.*, COUNT(*) OVER () AS total_count");
                 page.push(FROM);
                 $crate::repos::conversations::push_chat_search!(page, org, search);
                 page.push(" ORDER BY COALESCE(v.last_message_at, v.created_at) DESC, v.id DESC LIMIT ")
                     .push_bind(limit)
                     .push(" OFFSET ")
                     .push_bind(skip);
-                let rows: Vec<$crate::repos::conversations::ConversationRow> =
+                let counted: Vec<$crate::repos::conversations::CountedConversationRow> =
                     page.build_query_as().fetch_all(self.conn()).await?;
+                let total = match counted.first() {
+                    Some(first) => first.total_count,
+                    None if skip == 0 => 0,
+                    // A page past the end carries no count: ask for it.
+                    None => {
+                        let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*)");
+                        count.push(FROM);
+                        $crate::repos::conversations::push_chat_search!(count, org, search);
+                        count.build_query_scalar().fetch_one(self.conn()).await?
+                    }
+                };
+                let rows = counted.into_iter().map(|c| c.row).collect();
                 Ok((self.complete_conversations(rows).await?, total))
             }
 
@@ -392,48 +428,49 @@ macro_rules! impl_conversations {
                 .bind(c.external_bot)
                 .execute(self.conn())
                 .await?;
+                // Tags and assignees: a statement or two each, whatever their number.
                 sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
                     .bind(c.id.0)
                     .execute(self.conn())
                     .await?;
-                for (position, tag) in c.tags.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO conversation_tags (conversation_id, organization_id, tag, position) \
-                         VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(c.id.0)
-                    .bind(c.organization_id.0)
-                    .bind(tag)
-                    .bind(position as i64)
-                    .execute(self.conn())
-                    .await?;
+                if !c.tags.is_empty() {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO conversation_tags (conversation_id, organization_id, tag, position) ",
+                    );
+                    qb.push_values(c.tags.iter().enumerate(), |mut row, (position, tag)| {
+                        row.push_bind(c.id.0)
+                            .push_bind(c.organization_id.0)
+                            .push_bind(tag.clone())
+                            .push_bind(position as i64);
+                    });
+                    qb.build().execute(self.conn()).await?;
                 }
-                let current: Vec<uuid::Uuid> = sqlx::query_scalar(
-                    "SELECT membership_id FROM conversation_assignees WHERE conversation_id = $1",
-                )
-                .bind(c.id.0)
-                .fetch_all(self.conn())
-                .await?;
-                for gone in current.iter().filter(|m| !c.assignees.iter().any(|a| a.0 == **m)) {
-                    sqlx::query(
-                        "DELETE FROM conversation_assignees WHERE conversation_id = $1 AND membership_id = $2",
-                    )
-                    .bind(c.id.0)
-                    .bind(gone)
-                    .execute(self.conn())
-                    .await?;
+                // Assignees who stay keep their assignment time; new ones get `now`.
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "DELETE FROM conversation_assignees WHERE conversation_id = ",
+                );
+                qb.push_bind(c.id.0);
+                if !c.assignees.is_empty() {
+                    qb.push(" AND membership_id NOT IN (");
+                    let mut list = qb.separated(", ");
+                    for member in &c.assignees {
+                        list.push_bind(member.0);
+                    }
+                    qb.push(")");
                 }
-                for member in &c.assignees {
-                    sqlx::query(
-                        "INSERT INTO conversation_assignees (conversation_id, organization_id, membership_id, assigned_at) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (conversation_id, membership_id) DO NOTHING",
-                    )
-                    .bind(c.id.0)
-                    .bind(c.organization_id.0)
-                    .bind(member.0)
-                    .bind($crate::rows::millis(now))
-                    .execute(self.conn())
-                    .await?;
+                qb.build().execute(self.conn()).await?;
+                if !c.assignees.is_empty() {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO conversation_assignees (conversation_id, organization_id, membership_id, assigned_at) ",
+                    );
+                    qb.push_values(&c.assignees, |mut row, member| {
+                        row.push_bind(c.id.0)
+                            .push_bind(c.organization_id.0)
+                            .push_bind(member.0)
+                            .push_bind($crate::rows::millis(now));
+                    });
+                    qb.push(" ON CONFLICT (conversation_id, membership_id) DO NOTHING");
+                    qb.build().execute(self.conn()).await?;
                 }
                 for sql in $crate::repos::conversations::REFRESH_OPEN_ASSIGNMENTS {
                     sqlx::query(sql).bind(c.id.0).execute(self.conn()).await?;
@@ -563,28 +600,45 @@ macro_rules! impl_conversations {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn member_load(
+            async fn member_loads(
                 &mut self,
                 org: stagecoach_domain::ids::OrganizationId,
                 scenario: stagecoach_domain::ids::ScenarioId,
-                member: stagecoach_domain::ids::MembershipId,
-            ) -> Result<stagecoach_domain::engine::assignment::MemberLoad, $crate::StoreError> {
+                members: &[stagecoach_domain::ids::MembershipId],
+            ) -> Result<Vec<stagecoach_domain::engine::assignment::MemberLoad>, $crate::StoreError> {
                 use sqlx::Row;
-                let row = sqlx::query(
-                    "SELECT COUNT(*) AS open_count, MAX(assigned_at) AS last_assigned \
-                     FROM open_assignments \
-                     WHERE scenario_id = $2 AND membership_id = $3 AND organization_id = $1",
-                )
-                .bind(org.0)
-                .bind(scenario.0)
-                .bind(member.0)
-                .fetch_one(self.conn())
-                .await?;
-                Ok(stagecoach_domain::engine::assignment::MemberLoad {
-                    membership_id: member,
-                    open_conversations: row.try_get("open_count")?,
-                    last_assigned_at: $crate::rows::opt_time(row.try_get("last_assigned")?)?,
-                })
+                if members.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT membership_id, COUNT(*) AS open_count, MAX(assigned_at) AS last_assigned \
+                     FROM open_assignments WHERE organization_id = ",
+                );
+                qb.push_bind(org.0).push(" AND scenario_id = ").push_bind(scenario.0);
+                qb.push(" AND membership_id IN (");
+                let mut list = qb.separated(", ");
+                for member in members {
+                    list.push_bind(member.0);
+                }
+                qb.push(") GROUP BY membership_id");
+                let mut counted = std::collections::HashMap::new();
+                for row in qb.build().fetch_all(self.conn()).await? {
+                    let member: uuid::Uuid = row.try_get("membership_id")?;
+                    let open: i64 = row.try_get("open_count")?;
+                    let last = $crate::rows::opt_time(row.try_get("last_assigned")?)?;
+                    counted.insert(member, (open, last));
+                }
+                Ok(members
+                    .iter()
+                    .map(|member| {
+                        let (open, last) = counted.get(&member.0).copied().unwrap_or((0, None));
+                        stagecoach_domain::engine::assignment::MemberLoad {
+                            membership_id: *member,
+                            open_conversations: open,
+                            last_assigned_at: last,
+                        }
+                    })
+                    .collect())
             }
         }
     };
@@ -600,4 +654,19 @@ pub(crate) const LOCK_CONVERSATION_POSTGRES: &str =
 /// The id of a row, before it becomes a conversation.
 pub(crate) fn row_id(row: &ConversationRow) -> Uuid {
     row.id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_phone_search;
+
+    #[test]
+    fn phone_searches_are_digits_and_phone_punctuation() {
+        for phone in ["98765", "+55 11 98765-4321", "(11) 9876.5432", "12"] {
+            assert!(is_phone_search(phone), "{phone}");
+        }
+        for other in ["ana", "ana 123", "7", "+", "room 12b"] {
+            assert!(!is_phone_search(other), "{other}");
+        }
+    }
 }

@@ -49,6 +49,15 @@ pub trait Timeline {
         actor: &Actor,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Appends several events by one actor at once, in order (one statement).
+    async fn append_events(
+        &mut self,
+        org: OrganizationId,
+        conversation: ConversationId,
+        events: &[Event],
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// The conversation's timeline, oldest first.
     async fn timeline(
         &mut self,
@@ -71,6 +80,14 @@ pub trait Timeline {
         conversation: Option<ConversationId>,
         id: OutboxId,
         effect: &OutboundEffect,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Queues several outbound effects of one conversation, due at once (one statement).
+    async fn enqueue_all(
+        &mut self,
+        org: OrganizationId,
+        conversation: Option<ConversationId>,
+        effects: &[(OutboxId, OutboundEffect)],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Claims up to `limit` pending outbox rows of a kind (not scoped to an organization:
@@ -164,7 +181,7 @@ pub(crate) const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET attempts = att
      RETURNING *";
 
 macro_rules! impl_timeline {
-    ($tx:ty, claim_sql = $claim:expr) => {
+    ($tx:ty, $db:ty, claim_sql = $claim:expr) => {
         #[async_trait::async_trait]
         impl $crate::repos::timeline::Timeline for $tx {
             async fn append_event(
@@ -175,19 +192,36 @@ macro_rules! impl_timeline {
                 actor: &stagecoach_domain::engine::timeline::Actor,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
-                    "INSERT INTO timeline_events (id, organization_id, conversation_id, kind, actor, data, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(stagecoach_domain::ids::EventId::new().0)
-                .bind(org.0)
-                .bind(conversation.0)
-                .bind(event.kind())
-                .bind(actor.label())
-                .bind(event.data().to_string())
-                .bind($crate::rows::millis(at))
-                .execute(self.conn())
-                .await?;
+                self.append_events(org, conversation, std::slice::from_ref(event), actor, at)
+                    .await
+            }
+
+            async fn append_events(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversation: stagecoach_domain::ids::ConversationId,
+                events: &[stagecoach_domain::engine::timeline::Event],
+                actor: &stagecoach_domain::engine::timeline::Actor,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let label = actor.label();
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO timeline_events (id, organization_id, conversation_id, kind, actor, data, created_at) ",
+                );
+                qb.push_values(events, |mut row, event| {
+                    // Ids are time-ordered: generated in turn, they keep the events' order.
+                    row.push_bind(stagecoach_domain::ids::EventId::new().0)
+                        .push_bind(org.0)
+                        .push_bind(conversation.0)
+                        .push_bind(event.kind())
+                        .push_bind(label.clone())
+                        .push_bind(event.data().to_string())
+                        .push_bind($crate::rows::millis(at));
+                });
+                qb.build().execute(self.conn()).await?;
                 Ok(())
             }
 
@@ -237,18 +271,38 @@ macro_rules! impl_timeline {
                 effect: &stagecoach_domain::engine::effects::OutboundEffect,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                self.enqueue_all(org, conversation, &[(id, effect.clone())], now)
+                    .await
+            }
+
+            async fn enqueue_all(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversation: Option<stagecoach_domain::ids::ConversationId>,
+                effects: &[(stagecoach_domain::ids::OutboxId, stagecoach_domain::engine::effects::OutboundEffect)],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                if effects.is_empty() {
+                    return Ok(());
+                }
+                let now = $crate::rows::millis(now);
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO outbox (id, organization_id, conversation_id, kind, payload, status, attempts, \
-                     available_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)",
-                )
-                .bind(id.0)
-                .bind(org.0)
-                .bind(conversation.map(|c| c.0))
-                .bind(effect.kind())
-                .bind(serde_json::to_string(effect).expect("effects serialize"))
-                .bind($crate::rows::millis(now))
-                .execute(self.conn())
-                .await?;
+                     available_at, created_at, updated_at) ",
+                );
+                qb.push_values(effects, |mut row, (id, effect)| {
+                    row.push_bind(id.0)
+                        .push_bind(org.0)
+                        .push_bind(conversation.map(|c| c.0))
+                        .push_bind(effect.kind())
+                        .push_bind(serde_json::to_string(effect).expect("effects serialize"))
+                        .push("'pending'")
+                        .push("0")
+                        .push_bind(now)
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                qb.build().execute(self.conn()).await?;
                 Ok(())
             }
 
