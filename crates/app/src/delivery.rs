@@ -8,6 +8,7 @@
 //! and records the attempt. Sending is the transport's business (HTTP, address policy);
 //! what to send, and what an answer means, is decided here.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -359,6 +360,10 @@ impl Stagecoach {
         let events = tx
             .claim_outbox("event", now, now + DELIVERY_LEASE, limit)
             .await?;
+        // Each organization's endpoints are read once per batch, and the fanned-out
+        // events are marked done together.
+        let mut endpoints_of = HashMap::new();
+        let mut done = Vec::with_capacity(events.len());
         for (org, entry) in &events {
             let Ok(OutboundEffect::Event {
                 event_type,
@@ -371,7 +376,10 @@ impl Stagecoach {
                 tx.fail_outbox(entry.id, "not an event", now).await?;
                 continue;
             };
-            for (endpoint, _) in tx.list_endpoints(*org).await? {
+            if !endpoints_of.contains_key(org) {
+                endpoints_of.insert(*org, tx.list_endpoints(*org).await?);
+            }
+            for (endpoint, _) in &endpoints_of[org] {
                 if !endpoint.wants(&event_type) {
                     continue;
                 }
@@ -400,8 +408,9 @@ impl Stagecoach {
                 )
                 .await?;
             }
-            tx.finish_outbox(entry.id, "done", now).await?;
+            done.push(entry.id);
         }
+        tx.finish_outbox_all(&done, "done", now).await?;
         tx.commit().await?;
         Ok(events.len())
     }

@@ -39,6 +39,8 @@ pub struct BenchConfig {
     pub keep: bool,
     /// CPUs the server and the load generator were confined to (`taskset` lists).
     pub pinning: Option<Pinning>,
+    /// The machine's CPUs (counted before any pinning), for the report.
+    pub cpus: usize,
 }
 
 /// Which CPUs the server and the load generator run on, so they do not compete.
@@ -148,7 +150,7 @@ async fn run_on(
         connections: config.connections,
         pinning: config.pinning.clone(),
         duration_s: config.duration.as_secs_f64(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpus: config.cpus,
         started_at,
         seed_s,
         workloads: reports,

@@ -58,13 +58,18 @@ enum Mode {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Before the runtime starts: its threads inherit this thread's CPUs.
-    let pinning = if args.no_pin { None } else { pin_generator() };
+    let pinning = if args.no_pin {
+        None
+    } else {
+        pin_generator(cpus)
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(bench(args, pinning)) {
+    match runtime.block_on(bench(args, pinning, cpus)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -75,8 +80,7 @@ fn main() -> ExitCode {
 
 /// Confines this process to CPUs 1.. and leaves CPU 0 to the server; None when the
 /// machine has a single CPU or no `taskset`.
-fn pin_generator() -> Option<Pinning> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+fn pin_generator(cpus: usize) -> Option<Pinning> {
     if cpus < 2 {
         return None;
     }
@@ -97,7 +101,7 @@ fn pin_generator() -> Option<Pinning> {
     })
 }
 
-async fn bench(args: Args, pinning: Option<Pinning>) -> anyhow::Result<()> {
+async fn bench(args: Args, pinning: Option<Pinning>, cpus: usize) -> anyhow::Result<()> {
     let (conversations, duration) = match args.mode {
         Mode::Quick => (20_000, 5.0),
         Mode::Full => (100_000, 20.0),
@@ -124,6 +128,7 @@ async fn bench(args: Args, pinning: Option<Pinning>) -> anyhow::Result<()> {
         timers_limit: Duration::from_secs(300),
         keep: args.keep,
         pinning,
+        cpus,
     };
     let report = run(&config).await?;
     print!("{}", report.table());

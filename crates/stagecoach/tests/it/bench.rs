@@ -21,6 +21,7 @@ fn tiny(postgres_url: Option<String>) -> BenchConfig {
         timers_limit: Duration::from_secs(120),
         keep: false,
         pinning: None,
+        cpus: 1,
     }
 }
 
@@ -60,7 +61,12 @@ async fn bench_smoke_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_smoke_on_postgres() {
     let Ok(url) = std::env::var(POSTGRES_ENV) else {
-        return; // PostgreSQL runs are opt-in, as for every other test
+        // Opt-in outside CI, as for every other test.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{POSTGRES_ENV} must be set in CI"
+        );
+        return;
     };
     every_workload_reports(tiny(Some(url))).await;
 }

@@ -107,6 +107,13 @@ pub trait Timeline {
         status: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Marks several outbox rows with one status at once.
+    async fn finish_outbox_all(
+        &mut self,
+        ids: &[OutboxId],
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// The conversation's outbound effects, oldest first.
     async fn outbox(
         &mut self,
@@ -334,12 +341,29 @@ macro_rules! impl_timeline {
                 status: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query("UPDATE outbox SET status = $2, updated_at = $3 WHERE id = $1")
-                    .bind(id.0)
-                    .bind(status)
-                    .bind($crate::rows::millis(now))
-                    .execute(self.conn())
-                    .await?;
+                self.finish_outbox_all(&[id], status, now).await
+            }
+
+            async fn finish_outbox_all(
+                &mut self,
+                ids: &[stagecoach_domain::ids::OutboxId],
+                status: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET status = ");
+                qb.push_bind(status.to_owned())
+                    .push(", updated_at = ")
+                    .push_bind($crate::rows::millis(now))
+                    .push(" WHERE id IN (");
+                let mut list = qb.separated(", ");
+                for id in ids {
+                    list.push_bind(id.0);
+                }
+                qb.push(")");
+                qb.build().execute(self.conn()).await?;
                 Ok(())
             }
 
