@@ -113,10 +113,14 @@ async fn bench(args: Args, pinning: Option<Pinning>, cpus: usize) -> anyhow::Res
             .context("the benchmark binary has no folder")?
             .join("stagecoach"),
     };
+    let conversations = args.conversations.unwrap_or(conversations);
+    if conversations < 10 {
+        anyhow::bail!("--conversations must be at least 10 (a tenth of them fall due as timers)");
+    }
     let config = BenchConfig {
         server_bin,
         postgres_url: args.postgres_url,
-        conversations: args.conversations.unwrap_or(conversations),
+        conversations,
         connections: args.connections,
         warmup: Duration::from_secs(1),
         duration: Duration::from_secs_f64(args.duration.unwrap_or(duration)),

@@ -13,7 +13,7 @@ use crate::database::BenchDb;
 use crate::load::{Request, RequestMaker};
 use crate::seed::{self, Organization, SCENARIOS, STEPS_PER_SCENARIO};
 
-/// The request-driven workloads, in the order they run.
+/// The workloads, in the order they run. All but `Timers` are request-driven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
@@ -86,6 +86,7 @@ pub fn request_maker(
         let scenario = &org.scenarios[i % SCENARIOS];
         let step = rng.random_range(0..STEPS_PER_SCENARIO);
         match workload {
+            // Timers are driven by the clock, not by requests (see `drain_timers`).
             Workload::Baseline | Workload::Timers => Request::get("/healthz"),
             Workload::Inbound => {
                 let n = sequence.fetch_add(1, Ordering::Relaxed);
