@@ -21,6 +21,7 @@ backend_tests!(
     leaving_a_step_early_cancels_its_timer,
     zero_delay_cycles_stop_at_the_loop_guard,
     fair_distribution_spreads_and_honours_existing_load,
+    fair_distribution_counts_only_open_conversations_on_the_board,
     conversation_logs_record_every_stay,
     a_step_holding_conversations_cannot_be_deleted,
     other_organizations_cannot_touch_conversations,
@@ -853,6 +854,83 @@ async fn fair_distribution_spreads_and_honours_existing_load(app: TestApp) {
         chosen["data"]["chosen"],
         app.state_of(&c).await["assignees"][0]
     );
+}
+
+/// Loads follow every way a conversation stops counting: resolved, taken off the board,
+/// unassigned. (They are kept in a table of their own, rewritten on every save.)
+async fn fair_distribution_counts_only_open_conversations_on_the_board(app: TestApp) {
+    let scenario = app.scenario("Sales").await;
+    let members: Vec<String> = futures_join(&app, ["a@example.com", "b@example.com"]).await;
+    let fair = app
+        .step_with(
+            &scenario,
+            "fair",
+            json!({"assigneeLogicType": "fair_distribution_selected",
+            "selectedMembershipIdsForAssignee": members}),
+        )
+        .await;
+    let single = app
+        .step_with(
+            &scenario,
+            "single",
+            json!({"assigneeLogicType": "single_user",
+            "selectedMembershipIdsForAssignee": [members[0]]}),
+        )
+        .await;
+    let next_assignee = || async {
+        let c = app.conversation().await;
+        app.add_to(&c, &fair).await;
+        app.state_of(&c).await["assignees"][0]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Member a: three open conversations; member b: one.
+    let mut busy = Vec::new();
+    for _ in 0..3 {
+        let c = app.conversation().await;
+        app.add_to(&c, &single).await;
+        busy.push(c);
+    }
+    assert_eq!(next_assignee().await, members[1]);
+    assert_eq!(next_assignee().await, members[1], "b still has fewer (1 < 3)");
+
+    // One of a's is resolved, one leaves the board, one loses its assignee: a has none.
+    let resolved = app
+        .call(
+            Method::POST,
+            &format!("/conversations/{}/set-status", busy[0]),
+            Some(json!({"status": "RESOLVED"})),
+        )
+        .await;
+    assert_eq!(resolved.0, StatusCode::OK, "{}", resolved.1);
+    let removed = app
+        .call(
+            Method::DELETE,
+            &format!("/crm/scenario/{scenario}/conversation?conversationId={}", busy[1]),
+            None,
+        )
+        .await;
+    assert_eq!(removed.0, StatusCode::OK, "{}", removed.1);
+    let unassigned = app
+        .call(
+            Method::POST,
+            &format!("/conversations/{}/unassign", busy[2]),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(unassigned.0, StatusCode::OK, "{}", unassigned.1);
+    assert_eq!(next_assignee().await, members[0], "a: 0 open, b: 2 open");
+    assert_eq!(next_assignee().await, members[0], "a: 1 open, b: 2 open");
+
+    // Reopening counts again.
+    app.call(
+        Method::POST,
+        &format!("/conversations/{}/set-status", busy[0]),
+        Some(json!({"status": "UNRESOLVED"})),
+    )
+    .await;
+    assert_eq!(next_assignee().await, members[1], "a: 3 open, b: 2 open");
 }
 
 async fn futures_join<const N: usize>(app: &TestApp, emails: [&str; N]) -> Vec<String> {

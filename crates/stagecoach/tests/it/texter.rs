@@ -8,6 +8,7 @@ use crate::support::TestApp;
 
 backend_tests!(
     seed_003_crm_data_request_answers_a_chat,
+    a_search_of_digits_looks_at_phone_numbers_only,
     every_merge_mode_keeps_its_documented_behaviour,
     crm_data_input_is_checked_and_bounded,
     concurrent_merges_keep_every_key,
@@ -745,4 +746,46 @@ async fn scopes_are_enforced_and_tenants_isolated(app: TestApp) {
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
     }
     assert_eq!(app.state_of(&chat).await["crmData"], json!({}));
+}
+
+/// Digits (and phone punctuation) search phone numbers alone, wherever the digits sit in
+/// them; any other text searches names and titles too. The total comes with every page, and a
+/// page past the end still tells it.
+async fn a_search_of_digits_looks_at_phone_numbers_only(app: TestApp) {
+    let ana = app.inbound_on("whatsapp", "+5511987654321", "oi").await["conversationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/messages/inbound",
+            Some(json!({"channel": "website", "from": "visitor-1", "text": "hi", "name": "Room 98765"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let room = body["conversationId"].as_str().unwrap().to_owned();
+    let search = |text: &str, skip: i64| {
+        let path = format!("{API}/chats/search?search={text}&skip={skip}");
+        let app = &app;
+        async move {
+            let (status, found) = app.call(Method::GET, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "{found}");
+            found
+        }
+    };
+    for digits in ["98765", "(11)%2098765-4321", "+55%2011%209876"] {
+        let found = search(digits, 0).await;
+        assert_eq!(found["total"], 1, "{digits}: {found}");
+        assert_eq!(found["data"][0]["_id"], ana, "{digits}");
+    }
+    let found = search("room", 0).await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["data"][0]["_id"], room);
+    // Words with digits look at names, titles and phones alike.
+    let found = search("room%2098765", 0).await;
+    assert_eq!(found["total"], 2, "{found}");
+    let past_end = search("98765", 5).await;
+    assert_eq!(past_end["data"], json!([]));
+    assert_eq!(past_end["total"], 1);
 }
