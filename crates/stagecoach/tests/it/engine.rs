@@ -893,7 +893,11 @@ async fn fair_distribution_counts_only_open_conversations_on_the_board(app: Test
         busy.push(c);
     }
     assert_eq!(next_assignee().await, members[1]);
-    assert_eq!(next_assignee().await, members[1], "b still has fewer (1 < 3)");
+    assert_eq!(
+        next_assignee().await,
+        members[1],
+        "b still has fewer (1 < 3)"
+    );
 
     // One of a's is resolved, one leaves the board, one loses its assignee: a has none.
     let resolved = app
@@ -907,7 +911,10 @@ async fn fair_distribution_counts_only_open_conversations_on_the_board(app: Test
     let removed = app
         .call(
             Method::DELETE,
-            &format!("/crm/scenario/{scenario}/conversation?conversationId={}", busy[1]),
+            &format!(
+                "/crm/scenario/{scenario}/conversation?conversationId={}",
+                busy[1]
+            ),
             None,
         )
         .await;
