@@ -50,7 +50,7 @@ pub struct Pinning {
     pub generator_cpus: String,
 }
 
-/// Runs the benchmark; the server and its data are gone when it returns.
+/// Runs the benchmark; the server and its data are gone when it returns (unless `keep`).
 pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
     // Already installed is fine (a test process may have done it).
     let _ = rustls::crypto::ring::default_provider().install_default();
