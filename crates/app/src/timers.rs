@@ -3,7 +3,7 @@
 
 use chrono::Duration;
 use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
-use stagecoach_storage::{PendingAutoAdvance, Transaction};
+use stagecoach_storage::{Backend, PendingAutoAdvance, Transaction};
 
 use crate::engine::EntryContext;
 use crate::{AppError, Stagecoach};
@@ -16,7 +16,21 @@ const CLAIM_LEASE: Duration = Duration::seconds(60);
 /// each, while no transaction holds the (single SQLite) writer for long.
 const GROUP_COMMIT: usize = 50;
 
+/// How many timer passes one worker runs at once on PostgreSQL.
+const PASSES_AT_ONCE_POSTGRES: usize = 4;
+
 impl Stagecoach {
+    /// How many [`Self::run_due_auto_advances`] passes a worker may run at once. SQLite
+    /// has one writer, so a second pass would only wait for it. PostgreSQL takes several
+    /// writers; each pass claims timers no other pass holds, and spends most of its time
+    /// waiting on round trips.
+    pub fn timer_passes_at_once(&self) -> usize {
+        match self.store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => PASSES_AT_ONCE_POSTGRES,
+        }
+    }
+
     /// Fires the auto-advances that are due now (at most `limit`); returns how many moved a
     /// conversation. The worker calls this in a loop; tests call it after moving the clock.
     pub async fn run_due_auto_advances(&self, limit: i64) -> Result<usize, AppError> {

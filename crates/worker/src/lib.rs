@@ -67,10 +67,17 @@ fn pause(more_waiting: bool) -> Duration {
 
 async fn run_timers(core: Stagecoach, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
-        let timers = filled_batch(
-            core.run_due_auto_advances(BATCH).await,
-            "could not claim due auto-advances",
-        );
+        // Several passes at once where the database takes several writers.
+        let mut passes = JoinSet::new();
+        for _ in 0..core.timer_passes_at_once() {
+            let core = core.clone();
+            passes.spawn(async move { core.run_due_auto_advances(BATCH).await });
+        }
+        let mut timers = false;
+        while let Some(pass) = passes.join_next().await {
+            let pass = pass.expect("a timer pass panicked");
+            timers |= filled_batch(pass, "could not claim due auto-advances");
+        }
         let leads = filled_batch(
             core.process_queued_lead_writes(BATCH).await,
             "could not claim queued lead writes",
