@@ -23,16 +23,16 @@ impl Stagecoach {
         actor: &Actor,
         data: Value,
     ) -> Result<(), AppError> {
-        let effect = conversation_event(conversation, event_type, actor, data);
-        tx.enqueue(
+        let about = (Some(conversation.id), conversation.contact_id);
+        self.queue_event(
+            tx,
             conversation.organization_id,
-            Some(conversation.id),
-            OutboxId::new(),
-            &effect,
-            self.now(),
+            about,
+            event_type,
+            actor,
+            data,
         )
-        .await?;
-        Ok(())
+        .await
     }
 
     /// Queues an event about a conversation and a contact, or about a contact (a lead)
@@ -46,13 +46,7 @@ impl Stagecoach {
         actor: &Actor,
         data: Value,
     ) -> Result<(), AppError> {
-        let effect = OutboundEffect::Event {
-            event_type: event_type.to_owned(),
-            conversation_id: conversation,
-            contact_id: Some(contact),
-            actor: actor.label(),
-            data,
-        };
+        let effect = event_effect((conversation, contact), event_type, actor, data);
         tx.enqueue(org, conversation, OutboxId::new(), &effect, self.now())
             .await?;
         Ok(())
@@ -129,10 +123,21 @@ pub(crate) fn conversation_event(
     actor: &Actor,
     data: Value,
 ) -> OutboundEffect {
+    let about = (Some(conversation.id), conversation.contact_id);
+    event_effect(about, event_type, actor, data)
+}
+
+/// An event about a conversation and a contact, or about a contact (a lead) alone.
+fn event_effect(
+    (conversation, contact): (Option<ConversationId>, ContactId),
+    event_type: &str,
+    actor: &Actor,
+    data: Value,
+) -> OutboundEffect {
     OutboundEffect::Event {
         event_type: event_type.to_owned(),
-        conversation_id: Some(conversation.id),
-        contact_id: Some(conversation.contact_id),
+        conversation_id: conversation,
+        contact_id: Some(contact),
         actor: actor.label(),
         data,
     }
