@@ -175,12 +175,9 @@ macro_rules! push_contact_filter {
                 $qb.push(" AND v.agent_id = ").push_bind(agent.0);
             }
             if !f.tags.is_empty() {
-                $qb.push(" AND EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = v.id AND t.tag IN (");
-                let mut list = $qb.separated(", ");
-                for tag in &f.tags {
-                    list.push_bind(tag.clone());
-                }
-                $qb.push("))");
+                $qb.push(" AND EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = v.id AND t.tag IN ");
+                $crate::repos::push_list!($qb, f.tags.iter().cloned());
+                $qb.push(")");
             }
             if f.scenario.is_some() || f.step.is_some() {
                 $qb.push(" AND EXISTS (SELECT 1 FROM scenario_links l WHERE l.conversation_id = v.id AND l.available");
@@ -290,12 +287,8 @@ macro_rules! impl_contacts {
                     return Ok(Vec::new());
                 }
                 let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM contacts WHERE organization_id = ");
-                qb.push_bind(org.0).push(" AND id IN (");
-                let mut list = qb.separated(", ");
-                for id in ids {
-                    list.push_bind(id.0);
-                }
-                qb.push(")");
+                qb.push_bind(org.0).push(" AND id IN ");
+                $crate::repos::push_list!(qb, ids.iter().map(|id| id.0));
                 qb.build_query_as::<$crate::repos::contacts::ContactRow>()
                     .fetch_all(self.conn())
                     .await?

@@ -229,20 +229,13 @@ macro_rules! push_chat_search {
             }
         }
         if !s.channels.is_empty() {
-            $qb.push(" AND v.channel IN (");
-            let mut list = $qb.separated(", ");
-            for channel in &s.channels {
-                list.push_bind(channel.as_str());
-            }
-            $qb.push(")");
+            $qb.push(" AND v.channel IN ");
+            $crate::repos::push_list!($qb, s.channels.iter().map(|c| c.as_str()));
         }
         if !s.tags.is_empty() {
-            $qb.push(" AND EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = v.id AND t.tag IN (");
-            let mut list = $qb.separated(", ");
-            for tag in &s.tags {
-                list.push_bind(tag.clone());
-            }
-            $qb.push("))");
+            $qb.push(" AND EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = v.id AND t.tag IN ");
+            $crate::repos::push_list!($qb, s.tags.iter().cloned());
+            $qb.push(")");
         }
         if !s.handlings.is_empty() {
             // The SQL form of Conversation::handling; a test keeps the two in agreement.
@@ -282,13 +275,10 @@ macro_rules! impl_conversations {
                 let ids: Vec<uuid::Uuid> = rows.iter().map($crate::repos::conversations::row_id).collect();
                 let mut tags: std::collections::HashMap<uuid::Uuid, Vec<String>> = std::collections::HashMap::new();
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT conversation_id, tag FROM conversation_tags WHERE conversation_id IN (",
+                    "SELECT conversation_id, tag FROM conversation_tags WHERE conversation_id IN ",
                 );
-                let mut list = qb.separated(", ");
-                for id in &ids {
-                    list.push_bind(*id);
-                }
-                qb.push(") ORDER BY position, tag");
+                $crate::repos::push_list!(qb, ids.iter().copied());
+                qb.push(" ORDER BY position, tag");
                 for row in qb.build().fetch_all(self.conn()).await? {
                     tags.entry(row.try_get("conversation_id")?)
                         .or_default()
@@ -297,13 +287,10 @@ macro_rules! impl_conversations {
                 let mut assignees: std::collections::HashMap<uuid::Uuid, Vec<stagecoach_domain::ids::MembershipId>> =
                     std::collections::HashMap::new();
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT conversation_id, membership_id FROM conversation_assignees WHERE conversation_id IN (",
+                    "SELECT conversation_id, membership_id FROM conversation_assignees WHERE conversation_id IN ",
                 );
-                let mut list = qb.separated(", ");
-                for id in &ids {
-                    list.push_bind(*id);
-                }
-                qb.push(") ORDER BY assigned_at, membership_id");
+                $crate::repos::push_list!(qb, ids.iter().copied());
+                qb.push(" ORDER BY assigned_at, membership_id");
                 for row in qb.build().fetch_all(self.conn()).await? {
                     assignees
                         .entry(row.try_get("conversation_id")?)
@@ -451,12 +438,8 @@ macro_rules! impl_conversations {
                 );
                 qb.push_bind(c.id.0);
                 if !c.assignees.is_empty() {
-                    qb.push(" AND membership_id NOT IN (");
-                    let mut list = qb.separated(", ");
-                    for member in &c.assignees {
-                        list.push_bind(member.0);
-                    }
-                    qb.push(")");
+                    qb.push(" AND membership_id NOT IN ");
+                    $crate::repos::push_list!(qb, c.assignees.iter().map(|m| m.0));
                 }
                 qb.build().execute(self.conn()).await?;
                 if !c.assignees.is_empty() {
@@ -502,12 +485,8 @@ macro_rules! impl_conversations {
                     return Ok(Vec::new());
                 }
                 let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM conversations WHERE organization_id = ");
-                qb.push_bind(org.0).push(" AND id IN (");
-                let mut list = qb.separated(", ");
-                for id in ids {
-                    list.push_bind(id.0);
-                }
-                qb.push(")");
+                qb.push_bind(org.0).push(" AND id IN ");
+                $crate::repos::push_list!(qb, ids.iter().map(|id| id.0));
                 let rows = qb
                     .build_query_as::<$crate::repos::conversations::ConversationRow>()
                     .fetch_all(self.conn())
@@ -615,12 +594,9 @@ macro_rules! impl_conversations {
                      FROM open_assignments WHERE organization_id = ",
                 );
                 qb.push_bind(org.0).push(" AND scenario_id = ").push_bind(scenario.0);
-                qb.push(" AND membership_id IN (");
-                let mut list = qb.separated(", ");
-                for member in members {
-                    list.push_bind(member.0);
-                }
-                qb.push(") GROUP BY membership_id");
+                qb.push(" AND membership_id IN ");
+                $crate::repos::push_list!(qb, members.iter().map(|m| m.0));
+                qb.push(" GROUP BY membership_id");
                 let mut counted = std::collections::HashMap::new();
                 for row in qb.build().fetch_all(self.conn()).await? {
                     let member: uuid::Uuid = row.try_get("membership_id")?;

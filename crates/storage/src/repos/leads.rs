@@ -194,12 +194,8 @@ macro_rules! push_action_filter {
                 .push_bind($crate::rows::millis(to));
         }
         if !f.performed_by.is_empty() {
-            $qb.push(" AND performed_by IN (");
-            let mut list = $qb.separated(", ");
-            for who in &f.performed_by {
-                list.push_bind(who.clone());
-            }
-            $qb.push(")");
+            $qb.push(" AND performed_by IN ");
+            $crate::repos::push_list!($qb, f.performed_by.iter().cloned());
         }
     }};
 }

@@ -16,3 +16,16 @@ pub mod scenarios;
 pub mod steps;
 pub mod timeline;
 pub mod tokens;
+
+/// Appends `(v1, v2, …)` with every value bound: the list after an `IN`.
+macro_rules! push_list {
+    ($qb:expr, $values:expr) => {{
+        $qb.push("(");
+        let mut list = $qb.separated(", ");
+        for value in $values {
+            list.push_bind(value);
+        }
+        list.push_unseparated(")");
+    }};
+}
+pub(crate) use push_list;

@@ -357,12 +357,8 @@ macro_rules! impl_timeline {
                 qb.push_bind(status.to_owned())
                     .push(", updated_at = ")
                     .push_bind($crate::rows::millis(now))
-                    .push(" WHERE id IN (");
-                let mut list = qb.separated(", ");
-                for id in ids {
-                    list.push_bind(id.0);
-                }
-                qb.push(")");
+                    .push(" WHERE id IN ");
+                $crate::repos::push_list!(qb, ids.iter().map(|id| id.0));
                 qb.build().execute(self.conn()).await?;
                 Ok(())
             }
