@@ -6,10 +6,14 @@ pub enum StoreError {
     UniqueViolation,
     #[error("database URL must start with sqlite:// or postgres://")]
     UnsupportedUrl,
+    #[error("the store is closed")]
+    Closed,
     #[error("stored data could not be read back: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -19,6 +23,23 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation,
             _ => StoreError::Database(error),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ffi;
+        match &error {
+            rusqlite::Error::SqliteFailure(failure, _)
+                if matches!(
+                    failure.extended_code,
+                    ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+            {
+                StoreError::UniqueViolation
+            }
+            _ => StoreError::Sqlite(error),
         }
     }
 }

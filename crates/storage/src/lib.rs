@@ -14,6 +14,7 @@ mod postgres;
 mod repos;
 mod rows;
 pub mod schema;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;

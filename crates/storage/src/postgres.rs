@@ -3,14 +3,19 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Column, PgConnection, PgPool, Postgres, Row as _, TypeInfo, ValueRef};
+use uuid::Uuid;
 
 use crate::repos::{
     agents, board, contacts, conversations, delivery, labels, leads, memberships, messages,
     organizations, scenarios, steps, timeline, tokens,
 };
+use crate::sql::{Executor, Kind, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
 
 const MAX_CONNECTIONS: u32 = 10;
@@ -86,25 +91,105 @@ impl Transaction for PgTx {
     }
 }
 
+#[async_trait]
+impl Executor for PgConnection {
+    async fn fetch(
+        &mut self,
+        sql: Cow<'static, str>,
+        params: Vec<Param>,
+        max_rows: Option<usize>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let query = bind(sql, params);
+        let rows = match max_rows {
+            Some(1) => query
+                .fetch_optional(&mut *self)
+                .await?
+                .into_iter()
+                .collect(),
+            _ => query.fetch_all(&mut *self).await?,
+        };
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let columns: Arc<[String]> = first
+            .columns()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
+        rows.iter()
+            .map(|row| Ok(Row::new(Arc::clone(&columns), values(row)?)))
+            .collect()
+    }
+
+    async fn execute(
+        &mut self,
+        sql: Cow<'static, str>,
+        params: Vec<Param>,
+    ) -> Result<u64, StoreError> {
+        Ok(bind(sql, params).execute(&mut *self).await?.rows_affected())
+    }
+}
+
+fn bind(
+    sql: Cow<'static, str>,
+    params: Vec<Param>,
+) -> sqlx::query::Query<'static, Postgres, PgArguments> {
+    params.into_iter().fold(
+        sqlx::query(AssertSqlSafe(sql)),
+        |query, param| match param {
+            Param::Null(Kind::Int) => query.bind(None::<i64>),
+            Param::Null(Kind::Real) => query.bind(None::<f64>),
+            Param::Null(Kind::Text) => query.bind(None::<String>),
+            Param::Null(Kind::Bool) => query.bind(None::<bool>),
+            Param::Null(Kind::Uuid) => query.bind(None::<Uuid>),
+            Param::Int(v) => query.bind(v),
+            Param::Real(v) => query.bind(v),
+            Param::Text(v) => query.bind(v),
+            Param::Bool(v) => query.bind(v),
+            Param::Uuid(v) => query.bind(v),
+        },
+    )
+}
+
+/// A row's values, by the types of its columns.
+fn values(row: &PgRow) -> Result<Vec<Value>, StoreError> {
+    (0..row.len())
+        .map(|i| {
+            if row.try_get_raw(i)?.is_null() {
+                return Ok(Value::Null);
+            }
+            Ok(match row.column(i).type_info().name() {
+                "BOOL" => Value::Bool(row.try_get(i)?),
+                "INT2" => Value::Int(row.try_get::<i16, _>(i)?.into()),
+                "INT4" => Value::Int(row.try_get::<i32, _>(i)?.into()),
+                "INT8" => Value::Int(row.try_get(i)?),
+                "FLOAT4" => Value::Real(row.try_get::<f32, _>(i)?.into()),
+                "FLOAT8" => Value::Real(row.try_get(i)?),
+                "UUID" => Value::Uuid(row.try_get(i)?),
+                "BYTEA" => Value::Blob(row.try_get(i)?),
+                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => Value::Text(row.try_get(i)?),
+                other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "column {:?} has a type storage does not read: {other}",
+                        row.column(i).name()
+                    )));
+                }
+            })
+        })
+        .collect()
+}
+
 organizations::impl_organizations!(PgTx);
 memberships::impl_memberships!(PgTx);
 tokens::impl_api_tokens!(PgTx);
 agents::impl_agents!(PgTx);
 scenarios::impl_scenarios!(PgTx, lock_sql = scenarios::LOCK_SCENARIO_POSTGRES);
 steps::impl_steps!(PgTx);
-contacts::impl_contacts!(PgTx, sqlx::Postgres);
-conversations::impl_conversations!(
-    PgTx,
-    sqlx::Postgres,
-    lock_sql = conversations::LOCK_CONVERSATION_POSTGRES
-);
+contacts::impl_contacts!(PgTx);
+conversations::impl_conversations!(PgTx, lock_sql = conversations::LOCK_CONVERSATION_POSTGRES);
 messages::impl_messages!(PgTx);
-board::impl_board!(PgTx, sqlx::Postgres, claim_sql = board::CLAIM_POSTGRES);
-timeline::impl_timeline!(
-    PgTx,
-    sqlx::Postgres,
-    claim_sql = timeline::CLAIM_OUTBOX_POSTGRES
-);
+board::impl_board!(PgTx, claim_sql = board::CLAIM_POSTGRES);
+timeline::impl_timeline!(PgTx, claim_sql = timeline::CLAIM_OUTBOX_POSTGRES);
 labels::impl_labels!(PgTx);
-leads::impl_leads!(PgTx, sqlx::Postgres);
+leads::impl_leads!(PgTx);
 delivery::impl_deliveries!(PgTx);

@@ -1,33 +1,49 @@
 //! The embedded default: one SQLite file in WAL mode, one writer connection and a few
 //! read-only connections.
 
+use std::borrow::Cow;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::repos::{
     agents, board, contacts, conversations, delivery, labels, leads, memberships, messages,
     organizations, scenarios, steps, timeline, tokens,
 };
+use crate::sql::{Executor, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
 
-/// How long a connection waits for a lock before giving up with `SQLITE_BUSY`.
+/// How long a connection waits for another process's lock before giving up with
+/// `SQLITE_BUSY` (within this process, transactions queue for the writer instead).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-const READERS: u32 = 4;
+const READERS: usize = 4;
 /// Page cache per connection, in KiB (SQLite's default is 2 MiB): with 16 MiB the hot
 /// indexes of a million conversations stay in memory instead of being read from the
 /// OS for every lookup, and five connections stay well under the memory budget.
 const CACHE_KIB: i64 = 16 * 1024;
-/// Prepared statements kept per connection (sqlx's default is 100; the API uses more
-/// distinct statements than that, and re-preparing them costs more than the memory).
+/// Prepared statements kept per connection: the API uses a few hundred distinct ones, and
+/// preparing a statement again costs more than keeping it.
 const STATEMENT_CACHE: usize = 400;
 
+/// Statements run on the calling task's thread: with the pages cached they take
+/// microseconds, much less than a hand-off to a connection thread and back. Transactions
+/// queue (fairly, without blocking a thread) for the one writer connection or one of the
+/// readers.
 pub(crate) struct SqliteStore {
-    writer: SqlitePool,
-    readers: SqlitePool,
+    /// Kept for migrations, which sqlx runs (its `_sqlx_migrations` bookkeeping).
+    options: SqliteConnectOptions,
+    writer: Arc<Mutex<Connection>>,
+    readers: Vec<Arc<Mutex<Connection>>>,
+    next_reader: AtomicUsize,
+    closed: AtomicBool,
 }
 
 impl SqliteStore {
@@ -37,27 +53,70 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            .pragma("cache_size", format!("-{CACHE_KIB}"))
-            .statement_cache_capacity(STATEMENT_CACHE);
-        if let Some(folder) = options.get_filename().parent() {
+            .busy_timeout(BUSY_TIMEOUT);
+        let path = options.get_filename().to_path_buf();
+        if let Some(folder) = path.parent() {
             if !folder.as_os_str().is_empty() {
                 std::fs::create_dir_all(folder)
                     .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
             }
         }
-        // A single writer: SQLite allows one at a time anyway, and queuing in the pool is
-        // cheaper and fairer than retrying on SQLITE_BUSY.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .connect_with(options.read_only(true))
-            .await?;
-        Ok(Self { writer, readers })
+        // The writer first: it creates the file and switches it to WAL, which the
+        // read-only connections cannot do.
+        let writer = open(&path, false)?;
+        let readers = (0..READERS)
+            .map(|_| open(&path, true).map(|c| Arc::new(Mutex::new(c))))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            options,
+            writer: Arc::new(Mutex::new(writer)),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        })
     }
+
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        Ok(())
+    }
+
+    /// A free reader if there is one, else the next in turn once it is free.
+    async fn reader(&self) -> Result<OwnedMutexGuard<Connection>, StoreError> {
+        self.check_open()?;
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            let reader = &self.readers[(start + i) % self.readers.len()];
+            if let Ok(guard) = Arc::clone(reader).try_lock_owned() {
+                return Ok(guard);
+            }
+        }
+        Ok(Arc::clone(&self.readers[start % self.readers.len()])
+            .lock_owned()
+            .await)
+    }
+}
+
+fn open(path: &PathBuf, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
 }
 
 #[async_trait]
@@ -67,48 +126,168 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.writer)
+        // Holding the writer keeps this process's transactions out while the schema changes.
+        let _writer = self.writer.lock().await;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.options.clone())
             .await?;
+        let migrated = sqlx::migrate!("./migrations/sqlite").run(&pool).await;
+        pool.close().await;
+        migrated?;
         Ok(())
     }
 
     async fn begin_read(&self) -> Result<Box<dyn Transaction>, StoreError> {
-        let tx = self.readers.begin().await?;
-        Ok(Box::new(SqliteTx { tx }))
+        Ok(Box::new(SqliteTx::begin(self.reader().await?, "BEGIN")?))
     }
 
     async fn begin_write(&self) -> Result<Box<dyn Transaction>, StoreError> {
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqliteTx { tx }))
+        self.check_open()?;
+        let writer = Arc::clone(&self.writer).lock_owned().await;
+        Ok(Box::new(SqliteTx::begin(writer, "BEGIN IMMEDIATE")?))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        self.reader().await?.query_row("SELECT 1", [], |_| Ok(()))?;
         Ok(())
     }
 
     async fn close(&self) {
-        self.readers.close().await;
-        self.writer.close().await;
+        // Refuses new transactions and waits for those in flight; the connections
+        // themselves close with the store.
+        self.closed.store(true, Ordering::Release);
+        let _writer = self.writer.lock().await;
+        for reader in &self.readers {
+            let _reader = reader.lock().await;
+        }
     }
 }
 
 pub(crate) struct SqliteTx {
-    tx: sqlx::Transaction<'static, Sqlite>,
+    conn: OwnedMutexGuard<Connection>,
 }
 
 impl SqliteTx {
-    fn conn(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
+    fn begin(conn: OwnedMutexGuard<Connection>, begin: &str) -> Result<Self, StoreError> {
+        conn.execute_batch(begin)?;
+        Ok(Self { conn })
+    }
+
+    fn conn(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if !self.conn.is_autocommit() {
+            if let Err(error) = self.conn.execute_batch("ROLLBACK") {
+                tracing::error!(%error, "rolling back a SQLite transaction failed");
+            }
+        }
     }
 }
 
 #[async_trait]
 impl Transaction for SqliteTx {
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx.commit().await?;
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        self.conn().execute_batch("COMMIT")?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Executor for Connection {
+    async fn fetch(
+        &mut self,
+        sql: Cow<'static, str>,
+        params: Vec<Param>,
+        max_rows: Option<usize>,
+    ) -> Result<Vec<Row>, StoreError> {
+        fetch(self, &sql, &params, max_rows)
+    }
+
+    async fn execute(
+        &mut self,
+        sql: Cow<'static, str>,
+        params: Vec<Param>,
+    ) -> Result<u64, StoreError> {
+        fetch(self, &sql, &params, Some(0))?;
+        Ok(self.changes())
+    }
+}
+
+/// Runs a statement to its end (or until `max_rows` rows are read) and returns its rows.
+fn fetch(
+    conn: &Connection,
+    sql: &str,
+    params: &[Param],
+    max_rows: Option<usize>,
+) -> Result<Vec<Row>, StoreError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    // `$n` is a named parameter to SQLite, numbered by first appearance; bind by the name.
+    for index in 1..=statement.parameter_count() {
+        let position = match statement.parameter_name(index) {
+            Some(name) => name[1..].parse::<usize>().map_err(|_| {
+                StoreError::Corrupt(format!("placeholder {name} is not $n in {sql}"))
+            })?,
+            None => index,
+        };
+        let param = params
+            .get(position - 1)
+            .ok_or_else(|| StoreError::Corrupt(format!("no value for ${position} in {sql}")))?;
+        statement.raw_bind_parameter(index, SqliteParam(param))?;
+    }
+    let columns: Arc<[String]> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    // A write is only done once its statement has run to the end, rows or not.
+    let writes = !statement.readonly();
+    let mut rows = statement.raw_query();
+    let mut read = Vec::new();
+    while let Some(row) = rows.next()? {
+        if max_rows.is_some_and(|max| read.len() >= max) {
+            if writes {
+                continue;
+            }
+            break;
+        }
+        let values = (0..columns.len())
+            .map(|i| {
+                Ok(match row.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(v) => Value::Int(v),
+                    ValueRef::Real(v) => Value::Real(v),
+                    ValueRef::Text(text) => Value::Text(
+                        std::str::from_utf8(text)
+                            .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))?
+                            .to_owned(),
+                    ),
+                    ValueRef::Blob(bytes) => Value::Blob(bytes.to_vec()),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        read.push(Row::new(Arc::clone(&columns), values));
+    }
+    Ok(read)
+}
+
+struct SqliteParam<'a>(&'a Param);
+
+impl ToSql for SqliteParam<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Param::Null(_) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Param::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Param::Real(v) => ToSqlOutput::Borrowed(ValueRef::Real(*v)),
+            Param::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Param::Bool(v) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*v))),
+            // As sqlx stored them: 16 bytes.
+            Param::Uuid(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v.as_bytes())),
+        })
     }
 }
 
@@ -118,19 +297,11 @@ tokens::impl_api_tokens!(SqliteTx);
 agents::impl_agents!(SqliteTx);
 scenarios::impl_scenarios!(SqliteTx, lock_sql = scenarios::LOCK_SCENARIO_SQLITE);
 steps::impl_steps!(SqliteTx);
-contacts::impl_contacts!(SqliteTx, sqlx::Sqlite);
-conversations::impl_conversations!(
-    SqliteTx,
-    sqlx::Sqlite,
-    lock_sql = conversations::LOCK_CONVERSATION_SQLITE
-);
+contacts::impl_contacts!(SqliteTx);
+conversations::impl_conversations!(SqliteTx, lock_sql = conversations::LOCK_CONVERSATION_SQLITE);
 messages::impl_messages!(SqliteTx);
-board::impl_board!(SqliteTx, sqlx::Sqlite, claim_sql = board::CLAIM_SQLITE);
-timeline::impl_timeline!(
-    SqliteTx,
-    sqlx::Sqlite,
-    claim_sql = timeline::CLAIM_OUTBOX_SQLITE
-);
+board::impl_board!(SqliteTx, claim_sql = board::CLAIM_SQLITE);
+timeline::impl_timeline!(SqliteTx, claim_sql = timeline::CLAIM_OUTBOX_SQLITE);
 labels::impl_labels!(SqliteTx);
-leads::impl_leads!(SqliteTx, sqlx::Sqlite);
+leads::impl_leads!(SqliteTx);
 delivery::impl_deliveries!(SqliteTx);

@@ -27,20 +27,21 @@ pub trait Agents {
     async fn delete_agent(&mut self, org: OrganizationId, id: AgentId) -> Result<bool, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AgentRow {
-    id: Uuid,
-    organization_id: Uuid,
-    name: String,
-    description: Option<String>,
-    handle: Option<String>,
-    model_name: String,
-    temperature: f64,
-    system_prompt: Option<String>,
-    visibility: String,
-    icon_url: Option<String>,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct AgentRow {
+        id: Uuid,
+        organization_id: Uuid,
+        name: String,
+        description: Option<String>,
+        handle: Option<String>,
+        model_name: String,
+        temperature: f64,
+        system_prompt: Option<String>,
+        visibility: String,
+        icon_url: Option<String>,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl AgentRow {
@@ -73,7 +74,7 @@ macro_rules! impl_agents {
                 a: &stagecoach_domain::agent::Agent,
             ) -> Result<(), $crate::StoreError> {
                 let s = &a.settings;
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO agents (id, organization_id, name, description, handle, model_name, \
                      temperature, system_prompt, visibility, icon_url, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -100,7 +101,7 @@ macro_rules! impl_agents {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::AgentId,
             ) -> Result<Option<stagecoach_domain::agent::Agent>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::agents::AgentRow>(
+                $crate::sql::query_as::<$crate::repos::agents::AgentRow>(
                     "SELECT * FROM agents WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)
@@ -116,7 +117,7 @@ macro_rules! impl_agents {
                 org: stagecoach_domain::ids::OrganizationId,
                 handle: &str,
             ) -> Result<Option<stagecoach_domain::agent::Agent>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::agents::AgentRow>(
+                $crate::sql::query_as::<$crate::repos::agents::AgentRow>(
                     "SELECT * FROM agents WHERE organization_id = $1 AND handle = $2",
                 )
                 .bind(org.0)
@@ -132,7 +133,7 @@ macro_rules! impl_agents {
                 a: &stagecoach_domain::agent::Agent,
             ) -> Result<(), $crate::StoreError> {
                 let s = &a.settings;
-                sqlx::query(
+                $crate::sql::query(
                     "UPDATE agents SET name = $3, description = $4, handle = $5, model_name = $6, \
                      temperature = $7, system_prompt = $8, visibility = $9, icon_url = $10, \
                      updated_at = $11 WHERE organization_id = $1 AND id = $2",
@@ -158,7 +159,7 @@ macro_rules! impl_agents {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::AgentId,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query("DELETE FROM agents WHERE organization_id = $1 AND id = $2")
+                let done = $crate::sql::query("DELETE FROM agents WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id.0)
                     .execute(self.conn())

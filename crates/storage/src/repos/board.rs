@@ -131,17 +131,18 @@ pub trait Board {
     ) -> Result<Vec<PendingAutoAdvance>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct LinkRow {
-    id: Uuid,
-    organization_id: Uuid,
-    conversation_id: Uuid,
-    scenario_id: Uuid,
-    step_id: Uuid,
-    stay_id: Uuid,
-    available: bool,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct LinkRow {
+        id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        scenario_id: Uuid,
+        step_id: Uuid,
+        stay_id: Uuid,
+        available: bool,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl LinkRow {
@@ -160,18 +161,19 @@ impl LinkRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct StayRow {
-    id: Uuid,
-    organization_id: Uuid,
-    conversation_id: Uuid,
-    scenario_id: Uuid,
-    step_id: Uuid,
-    status: String,
-    entered_at: i64,
-    exited_at: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct StayRow {
+        id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        scenario_id: Uuid,
+        step_id: Uuid,
+        status: String,
+        entered_at: i64,
+        exited_at: Option<i64>,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl StayRow {
@@ -191,15 +193,16 @@ impl StayRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AutoAdvanceRow {
-    conversation_id: Uuid,
-    organization_id: Uuid,
-    link_id: Uuid,
-    stay_id: Uuid,
-    step_id: Uuid,
-    target_step_id: Uuid,
-    due_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct AutoAdvanceRow {
+        conversation_id: Uuid,
+        organization_id: Uuid,
+        link_id: Uuid,
+        stay_id: Uuid,
+        step_id: Uuid,
+        target_step_id: Uuid,
+        due_at: i64,
+    }
 }
 
 impl AutoAdvanceRow {
@@ -230,7 +233,7 @@ pub(crate) const CLAIM_POSTGRES: &str = "UPDATE auto_advances SET claimed_until 
      RETURNING conversation_id, organization_id, link_id, stay_id, step_id, target_step_id, due_at";
 
 macro_rules! impl_board {
-    ($tx:ty, $db:ty, claim_sql = $claim:expr) => {
+    ($tx:ty, claim_sql = $claim:expr) => {
         #[async_trait::async_trait]
         impl $crate::repos::board::Board for $tx {
             async fn active_link(
@@ -238,7 +241,7 @@ macro_rules! impl_board {
                 org: stagecoach_domain::ids::OrganizationId,
                 conversation: stagecoach_domain::ids::ConversationId,
             ) -> Result<Option<stagecoach_domain::conversation::ScenarioLink>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::board::LinkRow>(
+                $crate::sql::query_as::<$crate::repos::board::LinkRow>(
                     "SELECT * FROM scenario_links WHERE organization_id = $1 AND conversation_id = $2 \
                      AND available ORDER BY updated_at DESC LIMIT 1",
                 )
@@ -256,7 +259,7 @@ macro_rules! impl_board {
                 conversation: stagecoach_domain::ids::ConversationId,
                 scenario: stagecoach_domain::ids::ScenarioId,
             ) -> Result<Option<stagecoach_domain::conversation::ScenarioLink>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::board::LinkRow>(
+                $crate::sql::query_as::<$crate::repos::board::LinkRow>(
                     "SELECT * FROM scenario_links WHERE organization_id = $1 AND conversation_id = $2 \
                      AND scenario_id = $3",
                 )
@@ -273,7 +276,7 @@ macro_rules! impl_board {
                 &mut self,
                 l: &stagecoach_domain::conversation::ScenarioLink,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO scenario_links (id, organization_id, conversation_id, scenario_id, step_id, \
                      stay_id, available, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                      ON CONFLICT (id) DO UPDATE SET step_id = $5, stay_id = $6, available = $7, updated_at = $9",
@@ -290,7 +293,7 @@ macro_rules! impl_board {
                 .execute(self.conn())
                 .await?;
                 for sql in $crate::repos::conversations::REFRESH_OPEN_ASSIGNMENTS {
-                    sqlx::query(sql)
+                    $crate::sql::query(sql)
                         .bind(l.conversation_id.0)
                         .execute(self.conn())
                         .await?;
@@ -307,7 +310,7 @@ macro_rules! impl_board {
                 offset: i64,
                 limit: i64,
             ) -> Result<Vec<stagecoach_domain::conversation::ScenarioLink>, $crate::StoreError> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM scenario_links WHERE organization_id = ");
+                let mut qb = $crate::sql::QueryBuilder::new("SELECT * FROM scenario_links WHERE organization_id = ");
                 qb.push_bind(org.0).push(" AND scenario_id = ").push_bind(scenario.0);
                 if let Some(step) = step {
                     qb.push(" AND step_id = ").push_bind(step.0);
@@ -326,7 +329,7 @@ macro_rules! impl_board {
                 scenario: stagecoach_domain::ids::ScenarioId,
                 include_inactive: bool,
             ) -> Result<Vec<(stagecoach_domain::ids::StepId, i64)>, $crate::StoreError> {
-                let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+                let rows: Vec<(uuid::Uuid, i64)> = $crate::sql::query_as(
                     "SELECT step_id, COUNT(*) FROM scenario_links WHERE organization_id = $1 \
                      AND scenario_id = $2 AND (available OR $3) GROUP BY step_id",
                 )
@@ -343,7 +346,7 @@ macro_rules! impl_board {
                 org: stagecoach_domain::ids::OrganizationId,
                 step: stagecoach_domain::ids::StepId,
             ) -> Result<i64, $crate::StoreError> {
-                let n: i64 = sqlx::query_scalar(
+                let n: i64 = $crate::sql::query_scalar(
                     "SELECT COUNT(*) FROM scenario_links WHERE organization_id = $1 AND step_id = $2 AND available",
                 )
                 .bind(org.0)
@@ -357,7 +360,7 @@ macro_rules! impl_board {
                 &mut self,
                 s: &stagecoach_domain::conversation::Stay,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO stays (id, organization_id, conversation_id, scenario_id, step_id, status, \
                      entered_at, exited_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
@@ -382,7 +385,7 @@ macro_rules! impl_board {
                 stay: stagecoach_domain::ids::StayId,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "UPDATE stays SET status = 'inactive', exited_at = $3, updated_at = $3 \
                      WHERE organization_id = $1 AND id = $2 AND status = 'active'",
                 )
@@ -399,7 +402,7 @@ macro_rules! impl_board {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::StayId,
             ) -> Result<Option<stagecoach_domain::conversation::Stay>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::board::StayRow>(
+                $crate::sql::query_as::<$crate::repos::board::StayRow>(
                     "SELECT * FROM stays WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)
@@ -418,7 +421,7 @@ macro_rules! impl_board {
                 limit: i64,
             ) -> Result<(Vec<stagecoach_domain::conversation::Stay>, i64), $crate::StoreError> {
                 fn push_filter(
-                    qb: &mut sqlx::QueryBuilder<$db>,
+                    qb: &mut $crate::sql::QueryBuilder,
                     org: stagecoach_domain::ids::OrganizationId,
                     f: &$crate::repos::board::StayFilter,
                 ) {
@@ -428,10 +431,10 @@ macro_rules! impl_board {
                     if let Some(s) = f.step { qb.push(" AND step_id = ").push_bind(s.0); }
                     if let Some(s) = f.status { qb.push(" AND status = ").push_bind(s.as_str()); }
                 }
-                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM stays");
+                let mut count = $crate::sql::QueryBuilder::new("SELECT COUNT(*) FROM stays");
                 push_filter(&mut count, org, f);
                 let total: i64 = count.build_query_scalar().fetch_one(self.conn()).await?;
-                let mut page = sqlx::QueryBuilder::<$db>::new("SELECT * FROM stays");
+                let mut page = $crate::sql::QueryBuilder::new("SELECT * FROM stays");
                 push_filter(&mut page, org, f);
                 page.push(" ORDER BY id DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
                 let rows: Vec<$crate::repos::board::StayRow> = page.build_query_as().fetch_all(self.conn()).await?;
@@ -444,7 +447,7 @@ macro_rules! impl_board {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
                 // One statement: a conversation's pending auto-advance is replaced whole.
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO auto_advances (conversation_id, organization_id, link_id, stay_id, step_id, \
                      target_step_id, due_at, claimed_until, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8) \
                      ON CONFLICT (conversation_id) DO UPDATE SET organization_id = $2, link_id = $3, stay_id = $4, \
@@ -468,7 +471,7 @@ macro_rules! impl_board {
                 org: stagecoach_domain::ids::OrganizationId,
                 conversation: stagecoach_domain::ids::ConversationId,
             ) -> Result<Option<$crate::repos::board::PendingAutoAdvance>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::board::AutoAdvanceRow>(
+                $crate::sql::query_as::<$crate::repos::board::AutoAdvanceRow>(
                     "SELECT conversation_id, organization_id, link_id, stay_id, step_id, target_step_id, due_at \
                      FROM auto_advances WHERE organization_id = $1 AND conversation_id = $2",
                 )
@@ -485,7 +488,7 @@ macro_rules! impl_board {
                 org: stagecoach_domain::ids::OrganizationId,
                 conversation: stagecoach_domain::ids::ConversationId,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query("DELETE FROM auto_advances WHERE organization_id = $1 AND conversation_id = $2")
+                let done = $crate::sql::query("DELETE FROM auto_advances WHERE organization_id = $1 AND conversation_id = $2")
                     .bind(org.0)
                     .bind(conversation.0)
                     .execute(self.conn())
@@ -498,7 +501,7 @@ macro_rules! impl_board {
                 conversation: stagecoach_domain::ids::ConversationId,
                 stay: stagecoach_domain::ids::StayId,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query("DELETE FROM auto_advances WHERE conversation_id = $1 AND stay_id = $2")
+                let done = $crate::sql::query("DELETE FROM auto_advances WHERE conversation_id = $1 AND stay_id = $2")
                     .bind(conversation.0)
                     .bind(stay.0)
                     .execute(self.conn())
@@ -512,7 +515,7 @@ macro_rules! impl_board {
                 lease_until: chrono::DateTime<chrono::Utc>,
                 limit: i64,
             ) -> Result<Vec<$crate::repos::board::PendingAutoAdvance>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::board::AutoAdvanceRow>($claim)
+                let rows = $crate::sql::query_as::<$crate::repos::board::AutoAdvanceRow>($claim)
                     .bind($crate::rows::millis(now))
                     .bind($crate::rows::millis(lease_until))
                     .bind(limit)

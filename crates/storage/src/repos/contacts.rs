@@ -77,25 +77,26 @@ pub trait Contacts {
     ) -> Result<bool, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ContactRow {
-    id: Uuid,
-    organization_id: Uuid,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    phone: Option<String>,
-    email: Option<String>,
-    external_id: Option<String>,
-    picture: Option<String>,
-    metadata: String,
-    lead_key: Option<String>,
-    lead_rating: Option<i64>,
-    lead_status: Option<String>,
-    lead_assignee_id: Option<Uuid>,
-    lead_fields: String,
-    lead_score: i64,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct ContactRow {
+        id: Uuid,
+        organization_id: Uuid,
+        first_name: Option<String>,
+        last_name: Option<String>,
+        phone: Option<String>,
+        email: Option<String>,
+        external_id: Option<String>,
+        picture: Option<String>,
+        metadata: String,
+        lead_key: Option<String>,
+        lead_rating: Option<i64>,
+        lead_status: Option<String>,
+        lead_assignee_id: Option<Uuid>,
+        lead_fields: String,
+        lead_score: i64,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl ContactRow {
@@ -196,14 +197,14 @@ macro_rules! push_contact_filter {
 pub(crate) use push_contact_filter;
 
 macro_rules! impl_contacts {
-    ($tx:ty, $db:ty) => {
+    ($tx:ty) => {
         #[async_trait::async_trait]
         impl $crate::repos::contacts::Contacts for $tx {
             async fn insert_contact(
                 &mut self,
                 c: &stagecoach_domain::contact::Contact,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO contacts (id, organization_id, first_name, last_name, phone, email, \
                      external_id, picture, metadata, created_at, updated_at, lead_key, lead_rating, \
                      lead_status, lead_assignee_id, lead_fields, lead_score) \
@@ -235,7 +236,7 @@ macro_rules! impl_contacts {
                 &mut self,
                 c: &stagecoach_domain::contact::Contact,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "UPDATE contacts SET first_name = $3, last_name = $4, phone = $5, email = $6, \
                      external_id = $7, picture = $8, metadata = $9, updated_at = $10, lead_key = $11, \
                      lead_rating = $12, lead_status = $13, lead_assignee_id = $14, lead_fields = $15, \
@@ -267,7 +268,7 @@ macro_rules! impl_contacts {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ContactId,
             ) -> Result<Option<stagecoach_domain::contact::Contact>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::contacts::ContactRow>(
+                $crate::sql::query_as::<$crate::repos::contacts::ContactRow>(
                     "SELECT * FROM contacts WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)
@@ -286,7 +287,7 @@ macro_rules! impl_contacts {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM contacts WHERE organization_id = ");
+                let mut qb = $crate::sql::QueryBuilder::new("SELECT * FROM contacts WHERE organization_id = ");
                 qb.push_bind(org.0).push(" AND id IN ");
                 $crate::repos::push_list!(qb, ids.iter().map(|id| id.0));
                 qb.build_query_as::<$crate::repos::contacts::ContactRow>()
@@ -302,7 +303,7 @@ macro_rules! impl_contacts {
                 org: stagecoach_domain::ids::OrganizationId,
                 phone: &str,
             ) -> Result<Option<stagecoach_domain::contact::Contact>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::contacts::ContactRow>(
+                $crate::sql::query_as::<$crate::repos::contacts::ContactRow>(
                     "SELECT * FROM contacts WHERE organization_id = $1 AND phone = $2",
                 )
                 .bind(org.0)
@@ -318,7 +319,7 @@ macro_rules! impl_contacts {
                 org: stagecoach_domain::ids::OrganizationId,
                 email: &str,
             ) -> Result<Option<stagecoach_domain::contact::Contact>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::contacts::ContactRow>(
+                $crate::sql::query_as::<$crate::repos::contacts::ContactRow>(
                     "SELECT * FROM contacts WHERE organization_id = $1 AND email = $2",
                 )
                 .bind(org.0)
@@ -334,7 +335,7 @@ macro_rules! impl_contacts {
                 org: stagecoach_domain::ids::OrganizationId,
                 external_id: &str,
             ) -> Result<Option<stagecoach_domain::contact::Contact>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::contacts::ContactRow>(
+                $crate::sql::query_as::<$crate::repos::contacts::ContactRow>(
                     "SELECT * FROM contacts WHERE organization_id = $1 AND external_id = $2 ORDER BY id LIMIT 1",
                 )
                 .bind(org.0)
@@ -352,10 +353,10 @@ macro_rules! impl_contacts {
                 offset: i64,
                 limit: i64,
             ) -> Result<(Vec<stagecoach_domain::contact::Contact>, i64), $crate::StoreError> {
-                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM contacts c");
+                let mut count = $crate::sql::QueryBuilder::new("SELECT COUNT(*) FROM contacts c");
                 $crate::repos::contacts::push_contact_filter!(count, org, filter);
                 let total: i64 = count.build_query_scalar().fetch_one(self.conn()).await?;
-                let mut page = sqlx::QueryBuilder::<$db>::new("SELECT c.* FROM contacts c");
+                let mut page = $crate::sql::QueryBuilder::new("SELECT c.* FROM contacts c");
                 $crate::repos::contacts::push_contact_filter!(page, org, filter);
                 page.push(" ORDER BY c.id LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
                 let rows: Vec<$crate::repos::contacts::ContactRow> =
@@ -369,7 +370,7 @@ macro_rules! impl_contacts {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ContactId,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query("DELETE FROM contacts WHERE organization_id = $1 AND id = $2")
+                let done = $crate::sql::query("DELETE FROM contacts WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id.0)
                     .execute(self.conn())

@@ -125,26 +125,27 @@ pub(crate) const REFRESH_OPEN_ASSIGNMENTS: [&str; 2] = [
      WHERE a.conversation_id = $1",
 ];
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ConversationRow {
-    id: Uuid,
-    organization_id: Uuid,
-    contact_id: Uuid,
-    channel: String,
-    title: Option<String>,
-    status: String,
-    priority: String,
-    ai_enabled: bool,
-    agent_id: Option<Uuid>,
-    crm_data: String,
-    contact_fields_to_collect: String,
-    last_inbound_at: Option<i64>,
-    last_message_at: Option<i64>,
-    unread_count: i64,
-    crm_deep_link: Option<String>,
-    external_bot: bool,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct ConversationRow {
+        id: Uuid,
+        organization_id: Uuid,
+        contact_id: Uuid,
+        channel: String,
+        title: Option<String>,
+        status: String,
+        priority: String,
+        ai_enabled: bool,
+        agent_id: Option<Uuid>,
+        crm_data: String,
+        contact_fields_to_collect: String,
+        last_inbound_at: Option<i64>,
+        last_message_at: Option<i64>,
+        unread_count: i64,
+        crm_deep_link: Option<String>,
+        external_bot: bool,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl ConversationRow {
@@ -194,11 +195,18 @@ pub(crate) fn is_phone_search(text: &str) -> bool {
 
 /// A search page's row with the number of matches in all (`COUNT(*) OVER ()`), so the
 /// filter runs once for both.
-#[derive(sqlx::FromRow)]
 pub(crate) struct CountedConversationRow {
-    #[sqlx(flatten)]
     pub(crate) row: ConversationRow,
     pub(crate) total_count: i64,
+}
+
+impl crate::sql::FromRow for CountedConversationRow {
+    fn from_row(row: &mut crate::sql::Row) -> Result<Self, StoreError> {
+        Ok(Self {
+            row: <ConversationRow as crate::sql::FromRow>::from_row(row)?,
+            total_count: row.take("total_count")?,
+        })
+    }
 }
 
 /// Appends the `WHERE` clause of a chat search.
@@ -261,20 +269,19 @@ macro_rules! push_chat_search {
 pub(crate) use push_chat_search;
 
 macro_rules! impl_conversations {
-    ($tx:ty, $db:ty, lock_sql = $lock:expr) => {
+    ($tx:ty, lock_sql = $lock:expr) => {
         impl $tx {
             /// Adds tags and assignees to conversation rows: two queries for the whole page.
             async fn complete_conversations(
                 &mut self,
                 rows: Vec<$crate::repos::conversations::ConversationRow>,
             ) -> Result<Vec<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
-                use sqlx::Row;
                 if rows.is_empty() {
                     return Ok(Vec::new());
                 }
                 let ids: Vec<uuid::Uuid> = rows.iter().map($crate::repos::conversations::row_id).collect();
                 let mut tags: std::collections::HashMap<uuid::Uuid, Vec<String>> = std::collections::HashMap::new();
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                let mut qb = $crate::sql::QueryBuilder::new(
                     "SELECT conversation_id, tag FROM conversation_tags WHERE conversation_id IN ",
                 );
                 $crate::repos::push_list!(qb, ids.iter().copied());
@@ -286,7 +293,7 @@ macro_rules! impl_conversations {
                 }
                 let mut assignees: std::collections::HashMap<uuid::Uuid, Vec<stagecoach_domain::ids::MembershipId>> =
                     std::collections::HashMap::new();
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                let mut qb = $crate::sql::QueryBuilder::new(
                     "SELECT conversation_id, membership_id FROM conversation_assignees WHERE conversation_id IN ",
                 );
                 $crate::repos::push_list!(qb, ids.iter().copied());
@@ -316,7 +323,7 @@ macro_rules! impl_conversations {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ConversationId,
             ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::conversations::ConversationRow>($lock)
+                let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>($lock)
                     .bind(org.0)
                     .bind(id.0)
                     .fetch_all(self.conn())
@@ -332,7 +339,7 @@ macro_rules! impl_conversations {
                 limit: i64,
             ) -> Result<(Vec<stagecoach_domain::conversation::Conversation>, i64), $crate::StoreError> {
                 const FROM: &str = " FROM conversations v JOIN contacts c ON c.id = v.contact_id";
-                let mut page = sqlx::QueryBuilder::<$db>::new("SELECT v.*, COUNT(*) OVER () AS total_count");
+                let mut page = $crate::sql::QueryBuilder::new("SELECT v.*, COUNT(*) OVER () AS total_count");
                 page.push(FROM);
                 $crate::repos::conversations::push_chat_search!(page, org, search);
                 page.push(" ORDER BY COALESCE(v.last_message_at, v.created_at) DESC, v.id DESC LIMIT ")
@@ -346,7 +353,7 @@ macro_rules! impl_conversations {
                     None if skip == 0 => 0,
                     // A page past the end carries no count: ask for it.
                     None => {
-                        let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*)");
+                        let mut count = $crate::sql::QueryBuilder::new("SELECT COUNT(*)");
                         count.push(FROM);
                         $crate::repos::conversations::push_chat_search!(count, org, search);
                         count.build_query_scalar().fetch_one(self.conn()).await?
@@ -360,7 +367,7 @@ macro_rules! impl_conversations {
                 &mut self,
                 c: &stagecoach_domain::conversation::Conversation,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO conversations (id, organization_id, contact_id, channel, title, status, \
                      priority, ai_enabled, agent_id, crm_data, contact_fields_to_collect, last_inbound_at, \
                      unread_count, created_at, updated_at) \
@@ -391,7 +398,7 @@ macro_rules! impl_conversations {
                 c: &stagecoach_domain::conversation::Conversation,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "UPDATE conversations SET title = $3, status = $4, priority = $5, ai_enabled = $6, \
                      agent_id = $7, crm_data = $8, contact_fields_to_collect = $9, last_inbound_at = $10, \
                      unread_count = $11, updated_at = $12, channel = $13, last_message_at = $14, \
@@ -416,12 +423,12 @@ macro_rules! impl_conversations {
                 .execute(self.conn())
                 .await?;
                 // Tags and assignees: a statement or two each, whatever their number.
-                sqlx::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
+                $crate::sql::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
                     .bind(c.id.0)
                     .execute(self.conn())
                     .await?;
                 if !c.tags.is_empty() {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    let mut qb = $crate::sql::QueryBuilder::new(
                         "INSERT INTO conversation_tags (conversation_id, organization_id, tag, position) ",
                     );
                     qb.push_values(c.tags.iter().enumerate(), |mut row, (position, tag)| {
@@ -433,7 +440,7 @@ macro_rules! impl_conversations {
                     qb.build().execute(self.conn()).await?;
                 }
                 // Assignees who stay keep their assignment time; new ones get `now`.
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                let mut qb = $crate::sql::QueryBuilder::new(
                     "DELETE FROM conversation_assignees WHERE conversation_id = ",
                 );
                 qb.push_bind(c.id.0);
@@ -443,7 +450,7 @@ macro_rules! impl_conversations {
                 }
                 qb.build().execute(self.conn()).await?;
                 if !c.assignees.is_empty() {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    let mut qb = $crate::sql::QueryBuilder::new(
                         "INSERT INTO conversation_assignees (conversation_id, organization_id, membership_id, assigned_at) ",
                     );
                     qb.push_values(&c.assignees, |mut row, member| {
@@ -456,7 +463,7 @@ macro_rules! impl_conversations {
                     qb.build().execute(self.conn()).await?;
                 }
                 for sql in $crate::repos::conversations::REFRESH_OPEN_ASSIGNMENTS {
-                    sqlx::query(sql).bind(c.id.0).execute(self.conn()).await?;
+                    $crate::sql::query(sql).bind(c.id.0).execute(self.conn()).await?;
                 }
                 Ok(())
             }
@@ -466,7 +473,7 @@ macro_rules! impl_conversations {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ConversationId,
             ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::conversations::ConversationRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>(
                     "SELECT * FROM conversations WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)
@@ -484,7 +491,7 @@ macro_rules! impl_conversations {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM conversations WHERE organization_id = ");
+                let mut qb = $crate::sql::QueryBuilder::new("SELECT * FROM conversations WHERE organization_id = ");
                 qb.push_bind(org.0).push(" AND id IN ");
                 $crate::repos::push_list!(qb, ids.iter().map(|id| id.0));
                 let rows = qb
@@ -500,7 +507,7 @@ macro_rules! impl_conversations {
                 contact: stagecoach_domain::ids::ContactId,
                 channel: stagecoach_domain::enums::Channel,
             ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::conversations::ConversationRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>(
                     "SELECT * FROM conversations WHERE organization_id = $1 AND contact_id = $2 \
                      AND channel = $3 ORDER BY created_at DESC, id DESC LIMIT 1",
                 )
@@ -518,7 +525,7 @@ macro_rules! impl_conversations {
                 f: &$crate::repos::conversations::ConversationFilter,
                 limit: i64,
             ) -> Result<Vec<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT v.* FROM conversations v WHERE v.organization_id = ");
+                let mut qb = $crate::sql::QueryBuilder::new("SELECT v.* FROM conversations v WHERE v.organization_id = ");
                 qb.push_bind(org.0);
                 match f.agent {
                     Some(Some(agent)) => { qb.push(" AND v.agent_id = ").push_bind(agent.0); }
@@ -571,7 +578,7 @@ macro_rules! impl_conversations {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ConversationId,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query("DELETE FROM conversations WHERE organization_id = $1 AND id = $2")
+                let done = $crate::sql::query("DELETE FROM conversations WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id.0)
                     .execute(self.conn())
@@ -585,11 +592,10 @@ macro_rules! impl_conversations {
                 scenario: stagecoach_domain::ids::ScenarioId,
                 members: &[stagecoach_domain::ids::MembershipId],
             ) -> Result<Vec<stagecoach_domain::engine::assignment::MemberLoad>, $crate::StoreError> {
-                use sqlx::Row;
                 if members.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                let mut qb = $crate::sql::QueryBuilder::new(
                     "SELECT membership_id, COUNT(*) AS open_count, MAX(assigned_at) AS last_assigned \
                      FROM open_assignments WHERE organization_id = ",
                 );

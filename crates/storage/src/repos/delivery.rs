@@ -127,18 +127,19 @@ pub trait Deliveries {
     ) -> Result<Vec<Attempt>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct EndpointRow {
-    id: Uuid,
-    organization_id: Uuid,
-    url: String,
-    description: Option<String>,
-    event_types: String,
-    style: String,
-    secret_encrypted: String,
-    disabled: bool,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct EndpointRow {
+        id: Uuid,
+        organization_id: Uuid,
+        url: String,
+        description: Option<String>,
+        event_types: String,
+        style: String,
+        secret_encrypted: String,
+        disabled: bool,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl EndpointRow {
@@ -163,17 +164,18 @@ impl EndpointRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ChannelRow {
-    id: Uuid,
-    organization_id: Uuid,
-    kind: String,
-    name: String,
-    agent_id: Option<Uuid>,
-    account_id: String,
-    secrets_encrypted: String,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct ChannelRow {
+        id: Uuid,
+        organization_id: Uuid,
+        kind: String,
+        name: String,
+        agent_id: Option<Uuid>,
+        account_id: String,
+        secrets_encrypted: String,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl ChannelRow {
@@ -194,17 +196,18 @@ impl ChannelRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AttemptRow {
-    id: Uuid,
-    organization_id: Uuid,
-    outbox_id: Uuid,
-    attempt: i64,
-    started_at: i64,
-    duration_ms: i64,
-    http_status: Option<i64>,
-    response_excerpt: Option<String>,
-    error: Option<String>,
+crate::sql::row_struct! {
+    pub(crate) struct AttemptRow {
+        id: Uuid,
+        organization_id: Uuid,
+        outbox_id: Uuid,
+        attempt: i64,
+        started_at: i64,
+        duration_ms: i64,
+        http_status: Option<i64>,
+        response_excerpt: Option<String>,
+        error: Option<String>,
+    }
 }
 
 impl AttemptRow {
@@ -243,7 +246,7 @@ macro_rules! impl_deliveries {
                 e: &stagecoach_domain::delivery::targets::WebhookEndpoint,
                 secret_encrypted: &str,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO webhook_endpoints (id, organization_id, url, description, event_types, style, \
                      secret_encrypted, disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
@@ -266,7 +269,7 @@ macro_rules! impl_deliveries {
                 &mut self,
                 e: &stagecoach_domain::delivery::targets::WebhookEndpoint,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, style = $6, \
                      disabled = $7, updated_at = $8 WHERE organization_id = $1 AND id = $2",
                 )
@@ -287,7 +290,7 @@ macro_rules! impl_deliveries {
                 &mut self,
                 org: stagecoach_domain::ids::OrganizationId,
             ) -> Result<Vec<(stagecoach_domain::delivery::targets::WebhookEndpoint, String)>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::delivery::EndpointRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::delivery::EndpointRow>(
                     "SELECT * FROM webhook_endpoints WHERE organization_id = $1 ORDER BY id",
                 )
                 .bind(org.0)
@@ -301,7 +304,7 @@ macro_rules! impl_deliveries {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::EndpointId,
             ) -> Result<Option<(stagecoach_domain::delivery::targets::WebhookEndpoint, String)>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::delivery::EndpointRow>(
+                $crate::sql::query_as::<$crate::repos::delivery::EndpointRow>(
                     "SELECT * FROM webhook_endpoints WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)
@@ -317,7 +320,7 @@ macro_rules! impl_deliveries {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::EndpointId,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query("DELETE FROM webhook_endpoints WHERE organization_id = $1 AND id = $2")
+                let done = $crate::sql::query("DELETE FROM webhook_endpoints WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id.0)
                     .execute(self.conn())
@@ -330,7 +333,7 @@ macro_rules! impl_deliveries {
                 c: &stagecoach_domain::delivery::targets::Channel,
                 secrets_encrypted: &str,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO channels (id, organization_id, kind, name, agent_id, account_id, secrets_encrypted, \
                      created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
@@ -352,7 +355,7 @@ macro_rules! impl_deliveries {
                 &mut self,
                 org: stagecoach_domain::ids::OrganizationId,
             ) -> Result<Vec<(stagecoach_domain::delivery::targets::Channel, String)>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::delivery::ChannelRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::delivery::ChannelRow>(
                     "SELECT * FROM channels WHERE organization_id = $1 ORDER BY id",
                 )
                 .bind(org.0)
@@ -365,7 +368,7 @@ macro_rules! impl_deliveries {
                 &mut self,
                 id: stagecoach_domain::ids::ChannelId,
             ) -> Result<Option<(stagecoach_domain::delivery::targets::Channel, String)>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::delivery::ChannelRow>("SELECT * FROM channels WHERE id = $1")
+                $crate::sql::query_as::<$crate::repos::delivery::ChannelRow>("SELECT * FROM channels WHERE id = $1")
                     .bind(id.0)
                     .fetch_optional(self.conn())
                     .await?
@@ -378,7 +381,7 @@ macro_rules! impl_deliveries {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ChannelId,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query("DELETE FROM channels WHERE organization_id = $1 AND id = $2")
+                let done = $crate::sql::query("DELETE FROM channels WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id.0)
                     .execute(self.conn())
@@ -396,7 +399,7 @@ macro_rules! impl_deliveries {
                 payload: &serde_json::Value,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO outbox (id, organization_id, conversation_id, endpoint_id, kind, payload, status, \
                      attempts, available_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)",
                 )
@@ -417,7 +420,7 @@ macro_rules! impl_deliveries {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::OutboxId,
             ) -> Result<Option<$crate::OutboxEntry>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::timeline::OutboxRow>(
+                $crate::sql::query_as::<$crate::repos::timeline::OutboxRow>(
                     "SELECT * FROM outbox WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)
@@ -435,7 +438,7 @@ macro_rules! impl_deliveries {
                 endpoint: Option<stagecoach_domain::ids::EndpointId>,
                 limit: i64,
             ) -> Result<Vec<$crate::OutboxEntry>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::timeline::OutboxRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::timeline::OutboxRow>(
                     "SELECT * FROM outbox WHERE organization_id = $1 AND ($2 IS NULL OR conversation_id = $2) \
                      AND ($3 IS NULL OR endpoint_id = $3) AND kind NOT IN ('event', 'lead_upsert') \
                      ORDER BY created_at DESC, id DESC LIMIT $4",
@@ -456,7 +459,7 @@ macro_rules! impl_deliveries {
                 error: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query("UPDATE outbox SET available_at = $2, last_error = $3, updated_at = $4 \
+                $crate::sql::query("UPDATE outbox SET available_at = $2, last_error = $3, updated_at = $4 \
                      WHERE id = $1 AND status = 'pending'")
                     .bind(id.0)
                     .bind($crate::rows::millis(at))
@@ -473,7 +476,7 @@ macro_rules! impl_deliveries {
                 error: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query("UPDATE outbox SET status = 'failed', last_error = $2, updated_at = $3 \
+                $crate::sql::query("UPDATE outbox SET status = 'failed', last_error = $2, updated_at = $3 \
                      WHERE id = $1 AND status = 'pending'")
                     .bind(id.0)
                     .bind(error)
@@ -489,7 +492,7 @@ macro_rules! impl_deliveries {
                 id: stagecoach_domain::ids::OutboxId,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query(
+                let done = $crate::sql::query(
                     "UPDATE outbox SET status = 'pending', available_at = $3, updated_at = $3 \
                      WHERE organization_id = $1 AND id = $2",
                 )
@@ -505,7 +508,7 @@ macro_rules! impl_deliveries {
                 &mut self,
                 a: &$crate::repos::delivery::Attempt,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO delivery_attempts (id, organization_id, outbox_id, attempt, started_at, duration_ms, \
                      http_status, response_excerpt, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
@@ -528,7 +531,7 @@ macro_rules! impl_deliveries {
                 org: stagecoach_domain::ids::OrganizationId,
                 outbox: stagecoach_domain::ids::OutboxId,
             ) -> Result<Vec<$crate::repos::delivery::Attempt>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::delivery::AttemptRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::delivery::AttemptRow>(
                     "SELECT * FROM delivery_attempts WHERE organization_id = $1 AND outbox_id = $2 ORDER BY attempt, id",
                 )
                 .bind(org.0)

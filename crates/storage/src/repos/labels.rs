@@ -31,15 +31,16 @@ pub trait Labels {
     async fn delete_label(&mut self, org: OrganizationId, id: &str) -> Result<(), StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct LabelRow {
-    organization_id: Uuid,
-    id: String,
-    name: String,
-    color: String,
-    system: bool,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct LabelRow {
+        organization_id: Uuid,
+        id: String,
+        name: String,
+        color: String,
+        system: bool,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl LabelRow {
@@ -74,14 +75,14 @@ macro_rules! impl_labels {
                 skip: i64,
                 limit: i64,
             ) -> Result<(Vec<stagecoach_domain::label::Label>, i64), $crate::StoreError> {
-                let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                let total: i64 = $crate::sql::query_scalar($crate::sql::AssertSqlSafe(format!(
                     "SELECT COUNT(*) FROM ({}) AS all_labels",
                     $crate::repos::labels::ALL_LABELS
                 )))
                 .bind(org.0)
                 .fetch_one(self.conn())
                 .await?;
-                let rows = sqlx::query_as::<_, $crate::repos::labels::LabelRow>(sqlx::AssertSqlSafe(format!(
+                let rows = $crate::sql::query_as::<$crate::repos::labels::LabelRow>($crate::sql::AssertSqlSafe(format!(
                     "SELECT * FROM ({}) AS all_labels ORDER BY id LIMIT $2 OFFSET $3",
                     $crate::repos::labels::ALL_LABELS
                 )))
@@ -98,7 +99,7 @@ macro_rules! impl_labels {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: &str,
             ) -> Result<Option<stagecoach_domain::label::Label>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::labels::LabelRow>(sqlx::AssertSqlSafe(format!(
+                $crate::sql::query_as::<$crate::repos::labels::LabelRow>($crate::sql::AssertSqlSafe(format!(
                     "SELECT * FROM ({}) AS all_labels WHERE id = $2 LIMIT 1",
                     $crate::repos::labels::ALL_LABELS
                 )))
@@ -114,7 +115,7 @@ macro_rules! impl_labels {
                 &mut self,
                 l: &stagecoach_domain::label::Label,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO labels (organization_id, id, name, color, system, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
@@ -134,7 +135,7 @@ macro_rules! impl_labels {
                 &mut self,
                 l: &stagecoach_domain::label::Label,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO labels (organization_id, id, name, color, system, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (organization_id, id) \
                      DO UPDATE SET name = $3, color = $4, updated_at = $7",
@@ -156,12 +157,12 @@ macro_rules! impl_labels {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: &str,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query("DELETE FROM labels WHERE organization_id = $1 AND id = $2")
+                $crate::sql::query("DELETE FROM labels WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id)
                     .execute(self.conn())
                     .await?;
-                sqlx::query("DELETE FROM conversation_tags WHERE organization_id = $1 AND tag = $2")
+                $crate::sql::query("DELETE FROM conversation_tags WHERE organization_id = $1 AND tag = $2")
                     .bind(org.0)
                     .bind(id)
                     .execute(self.conn())

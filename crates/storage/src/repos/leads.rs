@@ -105,22 +105,23 @@ pub trait Leads {
     ) -> Result<Vec<PaymentTotal>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ActionRow {
-    id: Uuid,
-    organization_id: Uuid,
-    contact_id: Uuid,
-    kind: String,
-    type_code: Option<i64>,
-    fields: String,
-    amount_text: Option<String>,
-    amount_hundredths: Option<i64>,
-    currency: Option<String>,
-    payment_id: Option<String>,
-    status: Option<String>,
-    performed_by: String,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct ActionRow {
+        id: Uuid,
+        organization_id: Uuid,
+        contact_id: Uuid,
+        kind: String,
+        type_code: Option<i64>,
+        fields: String,
+        amount_text: Option<String>,
+        amount_hundredths: Option<i64>,
+        currency: Option<String>,
+        payment_id: Option<String>,
+        status: Option<String>,
+        performed_by: String,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl ActionRow {
@@ -202,7 +203,7 @@ macro_rules! push_action_filter {
 pub(crate) use push_action_filter;
 
 macro_rules! impl_leads {
-    ($tx:ty, $db:ty) => {
+    ($tx:ty) => {
         #[async_trait::async_trait]
         impl $crate::repos::leads::Leads for $tx {
             async fn lead_settings(
@@ -210,7 +211,7 @@ macro_rules! impl_leads {
                 org: stagecoach_domain::ids::OrganizationId,
             ) -> Result<Option<stagecoach_domain::leads::settings::LeadSettings>, $crate::StoreError> {
                 let document: Option<String> =
-                    sqlx::query_scalar("SELECT document FROM lead_settings WHERE organization_id = $1")
+                    $crate::sql::query_scalar("SELECT document FROM lead_settings WHERE organization_id = $1")
                         .bind(org.0)
                         .fetch_optional(self.conn())
                         .await?;
@@ -223,7 +224,7 @@ macro_rules! impl_leads {
                 settings: &stagecoach_domain::leads::settings::LeadSettings,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO lead_settings (organization_id, document, updated_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (organization_id) DO UPDATE SET document = $2, updated_at = $3",
                 )
@@ -240,7 +241,7 @@ macro_rules! impl_leads {
                 org: stagecoach_domain::ids::OrganizationId,
                 key: &str,
             ) -> Result<Option<stagecoach_domain::contact::Contact>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::contacts::ContactRow>(
+                $crate::sql::query_as::<$crate::repos::contacts::ContactRow>(
                     "SELECT * FROM contacts WHERE organization_id = $1 AND lead_key = $2",
                 )
                 .bind(org.0)
@@ -257,7 +258,7 @@ macro_rules! impl_leads {
                 from: Option<chrono::DateTime<chrono::Utc>>,
                 to: Option<chrono::DateTime<chrono::Utc>>,
             ) -> Result<Vec<stagecoach_domain::contact::Contact>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::contacts::ContactRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::contacts::ContactRow>(
                     "SELECT * FROM contacts WHERE organization_id = $1 AND ($2 IS NULL OR created_at >= $2) \
                      AND ($3 IS NULL OR created_at <= $3) ORDER BY created_at DESC, id DESC",
                 )
@@ -274,7 +275,7 @@ macro_rules! impl_leads {
                 a: &stagecoach_domain::leads::actions::LeadAction,
             ) -> Result<(), $crate::StoreError> {
                 let p = a.payment.as_ref();
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO lead_actions (id, organization_id, contact_id, kind, type_code, fields, \
                      amount_text, amount_hundredths, currency, payment_id, status, performed_by, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -304,7 +305,7 @@ macro_rules! impl_leads {
                 contact: stagecoach_domain::ids::ContactId,
                 id: stagecoach_domain::ids::ActionId,
             ) -> Result<Option<stagecoach_domain::leads::actions::LeadAction>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::leads::ActionRow>(
+                $crate::sql::query_as::<$crate::repos::leads::ActionRow>(
                     "SELECT * FROM lead_actions WHERE organization_id = $1 AND contact_id = $2 AND id = $3",
                 )
                 .bind(org.0)
@@ -323,7 +324,7 @@ macro_rules! impl_leads {
                 status: stagecoach_domain::leads::actions::PaymentStatus,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query("UPDATE lead_actions SET status = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2")
+                $crate::sql::query("UPDATE lead_actions SET status = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id.0)
                     .bind(status.as_str())
@@ -340,7 +341,7 @@ macro_rules! impl_leads {
                 fields: &serde_json::Map<String, serde_json::Value>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query("UPDATE lead_actions SET fields = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2")
+                $crate::sql::query("UPDATE lead_actions SET fields = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id.0)
                     .bind(serde_json::to_string(fields).expect("a JSON map serializes"))
@@ -358,10 +359,10 @@ macro_rules! impl_leads {
                 skip: i64,
                 limit: i64,
             ) -> Result<(Vec<stagecoach_domain::leads::actions::LeadAction>, i64), $crate::StoreError> {
-                let mut count = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM lead_actions");
+                let mut count = $crate::sql::QueryBuilder::new("SELECT COUNT(*) FROM lead_actions");
                 $crate::repos::leads::push_action_filter!(count, org, contact, filter);
                 let total: i64 = count.build_query_scalar().fetch_one(self.conn()).await?;
-                let mut page = sqlx::QueryBuilder::<$db>::new("SELECT * FROM lead_actions");
+                let mut page = $crate::sql::QueryBuilder::new("SELECT * FROM lead_actions");
                 $crate::repos::leads::push_action_filter!(page, org, contact, filter);
                 page.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(skip);
                 let rows: Vec<$crate::repos::leads::ActionRow> = page.build_query_as().fetch_all(self.conn()).await?;
@@ -373,7 +374,7 @@ macro_rules! impl_leads {
                 org: stagecoach_domain::ids::OrganizationId,
                 code: u32,
             ) -> Result<bool, $crate::StoreError> {
-                let n: i64 = sqlx::query_scalar(
+                let n: i64 = $crate::sql::query_scalar(
                     "SELECT COUNT(*) FROM lead_actions WHERE organization_id = $1 AND kind = 'CUSTOM' AND type_code = $2",
                 )
                 .bind(org.0)
@@ -389,7 +390,6 @@ macro_rules! impl_leads {
                 contact: Option<stagecoach_domain::ids::ContactId>,
                 by_step: bool,
             ) -> Result<Vec<$crate::repos::leads::PaymentTotal>, $crate::StoreError> {
-                use sqlx::Row;
                 // With steps: the step of the lead's active conversation, its most recently
                 // updated available board link.
                 let (step_column, step_group) = if by_step {
@@ -407,7 +407,7 @@ macro_rules! impl_leads {
                       WHERE a.organization_id = $1 AND a.kind = 'PAYMENT' AND ($2 IS NULL OR a.contact_id = $2)) AS p \
                      GROUP BY status, currency{step_group} ORDER BY status, currency"
                 );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                let rows = $crate::sql::query($crate::sql::AssertSqlSafe(sql))
                     .bind(org.0)
                     .bind(contact.map(|c| c.0))
                     .fetch_all(self.conn())
@@ -423,12 +423,12 @@ macro_rules! impl_leads {
                             )?,
                             currency: row.try_get("currency")?,
                             step_id: if by_step {
-                                row.try_get::<Option<uuid::Uuid>, _>("step_id")?.map(stagecoach_domain::ids::StepId)
+                                row.try_get::<Option<uuid::Uuid>>("step_id")?.map(stagecoach_domain::ids::StepId)
                             } else {
                                 None
                             },
                             count: row.try_get("n")?,
-                            hundredths: row.try_get::<Option<i64>, _>("total")?.unwrap_or(0),
+                            hundredths: row.try_get::<Option<i64>>("total")?.unwrap_or(0),
                         })
                     })
                     .collect()

@@ -44,18 +44,19 @@ pub trait Memberships {
     ) -> Result<Option<Membership>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct MembershipRow {
-    id: Uuid,
-    organization_id: Uuid,
-    email: String,
-    name: String,
-    role: String,
-    phone: Option<String>,
-    availability: String,
-    team_role: Option<String>,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct MembershipRow {
+        id: Uuid,
+        organization_id: Uuid,
+        email: String,
+        name: String,
+        role: String,
+        phone: Option<String>,
+        availability: String,
+        team_role: Option<String>,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl MembershipRow {
@@ -83,7 +84,7 @@ macro_rules! impl_memberships {
                 &mut self,
                 m: &stagecoach_domain::organization::Membership,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO memberships \
                      (id, organization_id, email, name, role, created_at, updated_at, phone, availability, team_role) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -109,7 +110,7 @@ macro_rules! impl_memberships {
                 email: &str,
             ) -> Result<Option<stagecoach_domain::organization::Membership>, $crate::StoreError>
             {
-                sqlx::query_as::<_, $crate::repos::memberships::MembershipRow>(
+                $crate::sql::query_as::<$crate::repos::memberships::MembershipRow>(
                     "SELECT * FROM memberships WHERE organization_id = $1 AND email = $2",
                 )
                 .bind(org.0)
@@ -126,11 +127,11 @@ macro_rules! impl_memberships {
                 skip: i64,
                 limit: i64,
             ) -> Result<(Vec<stagecoach_domain::organization::Membership>, i64), $crate::StoreError> {
-                let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE organization_id = $1")
+                let total: i64 = $crate::sql::query_scalar("SELECT COUNT(*) FROM memberships WHERE organization_id = $1")
                     .bind(org.0)
                     .fetch_one(self.conn())
                     .await?;
-                let rows = sqlx::query_as::<_, $crate::repos::memberships::MembershipRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::memberships::MembershipRow>(
                     "SELECT * FROM memberships WHERE organization_id = $1 ORDER BY name, id LIMIT $2 OFFSET $3",
                 )
                 .bind(org.0)
@@ -148,7 +149,7 @@ macro_rules! impl_memberships {
                 phone: Option<&str>,
                 team_role: Option<&str>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query("UPDATE memberships SET phone = $3, team_role = $4 WHERE organization_id = $1 AND id = $2")
+                $crate::sql::query("UPDATE memberships SET phone = $3, team_role = $4 WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id.0)
                     .bind(phone)
@@ -165,7 +166,7 @@ macro_rules! impl_memberships {
                 availability: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "UPDATE memberships SET availability = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)
@@ -183,7 +184,7 @@ macro_rules! impl_memberships {
                 id: stagecoach_domain::ids::MembershipId,
             ) -> Result<Option<stagecoach_domain::organization::Membership>, $crate::StoreError>
             {
-                sqlx::query_as::<_, $crate::repos::memberships::MembershipRow>(
+                $crate::sql::query_as::<$crate::repos::memberships::MembershipRow>(
                     "SELECT * FROM memberships WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)

@@ -59,18 +59,19 @@ pub trait Messages {
     ) -> Result<Vec<Message>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct MessageRow {
-    id: Uuid,
-    organization_id: Uuid,
-    conversation_id: Uuid,
-    direction: String,
-    text: String,
-    attachments: String,
-    external_id: Option<String>,
-    channel: String,
-    status: String,
-    created_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct MessageRow {
+        id: Uuid,
+        organization_id: Uuid,
+        conversation_id: Uuid,
+        direction: String,
+        text: String,
+        attachments: String,
+        external_id: Option<String>,
+        channel: String,
+        status: String,
+        created_at: i64,
+    }
 }
 
 impl MessageRow {
@@ -99,7 +100,7 @@ macro_rules! impl_messages {
                 &mut self,
                 m: &stagecoach_domain::conversation::Message,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO messages (id, organization_id, conversation_id, direction, text, \
                      attachments, external_id, channel, status, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -126,7 +127,7 @@ macro_rules! impl_messages {
                 status: &str,
                 external_id: Option<&str>,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query(
+                let done = $crate::sql::query(
                     "UPDATE messages SET status = $3, external_id = COALESCE($4, external_id) \
                      WHERE organization_id = $1 AND id = $2",
                 )
@@ -145,7 +146,7 @@ macro_rules! impl_messages {
                 channel: stagecoach_domain::enums::Channel,
                 external_id: &str,
             ) -> Result<Option<stagecoach_domain::conversation::Message>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::messages::MessageRow>(
+                $crate::sql::query_as::<$crate::repos::messages::MessageRow>(
                     "SELECT * FROM messages WHERE organization_id = $1 AND channel = $2 AND external_id = $3",
                 )
                 .bind(org.0)
@@ -165,7 +166,7 @@ macro_rules! impl_messages {
                 before_id: Option<stagecoach_domain::ids::MessageId>,
                 limit: i64,
             ) -> Result<Vec<stagecoach_domain::conversation::Message>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::messages::MessageRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::messages::MessageRow>(
                     "SELECT * FROM messages WHERE organization_id = $1 AND conversation_id = $2 \
                      AND created_at <= $3 AND ($4 IS NULL OR id <> $4) \
                      ORDER BY created_at DESC, id DESC LIMIT $5",
@@ -187,7 +188,7 @@ macro_rules! impl_messages {
                 org: stagecoach_domain::ids::OrganizationId,
                 conversation: stagecoach_domain::ids::ConversationId,
             ) -> Result<(Option<chrono::DateTime<chrono::Utc>>, Option<chrono::DateTime<chrono::Utc>>), $crate::StoreError> {
-                let (min, max): (Option<i64>, Option<i64>) = sqlx::query_as(
+                let (min, max): (Option<i64>, Option<i64>) = $crate::sql::query_as(
                     "SELECT MIN(created_at), MAX(created_at) FROM messages WHERE organization_id = $1 AND conversation_id = $2",
                 )
                 .bind(org.0)
@@ -203,7 +204,7 @@ macro_rules! impl_messages {
                 conversation: stagecoach_domain::ids::ConversationId,
                 count: i64,
             ) -> Result<Vec<stagecoach_domain::conversation::Message>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::messages::MessageRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::messages::MessageRow>(
                     "SELECT * FROM messages WHERE organization_id = $1 AND conversation_id = $2 \
                      ORDER BY created_at DESC, id DESC LIMIT $3",
                 )

@@ -24,13 +24,14 @@ pub trait Organizations {
     ) -> Result<bool, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct OrganizationRow {
-    id: Uuid,
-    name: String,
-    default_calling_code: Option<String>,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct OrganizationRow {
+        id: Uuid,
+        name: String,
+        default_calling_code: Option<String>,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl OrganizationRow {
@@ -53,7 +54,7 @@ macro_rules! impl_organizations {
                 &mut self,
                 org: &stagecoach_domain::organization::Organization,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO organizations (id, name, default_calling_code, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5)",
                 )
@@ -72,7 +73,7 @@ macro_rules! impl_organizations {
                 id: stagecoach_domain::ids::OrganizationId,
             ) -> Result<Option<stagecoach_domain::organization::Organization>, $crate::StoreError>
             {
-                sqlx::query_as::<_, $crate::repos::organizations::OrganizationRow>(
+                $crate::sql::query_as::<$crate::repos::organizations::OrganizationRow>(
                     "SELECT id, name, default_calling_code, created_at, updated_at FROM organizations WHERE id = $1",
                 )
                 .bind(id.0)
@@ -83,7 +84,7 @@ macro_rules! impl_organizations {
             }
 
             async fn count_organizations(&mut self) -> Result<i64, $crate::StoreError> {
-                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM organizations")
+                let count: i64 = $crate::sql::query_scalar("SELECT COUNT(*) FROM organizations")
                     .fetch_one(self.conn())
                     .await?;
                 Ok(count)
@@ -94,7 +95,7 @@ macro_rules! impl_organizations {
                 org: stagecoach_domain::ids::OrganizationId,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query(
+                let done = $crate::sql::query(
                     "INSERT INTO bootstrap (id, organization_id, created_at) VALUES (1, $1, $2) \
                      ON CONFLICT (id) DO NOTHING",
                 )

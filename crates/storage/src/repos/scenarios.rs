@@ -37,14 +37,15 @@ pub trait Scenarios {
     ) -> Result<bool, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ScenarioRow {
-    id: Uuid,
-    organization_id: Uuid,
-    name: String,
-    description: Option<String>,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct ScenarioRow {
+        id: Uuid,
+        organization_id: Uuid,
+        name: String,
+        description: Option<String>,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl ScenarioRow {
@@ -75,7 +76,7 @@ macro_rules! impl_scenarios {
                 &mut self,
                 s: &stagecoach_domain::scenario::Scenario,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO scenarios (id, organization_id, name, description, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
                 )
@@ -97,7 +98,7 @@ macro_rules! impl_scenarios {
             ) -> Result<Vec<stagecoach_domain::scenario::Scenario>, $crate::StoreError> {
                 let rows = match agent {
                     None => {
-                        sqlx::query_as::<_, $crate::repos::scenarios::ScenarioRow>(
+                        $crate::sql::query_as::<$crate::repos::scenarios::ScenarioRow>(
                             "SELECT * FROM scenarios WHERE organization_id = $1 ORDER BY id",
                         )
                         .bind(org.0)
@@ -105,7 +106,7 @@ macro_rules! impl_scenarios {
                         .await?
                     }
                     Some(agent) => {
-                        sqlx::query_as::<_, $crate::repos::scenarios::ScenarioRow>(
+                        $crate::sql::query_as::<$crate::repos::scenarios::ScenarioRow>(
                             "SELECT * FROM scenarios s WHERE s.organization_id = $1 AND EXISTS \
                              (SELECT 1 FROM steps t WHERE t.scenario_id = s.id AND t.organization_id = $1 \
                               AND t.agent_id = $2) ORDER BY s.id",
@@ -124,7 +125,7 @@ macro_rules! impl_scenarios {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ScenarioId,
             ) -> Result<Option<stagecoach_domain::scenario::Scenario>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::scenarios::ScenarioRow>(
+                $crate::sql::query_as::<$crate::repos::scenarios::ScenarioRow>(
                     "SELECT * FROM scenarios WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)
@@ -140,7 +141,7 @@ macro_rules! impl_scenarios {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ScenarioId,
             ) -> Result<Option<stagecoach_domain::scenario::Scenario>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::scenarios::ScenarioRow>($lock_sql)
+                $crate::sql::query_as::<$crate::repos::scenarios::ScenarioRow>($lock_sql)
                     .bind(org.0)
                     .bind(id.0)
                     .fetch_optional(self.conn())
@@ -153,7 +154,7 @@ macro_rules! impl_scenarios {
                 &mut self,
                 s: &stagecoach_domain::scenario::Scenario,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "UPDATE scenarios SET name = $3, description = $4, updated_at = $5 \
                      WHERE organization_id = $1 AND id = $2",
                 )
@@ -172,7 +173,7 @@ macro_rules! impl_scenarios {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ScenarioId,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query("DELETE FROM scenarios WHERE organization_id = $1 AND id = $2")
+                let done = $crate::sql::query("DELETE FROM scenarios WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id.0)
                     .execute(self.conn())

@@ -49,41 +49,42 @@ pub trait Steps {
     ) -> Result<u64, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct StepRow {
-    id: Uuid,
-    organization_id: Uuid,
-    scenario_id: Uuid,
-    step_index: i64,
-    name: String,
-    agent_id: Option<Uuid>,
-    trigger_text: Option<String>,
-    prompt: Option<String>,
-    initial_message: Option<String>,
-    auto_next_step_id: Option<Uuid>,
-    auto_next_time: Option<i64>,
-    auto_next_time_unit: Option<String>,
-    default_status: Option<String>,
-    default_priority: Option<String>,
-    default_ai_control: Option<bool>,
-    assignee_logic_type: Option<String>,
-    selected_membership_ids: Option<String>,
-    is_required: Option<bool>,
-    is_conversation_removal_step: Option<bool>,
-    default_tags: Option<String>,
-    default_tags_to_remove: Option<String>,
-    request_contact: Option<String>,
-    zapi_agent_id: Option<Uuid>,
-    zapi_phone_number: Option<String>,
-    zapi_message: Option<String>,
-    whatsapp_template_agent_id: Option<Uuid>,
-    whatsapp_template_name: Option<String>,
-    whatsapp_template_language_code: Option<String>,
-    whatsapp_template_text: Option<String>,
-    webhook_url: Option<String>,
-    webhook_header: Option<String>,
-    created_at: i64,
-    updated_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct StepRow {
+        id: Uuid,
+        organization_id: Uuid,
+        scenario_id: Uuid,
+        step_index: i64,
+        name: String,
+        agent_id: Option<Uuid>,
+        trigger_text: Option<String>,
+        prompt: Option<String>,
+        initial_message: Option<String>,
+        auto_next_step_id: Option<Uuid>,
+        auto_next_time: Option<i64>,
+        auto_next_time_unit: Option<String>,
+        default_status: Option<String>,
+        default_priority: Option<String>,
+        default_ai_control: Option<bool>,
+        assignee_logic_type: Option<String>,
+        selected_membership_ids: Option<String>,
+        is_required: Option<bool>,
+        is_conversation_removal_step: Option<bool>,
+        default_tags: Option<String>,
+        default_tags_to_remove: Option<String>,
+        request_contact: Option<String>,
+        zapi_agent_id: Option<Uuid>,
+        zapi_phone_number: Option<String>,
+        zapi_message: Option<String>,
+        whatsapp_template_agent_id: Option<Uuid>,
+        whatsapp_template_name: Option<String>,
+        whatsapp_template_language_code: Option<String>,
+        whatsapp_template_text: Option<String>,
+        webhook_url: Option<String>,
+        webhook_header: Option<String>,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl StepRow {
@@ -194,7 +195,7 @@ macro_rules! impl_steps {
                 &mut self,
                 step: &stagecoach_domain::step::Step,
             ) -> Result<(), $crate::StoreError> {
-                let query = sqlx::query(
+                let query = $crate::sql::query(
                     "INSERT INTO steps (name, agent_id, trigger_text, prompt, initial_message, \
                      auto_next_step_id, auto_next_time, auto_next_time_unit, default_status, \
                      default_priority, default_ai_control, assignee_logic_type, \
@@ -226,7 +227,7 @@ macro_rules! impl_steps {
                 scenario: stagecoach_domain::ids::ScenarioId,
                 agent: Option<stagecoach_domain::ids::AgentId>,
             ) -> Result<Vec<stagecoach_domain::step::Step>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::steps::StepRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::steps::StepRow>(
                     "SELECT * FROM steps WHERE organization_id = $1 AND scenario_id = $2 \
                      AND ($3 IS NULL OR agent_id = $3) ORDER BY step_index",
                 )
@@ -243,7 +244,7 @@ macro_rules! impl_steps {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::StepId,
             ) -> Result<Option<stagecoach_domain::step::Step>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::steps::StepRow>(
+                $crate::sql::query_as::<$crate::repos::steps::StepRow>(
                     "SELECT * FROM steps WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)
@@ -259,7 +260,7 @@ macro_rules! impl_steps {
                 org: stagecoach_domain::ids::OrganizationId,
                 scenario: stagecoach_domain::ids::ScenarioId,
             ) -> Result<i64, $crate::StoreError> {
-                let count: i64 = sqlx::query_scalar(
+                let count: i64 = $crate::sql::query_scalar(
                     "SELECT COUNT(*) FROM steps WHERE organization_id = $1 AND scenario_id = $2",
                 )
                 .bind(org.0)
@@ -273,7 +274,7 @@ macro_rules! impl_steps {
                 &mut self,
                 step: &stagecoach_domain::step::Step,
             ) -> Result<(), $crate::StoreError> {
-                let query = sqlx::query(
+                let query = $crate::sql::query(
                     "UPDATE steps SET name = $1, agent_id = $2, trigger_text = $3, prompt = $4, \
                      initial_message = $5, auto_next_step_id = $6, auto_next_time = $7, \
                      auto_next_time_unit = $8, default_status = $9, default_priority = $10, \
@@ -301,7 +302,7 @@ macro_rules! impl_steps {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::StepId,
             ) -> Result<bool, $crate::StoreError> {
-                let done = sqlx::query("DELETE FROM steps WHERE organization_id = $1 AND id = $2")
+                let done = $crate::sql::query("DELETE FROM steps WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id.0)
                     .execute(self.conn())
@@ -319,7 +320,7 @@ macro_rules! impl_steps {
                 // Two passes through negative indexes: neither engine defers the unique
                 // (scenario_id, step_index) check to the end of a single UPDATE, and rows
                 // are not updated in index order.
-                sqlx::query(
+                $crate::sql::query(
                     "UPDATE steps SET step_index = -step_index, updated_at = $4 \
                      WHERE organization_id = $1 AND scenario_id = $2 AND step_index > $3",
                 )
@@ -329,7 +330,7 @@ macro_rules! impl_steps {
                 .bind($crate::rows::millis(now))
                 .execute(self.conn())
                 .await?;
-                sqlx::query(
+                $crate::sql::query(
                     "UPDATE steps SET step_index = -step_index - 1 \
                      WHERE organization_id = $1 AND scenario_id = $2 AND step_index < 0",
                 )
@@ -346,7 +347,7 @@ macro_rules! impl_steps {
                 target: stagecoach_domain::ids::StepId,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<u64, $crate::StoreError> {
-                let done = sqlx::query(
+                let done = $crate::sql::query(
                     "UPDATE steps SET auto_next_step_id = NULL, auto_next_time = NULL, \
                      auto_next_time_unit = NULL, updated_at = $3 \
                      WHERE organization_id = $1 AND auto_next_step_id = $2",

@@ -122,14 +122,15 @@ pub trait Timeline {
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct EventRow {
-    id: Uuid,
-    conversation_id: Uuid,
-    kind: String,
-    actor: String,
-    data: String,
-    created_at: i64,
+crate::sql::row_struct! {
+    pub(crate) struct EventRow {
+        id: Uuid,
+        conversation_id: Uuid,
+        kind: String,
+        actor: String,
+        data: String,
+        created_at: i64,
+    }
 }
 
 impl EventRow {
@@ -145,19 +146,20 @@ impl EventRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub struct OutboxRow {
-    pub(crate) organization_id: Option<Uuid>,
-    id: Uuid,
-    endpoint_id: Option<Uuid>,
-    last_error: Option<String>,
-    conversation_id: Option<Uuid>,
-    kind: String,
-    payload: String,
-    status: String,
-    attempts: i64,
-    available_at: i64,
-    created_at: i64,
+crate::sql::row_struct! {
+    pub struct OutboxRow {
+        pub(crate) organization_id: Option<Uuid>,
+        id: Uuid,
+        endpoint_id: Option<Uuid>,
+        last_error: Option<String>,
+        conversation_id: Option<Uuid>,
+        kind: String,
+        payload: String,
+        status: String,
+        attempts: i64,
+        available_at: i64,
+        created_at: i64,
+    }
 }
 
 impl OutboxRow {
@@ -188,7 +190,7 @@ pub(crate) const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET attempts = att
      RETURNING *";
 
 macro_rules! impl_timeline {
-    ($tx:ty, $db:ty, claim_sql = $claim:expr) => {
+    ($tx:ty, claim_sql = $claim:expr) => {
         #[async_trait::async_trait]
         impl $crate::repos::timeline::Timeline for $tx {
             async fn append_event(
@@ -215,7 +217,7 @@ macro_rules! impl_timeline {
                     return Ok(());
                 }
                 let label = actor.label();
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                let mut qb = $crate::sql::QueryBuilder::new(
                     "INSERT INTO timeline_events (id, organization_id, conversation_id, kind, actor, data, created_at) ",
                 );
                 qb.push_values(events, |mut row, event| {
@@ -237,7 +239,7 @@ macro_rules! impl_timeline {
                 org: stagecoach_domain::ids::OrganizationId,
                 conversation: stagecoach_domain::ids::ConversationId,
             ) -> Result<Vec<$crate::repos::timeline::TimelineEntry>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::timeline::EventRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::timeline::EventRow>(
                     "SELECT id, conversation_id, kind, actor, data, created_at FROM timeline_events \
                      WHERE organization_id = $1 AND conversation_id = $2 ORDER BY id",
                 )
@@ -256,7 +258,7 @@ macro_rules! impl_timeline {
                 effect: &stagecoach_domain::engine::effects::OutboundEffect,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO outbox (id, organization_id, conversation_id, kind, payload, status, attempts, \
                      available_at, created_at, updated_at) VALUES ($1, $2, NULL, $3, $4, 'pending', 0, $5, $5, $5)",
                 )
@@ -293,7 +295,7 @@ macro_rules! impl_timeline {
                     return Ok(());
                 }
                 let now = $crate::rows::millis(now);
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                let mut qb = $crate::sql::QueryBuilder::new(
                     "INSERT INTO outbox (id, organization_id, conversation_id, kind, payload, status, attempts, \
                      available_at, created_at, updated_at) ",
                 );
@@ -320,7 +322,7 @@ macro_rules! impl_timeline {
                 lease_until: chrono::DateTime<chrono::Utc>,
                 limit: i64,
             ) -> Result<Vec<(stagecoach_domain::ids::OrganizationId, $crate::repos::timeline::OutboxEntry)>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::timeline::OutboxRow>($claim)
+                let rows = $crate::sql::query_as::<$crate::repos::timeline::OutboxRow>($claim)
                     .bind(kind)
                     .bind($crate::rows::millis(now))
                     .bind($crate::rows::millis(lease_until))
@@ -353,7 +355,7 @@ macro_rules! impl_timeline {
                 if ids.is_empty() {
                     return Ok(());
                 }
-                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET status = ");
+                let mut qb = $crate::sql::QueryBuilder::new("UPDATE outbox SET status = ");
                 qb.push_bind(status.to_owned())
                     .push(", updated_at = ")
                     .push_bind($crate::rows::millis(now))
@@ -368,7 +370,7 @@ macro_rules! impl_timeline {
                 org: stagecoach_domain::ids::OrganizationId,
                 conversation: stagecoach_domain::ids::ConversationId,
             ) -> Result<Vec<$crate::repos::timeline::OutboxEntry>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::timeline::OutboxRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::timeline::OutboxRow>(
                     "SELECT * FROM outbox WHERE organization_id = $1 AND conversation_id = $2 ORDER BY created_at, id",
                 )
                 .bind(org.0)

@@ -31,17 +31,18 @@ pub trait ApiTokens {
     ) -> Result<Option<ApiToken>, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ApiTokenRow {
-    id: Uuid,
-    organization_id: Uuid,
-    name: String,
-    display_prefix: String,
-    token_type: String,
-    scopes: Option<String>,
-    created_at: i64,
-    last_used_at: Option<i64>,
-    revoked_at: Option<i64>,
+crate::sql::row_struct! {
+    pub(crate) struct ApiTokenRow {
+        id: Uuid,
+        organization_id: Uuid,
+        name: String,
+        display_prefix: String,
+        token_type: String,
+        scopes: Option<String>,
+        created_at: i64,
+        last_used_at: Option<i64>,
+        revoked_at: Option<i64>,
+    }
 }
 
 impl ApiTokenRow {
@@ -69,7 +70,7 @@ macro_rules! impl_api_tokens {
                 t: &stagecoach_domain::token::ApiToken,
                 hash: &str,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
+                $crate::sql::query(
                     "INSERT INTO api_tokens (id, organization_id, name, token_hash, display_prefix, \
                      token_type, scopes, created_at, last_used_at, revoked_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -93,7 +94,7 @@ macro_rules! impl_api_tokens {
                 &mut self,
                 hash: &str,
             ) -> Result<Option<stagecoach_domain::token::ApiToken>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::tokens::ApiTokenRow>(
+                $crate::sql::query_as::<$crate::repos::tokens::ApiTokenRow>(
                     "SELECT id, organization_id, name, display_prefix, token_type, scopes, \
                      created_at, last_used_at, revoked_at FROM api_tokens WHERE token_hash = $1",
                 )
@@ -108,7 +109,7 @@ macro_rules! impl_api_tokens {
                 &mut self,
                 org: stagecoach_domain::ids::OrganizationId,
             ) -> Result<Vec<stagecoach_domain::token::ApiToken>, $crate::StoreError> {
-                let rows = sqlx::query_as::<_, $crate::repos::tokens::ApiTokenRow>(
+                let rows = $crate::sql::query_as::<$crate::repos::tokens::ApiTokenRow>(
                     "SELECT id, organization_id, name, display_prefix, token_type, scopes, \
                      created_at, last_used_at, revoked_at FROM api_tokens \
                      WHERE organization_id = $1 ORDER BY id",
@@ -124,7 +125,7 @@ macro_rules! impl_api_tokens {
                 id: stagecoach_domain::ids::ApiTokenId,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+                $crate::sql::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
                     .bind(id.0)
                     .bind($crate::rows::millis(now))
                     .execute(self.conn())
@@ -137,7 +138,7 @@ macro_rules! impl_api_tokens {
                 id: stagecoach_domain::ids::ApiTokenId,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<stagecoach_domain::token::ApiToken>, $crate::StoreError> {
-                sqlx::query_as::<_, $crate::repos::tokens::ApiTokenRow>(
+                $crate::sql::query_as::<$crate::repos::tokens::ApiTokenRow>(
                     "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 \
                      RETURNING id, organization_id, name, display_prefix, token_type, scopes, \
                      created_at, last_used_at, revoked_at",
