@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,11 +33,14 @@ const CACHE_KIB: i64 = 16 * 1024;
 /// Prepared statements kept per connection: the API uses a few hundred distinct ones, and
 /// preparing a statement again costs more than keeping it.
 const STATEMENT_CACHE: usize = 400;
+/// How often the checkpointer copies committed pages from the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 /// Statements run on the calling task's thread: with the pages cached they take
 /// microseconds, much less than a hand-off to a connection thread and back. Transactions
 /// queue (fairly, without blocking a thread) for the one writer connection or one of the
-/// readers.
+/// readers. Checkpoints, the one step that syncs files to disk, run on a thread of their
+/// own, so no request waits for the disk.
 pub(crate) struct SqliteStore {
     /// Kept for migrations, which sqlx runs (its `_sqlx_migrations` bookkeeping).
     options: SqliteConnectOptions,
@@ -44,6 +48,8 @@ pub(crate) struct SqliteStore {
     readers: Vec<Arc<Mutex<Connection>>>,
     next_reader: AtomicUsize,
     closed: AtomicBool,
+    /// Dropping it stops the checkpointer.
+    _checkpointer: mpsc::Sender<()>,
 }
 
 impl SqliteStore {
@@ -63,16 +69,18 @@ impl SqliteStore {
         }
         // The writer first: it creates the file and switches it to WAL, which the
         // read-only connections cannot do.
-        let writer = open(&path, false)?;
+        let writer = open(&path, Role::Writer)?;
         let readers = (0..READERS)
-            .map(|_| open(&path, true).map(|c| Arc::new(Mutex::new(c))))
+            .map(|_| open(&path, Role::Reader).map(|c| Arc::new(Mutex::new(c))))
             .collect::<Result<_, _>>()?;
+        let checkpointer = spawn_checkpointer(open(&path, Role::Checkpointer)?)?;
         Ok(Self {
             options,
             writer: Arc::new(Mutex::new(writer)),
             readers,
             next_reader: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            _checkpointer: checkpointer,
         })
     }
 
@@ -99,24 +107,53 @@ impl SqliteStore {
     }
 }
 
-fn open(path: &PathBuf, read_only: bool) -> Result<Connection, StoreError> {
-    let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Writer,
+    Reader,
+    Checkpointer,
+}
+
+fn open(path: &PathBuf, role: Role) -> Result<Connection, StoreError> {
+    let flags = match role {
+        Role::Reader => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        Role::Writer | Role::Checkpointer => {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        }
     };
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    if !read_only {
+    if role == Role::Writer {
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Commits only append to the WAL; the checkpointer thread does the rest.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// Runs a passive checkpoint (it never waits for readers or the writer) every
+/// [`CHECKPOINT_EVERY`] until the returned sender is dropped.
+fn spawn_checkpointer(conn: Connection) -> Result<mpsc::Sender<()>, StoreError> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(%error, "SQLite WAL checkpoint failed");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+    Ok(stop)
 }
 
 #[async_trait]
