@@ -207,7 +207,8 @@ pub(crate) struct SqliteTx {
 
 impl SqliteTx {
     fn begin(conn: OwnedMutexGuard<Connection>, begin: &str) -> Result<Self, StoreError> {
-        conn.execute_batch(begin)?;
+        // Cached like any statement: BEGIN and COMMIT run once per request.
+        conn.prepare_cached(begin)?.execute([])?;
         Ok(Self { conn })
     }
 
@@ -229,7 +230,7 @@ impl Drop for SqliteTx {
 #[async_trait]
 impl Transaction for SqliteTx {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        self.conn().execute_batch("COMMIT")?;
+        self.conn().prepare_cached("COMMIT")?.execute([])?;
         Ok(())
     }
 }
