@@ -8,6 +8,8 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("the store is closed")]
     Closed,
+    #[error("database files: {0}")]
+    Io(#[from] std::io::Error),
     #[error("stored data could not be read back: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -63,8 +63,7 @@ impl SqliteStore {
         let path = options.get_filename().to_path_buf();
         if let Some(folder) = path.parent() {
             if !folder.as_os_str().is_empty() {
-                std::fs::create_dir_all(folder)
-                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                std::fs::create_dir_all(folder)?;
             }
         }
         // The writer first: it creates the file and switches it to WAL, which the
@@ -152,7 +151,7 @@ fn spawn_checkpointer(conn: Connection) -> Result<mpsc::Sender<()>, StoreError> 
                 }
             }
         })
-        .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        ?;
     Ok(stop)
 }
 
