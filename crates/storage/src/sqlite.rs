@@ -35,6 +35,12 @@ const CACHE_KIB: i64 = 16 * 1024;
 const STATEMENT_CACHE: usize = 400;
 /// How often the checkpointer copies committed pages from the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// WAL frames (4 KiB pages) past which the checkpointer holds writes back for a moment,
+/// so that its checkpoint completes and the next write starts the WAL over. Without it,
+/// steady writes always leave a few frames behind and the WAL only grows.
+const WAL_RESTART_FRAMES: i64 = 4096;
+/// The size the WAL file is cut back to when it starts over.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// Statements run on the calling task's thread: with the pages cached they take
 /// microseconds, much less than a hand-off to a connection thread and back. Transactions
@@ -72,10 +78,12 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| open(&path, Role::Reader).map(|c| Arc::new(Mutex::new(c))))
             .collect::<Result<_, _>>()?;
-        let checkpointer = spawn_checkpointer(open(&path, Role::Checkpointer)?)?;
+        let writer = Arc::new(Mutex::new(writer));
+        let checkpointer =
+            spawn_checkpointer(open(&path, Role::Checkpointer)?, Arc::clone(&writer))?;
         Ok(Self {
             options,
-            writer: Arc::new(Mutex::new(writer)),
+            writer,
             readers,
             next_reader: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -128,6 +136,7 @@ fn open(path: &PathBuf, role: Role) -> Result<Connection, StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // Commits only append to the WAL; the checkpointer thread does the rest.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     }
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -136,23 +145,38 @@ fn open(path: &PathBuf, role: Role) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Runs a passive checkpoint (it never waits for readers or the writer) every
-/// [`CHECKPOINT_EVERY`] until the returned sender is dropped.
-fn spawn_checkpointer(conn: Connection) -> Result<mpsc::Sender<()>, StoreError> {
+/// Every [`CHECKPOINT_EVERY`], until the returned sender is dropped, copies the WAL into
+/// the database file with a passive checkpoint, which never waits for readers or the
+/// writer. When the WAL has grown past [`WAL_RESTART_FRAMES`] anyway, it takes the writer
+/// (write transactions wait for it without holding a thread) and checkpoints the rest.
+fn spawn_checkpointer(
+    conn: Connection,
+    writer: Arc<Mutex<Connection>>,
+) -> Result<mpsc::Sender<()>, StoreError> {
     let (stop, stopped) = mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
             {
-                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                {
+                let outcome = checkpoint(&conn).and_then(|wal_frames| {
+                    if wal_frames < WAL_RESTART_FRAMES {
+                        return Ok(());
+                    }
+                    let _writes_wait = writer.blocking_lock();
+                    checkpoint(&conn).map(|_| ())
+                });
+                if let Err(error) = outcome {
                     tracing::warn!(%error, "SQLite WAL checkpoint failed");
                 }
             }
-        })
-        ?;
+        })?;
     Ok(stop)
+}
+
+/// A passive checkpoint; how many frames the WAL holds.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
 }
 
 #[async_trait]
