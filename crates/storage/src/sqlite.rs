@@ -2,7 +2,7 @@
 //! read-only connections.
 
 use std::borrow::Cow;
-use std::path::PathBuf;
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -121,7 +121,7 @@ enum Role {
     Checkpointer,
 }
 
-fn open(path: &PathBuf, role: Role) -> Result<Connection, StoreError> {
+fn open(path: &Path, role: Role) -> Result<Connection, StoreError> {
     let flags = match role {
         Role::Reader => OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         Role::Writer | Role::Checkpointer => {
