@@ -200,14 +200,20 @@ impl Row {
             .get_mut(index)
             .map(|value| std::mem::replace(value, Value::Null))
             .ok_or_else(|| StoreError::Corrupt(format!("no column {index} in the result")))?;
-        let name = self.columns.get(index).map_or("?", String::as_str);
-        T::decode(value).map_err(|value| {
-            StoreError::Corrupt(format!("column {name:?} is not {}: {value:?}", T::NAME))
-        })
+        self.decode(index, value)
     }
 
+    /// Reads a column's value and leaves it in place.
     pub(crate) fn try_get<T: Decode>(&self, column: &str) -> Result<T, StoreError> {
-        self.clone().take(column)
+        let index = self.index(column)?;
+        self.decode(index, self.values[index].clone())
+    }
+
+    fn decode<T: Decode>(&self, index: usize, value: Value) -> Result<T, StoreError> {
+        T::decode(value).map_err(|value| {
+            let name = self.columns.get(index).map_or("?", String::as_str);
+            StoreError::Corrupt(format!("column {name:?} is not {}: {value:?}", T::NAME))
+        })
     }
 }
 
