@@ -217,9 +217,14 @@ impl Store for SqliteStore {
         // Refuses new transactions and waits for those in flight; the connections
         // themselves close with the store.
         self.closed.store(true, Ordering::Release);
-        let _writer = self.writer.lock().await;
+        let writer = self.writer.lock().await;
         for reader in &self.readers {
             let _reader = reader.lock().await;
+        }
+        // Leaves every commit in the database file itself and the WAL empty, as closing
+        // the last connection would, since the process may exit before the store drops.
+        if let Err(error) = writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "SQLite WAL checkpoint on close failed");
         }
     }
 }
