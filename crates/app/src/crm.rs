@@ -1,6 +1,7 @@
 //! Conversations on scenario boards: adding, moving, removing and listing them.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use stagecoach_domain::agent::Agent;
 use stagecoach_domain::conversation::{Conversation, ScenarioLink};
@@ -32,7 +33,9 @@ pub struct BoardCard {
     pub conversation: Conversation,
     pub contact: Option<stagecoach_domain::contact::Contact>,
     pub agent: Option<stagecoach_domain::agent::Agent>,
-    pub step: crate::StepView,
+    /// Shared by every card of the page in the same step, so that a dialect can render
+    /// it once per step rather than once per card.
+    pub step: Arc<crate::StepView>,
 }
 
 impl Stagecoach {
@@ -181,28 +184,37 @@ impl Stagecoach {
             .map(|c| (c.id, c))
             .collect();
         let mut agents: HashMap<AgentId, Option<Agent>> = HashMap::new();
+        let mut views: HashMap<StepId, Arc<crate::StepView>> = HashMap::new();
         let mut cards = Vec::with_capacity(links.len());
         for link in links {
             let Some(conversation) = conversations.remove(&link.conversation_id) else {
                 continue;
             };
-            let Some(step) = steps.iter().find(|s| s.id == link.step_id).cloned() else {
-                continue;
+            let step = match views.get(&link.step_id) {
+                Some(view) => Arc::clone(view),
+                None => {
+                    let Some(step) = steps.iter().find(|s| s.id == link.step_id).cloned() else {
+                        continue;
+                    };
+                    let agent =
+                        cached_agent(tx.as_mut(), &mut agents, org, step.settings.agent_id).await?;
+                    let view = Arc::new(crate::StepView {
+                        step,
+                        scenario: scenario.clone(),
+                        agent,
+                    });
+                    views.insert(link.step_id, Arc::clone(&view));
+                    view
+                }
             };
             let contact = contacts.get(&conversation.contact_id).cloned();
             let agent = cached_agent(tx.as_mut(), &mut agents, org, conversation.agent_id).await?;
-            let step_agent =
-                cached_agent(tx.as_mut(), &mut agents, org, step.settings.agent_id).await?;
             cards.push(BoardCard {
                 link,
                 conversation,
                 contact,
                 agent,
-                step: crate::StepView {
-                    step,
-                    scenario: scenario.clone(),
-                    agent: step_agent,
-                },
+                step,
             });
         }
         Ok(cards)

@@ -93,6 +93,7 @@ impl Stagecoach {
                 })
             };
 
+            let mut left_scenario = None;
             if let Some(previous) = &leaving {
                 tx.close_stay(org, previous.stay_id, now).await?;
                 if previous.scenario_id != step.scenario_id {
@@ -100,12 +101,13 @@ impl Stagecoach {
                     let mut old = previous.clone();
                     old.available = false;
                     old.updated_at = now;
-                    tx.save_link(&old).await?;
+                    left_scenario = Some(old);
                 }
             }
             tx.cancel_auto_advance(org, outcome.conversation.id).await?;
-            tx.save_conversation(&outcome.conversation, now).await?;
-            tx.save_link(&outcome.link).await?;
+            let links: Vec<&ScenarioLink> = left_scenario.iter().chain([&outcome.link]).collect();
+            tx.save_conversation_and_links(&outcome.conversation, &links, now)
+                .await?;
             tx.insert_stay(&outcome.stay).await?;
             // Everything the entry queues and notes goes out in one statement each.
             let mut effects = outcome.effects.clone();

@@ -87,15 +87,10 @@ impl Stagecoach {
             )
             .await?;
         let (mut conversation, conversation_created) = match tx
-            .latest_conversation(org, contact.id, inbound.channel)
+            .lock_latest_conversation(org, contact.id, inbound.channel)
             .await?
         {
-            Some(existing) => (
-                tx.lock_conversation(org, existing.id)
-                    .await?
-                    .unwrap_or(existing),
-                false,
-            ),
+            Some(existing) => (existing, false),
             None => {
                 let fresh = Conversation::new(org, contact.id, inbound.channel, now);
                 tx.insert_conversation(&fresh).await?;

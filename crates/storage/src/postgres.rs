@@ -186,7 +186,7 @@ agents::impl_agents!(PgTx);
 scenarios::impl_scenarios!(PgTx, lock_sql = scenarios::LOCK_SCENARIO_POSTGRES);
 steps::impl_steps!(PgTx);
 contacts::impl_contacts!(PgTx);
-conversations::impl_conversations!(PgTx, lock_sql = conversations::LOCK_CONVERSATION_POSTGRES);
+conversations::impl_conversations!(PgTx, lock_clause = " FOR UPDATE");
 messages::impl_messages!(PgTx);
 board::impl_board!(PgTx, claim_sql = board::CLAIM_POSTGRES);
 timeline::impl_timeline!(PgTx, claim_sql = timeline::CLAIM_OUTBOX_POSTGRES);

@@ -436,6 +436,18 @@ async fn board_pages_and_counts(app: TestApp) {
     assert_eq!(board[0]["conversationId"], in_first[0]);
     assert_eq!(board[0]["step"]["id"], first["id"]);
     assert_eq!(board[0]["conversation"]["channel"], "website");
+    // Each step is rendered once per page: every card still carries its own step, whole.
+    for card in board.as_array().unwrap() {
+        let step = if card["stepId"] == first["id"] {
+            &first
+        } else {
+            &second
+        };
+        assert_eq!(card["step"]["id"], step["id"]);
+        assert_eq!(card["step"]["name"], step["name"]);
+        assert_eq!(card["step"]["scenarioId"], scenario);
+    }
+    assert_eq!(board[3]["step"]["id"], second["id"]);
 
     let (_, page) = app
         .call(

@@ -13,6 +13,24 @@ use uuid::Uuid;
 use crate::StoreError;
 use crate::rows::{opt_time, parse_enum, time};
 
+/// Writes a board link, new or not (the caller refreshes `open_assignments`).
+pub(crate) fn upsert_link(l: &ScenarioLink) -> crate::sql::Query {
+    crate::sql::query(
+        "INSERT INTO scenario_links (id, organization_id, conversation_id, scenario_id, step_id, \
+         stay_id, available, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (id) DO UPDATE SET step_id = $5, stay_id = $6, available = $7, updated_at = $9",
+    )
+    .bind(l.id.0)
+    .bind(l.organization_id.0)
+    .bind(l.conversation_id.0)
+    .bind(l.scenario_id.0)
+    .bind(l.step_id.0)
+    .bind(l.stay_id.0)
+    .bind(l.available)
+    .bind(crate::rows::millis(l.created_at))
+    .bind(crate::rows::millis(l.updated_at))
+}
+
 /// A conversation's pending auto-advance (at most one, for its current stay).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingAutoAdvance {
@@ -276,22 +294,7 @@ macro_rules! impl_board {
                 &mut self,
                 l: &stagecoach_domain::conversation::ScenarioLink,
             ) -> Result<(), $crate::StoreError> {
-                $crate::sql::query(
-                    "INSERT INTO scenario_links (id, organization_id, conversation_id, scenario_id, step_id, \
-                     stay_id, available, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (id) DO UPDATE SET step_id = $5, stay_id = $6, available = $7, updated_at = $9",
-                )
-                .bind(l.id.0)
-                .bind(l.organization_id.0)
-                .bind(l.conversation_id.0)
-                .bind(l.scenario_id.0)
-                .bind(l.step_id.0)
-                .bind(l.stay_id.0)
-                .bind(l.available)
-                .bind($crate::rows::millis(l.created_at))
-                .bind($crate::rows::millis(l.updated_at))
-                .execute(self.conn())
-                .await?;
+                $crate::repos::board::upsert_link(l).execute(self.conn()).await?;
                 for sql in $crate::repos::conversations::REFRESH_OPEN_ASSIGNMENTS {
                     $crate::sql::query(sql)
                         .bind(l.conversation_id.0)

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use stagecoach_domain::conversation::{Conversation, Handling};
+use stagecoach_domain::conversation::{Conversation, Handling, ScenarioLink};
 use stagecoach_domain::engine::assignment::MemberLoad;
 use stagecoach_domain::enums::{Channel, ConversationStatus, Priority};
 use stagecoach_domain::ids::{
@@ -73,6 +73,15 @@ pub trait Conversations {
         conversation: &Conversation,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// [`Self::save_conversation`], then [`crate::Board::save_link`] for each of the
+    /// conversation's `links` in order, with one refresh of `open_assignments` for all:
+    /// what a step entry writes.
+    async fn save_conversation_and_links(
+        &mut self,
+        conversation: &Conversation,
+        links: &[&ScenarioLink],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn get_conversation(
         &mut self,
         org: OrganizationId,
@@ -86,6 +95,13 @@ pub trait Conversations {
     ) -> Result<Vec<Conversation>, StoreError>;
     /// The contact's most recent conversation on a channel.
     async fn latest_conversation(
+        &mut self,
+        org: OrganizationId,
+        contact: ContactId,
+        channel: Channel,
+    ) -> Result<Option<Conversation>, StoreError>;
+    /// [`Self::latest_conversation`], held like [`Self::lock_conversation`].
+    async fn lock_latest_conversation(
         &mut self,
         org: OrganizationId,
         contact: ContactId,
@@ -269,7 +285,7 @@ macro_rules! push_chat_search {
 pub(crate) use push_chat_search;
 
 macro_rules! impl_conversations {
-    ($tx:ty, lock_sql = $lock:expr) => {
+    ($tx:ty, lock_clause = $lock:literal) => {
         impl $tx {
             /// Adds tags and assignees to conversation rows: two queries for the whole page.
             async fn complete_conversations(
@@ -323,7 +339,10 @@ macro_rules! impl_conversations {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ConversationId,
             ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
-                let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>($lock)
+                let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>(concat!(
+                    "SELECT * FROM conversations WHERE organization_id = $1 AND id = $2",
+                    $lock
+                ))
                     .bind(org.0)
                     .bind(id.0)
                     .fetch_all(self.conn())
@@ -398,6 +417,15 @@ macro_rules! impl_conversations {
                 c: &stagecoach_domain::conversation::Conversation,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
+                self.save_conversation_and_links(c, &[], now).await
+            }
+
+            async fn save_conversation_and_links(
+                &mut self,
+                c: &stagecoach_domain::conversation::Conversation,
+                links: &[&stagecoach_domain::conversation::ScenarioLink],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
                 $crate::sql::query(
                     "UPDATE conversations SET title = $3, status = $4, priority = $5, ai_enabled = $6, \
                      agent_id = $7, crm_data = $8, contact_fields_to_collect = $9, last_inbound_at = $10, \
@@ -462,6 +490,11 @@ macro_rules! impl_conversations {
                     qb.push(" ON CONFLICT (conversation_id, membership_id) DO NOTHING");
                     qb.build().execute(self.conn()).await?;
                 }
+                for link in links {
+                    debug_assert_eq!(link.conversation_id, c.id, "a link of another conversation");
+                    $crate::repos::board::upsert_link(link).execute(self.conn()).await?;
+                }
+                // Once, after the conversation and its links are all written.
                 for sql in $crate::repos::conversations::REFRESH_OPEN_ASSIGNMENTS {
                     $crate::sql::query(sql).bind(c.id.0).execute(self.conn()).await?;
                 }
@@ -508,8 +541,24 @@ macro_rules! impl_conversations {
                 channel: stagecoach_domain::enums::Channel,
             ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
                 let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>(
-                    "SELECT * FROM conversations WHERE organization_id = $1 AND contact_id = $2 \
-                     AND channel = $3 ORDER BY created_at DESC, id DESC LIMIT 1",
+                    $crate::repos::conversations::LATEST_CONVERSATION,
+                )
+                .bind(org.0)
+                .bind(contact.0)
+                .bind(channel.as_str())
+                .fetch_all(self.conn())
+                .await?;
+                Ok(self.complete_conversations(rows).await?.pop())
+            }
+
+            async fn lock_latest_conversation(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                contact: stagecoach_domain::ids::ContactId,
+                channel: stagecoach_domain::enums::Channel,
+            ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
+                let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>(
+                    concat!($crate::repos::conversations::latest_conversation_sql!(), $lock),
                 )
                 .bind(org.0)
                 .bind(contact.0)
@@ -627,11 +676,16 @@ macro_rules! impl_conversations {
 }
 pub(crate) use impl_conversations;
 
-/// Locking differs between engines: SQLite's write transactions are already exclusive.
-pub(crate) const LOCK_CONVERSATION_SQLITE: &str =
-    "SELECT * FROM conversations WHERE organization_id = $1 AND id = $2";
-pub(crate) const LOCK_CONVERSATION_POSTGRES: &str =
-    "SELECT * FROM conversations WHERE organization_id = $1 AND id = $2 FOR UPDATE";
+/// A contact's most recent conversation on a channel (a macro, so that the locking
+/// variant can append its engine's lock clause at compile time).
+macro_rules! latest_conversation_sql {
+    () => {
+        "SELECT * FROM conversations WHERE organization_id = $1 AND contact_id = $2 \
+         AND channel = $3 ORDER BY created_at DESC, id DESC LIMIT 1"
+    };
+}
+pub(crate) use latest_conversation_sql;
+pub(crate) const LATEST_CONVERSATION: &str = latest_conversation_sql!();
 
 /// The id of a row, before it becomes a conversation.
 pub(crate) fn row_id(row: &ConversationRow) -> Uuid {

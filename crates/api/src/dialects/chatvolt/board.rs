@@ -1,7 +1,8 @@
 //! Conversations on scenario boards: `POST /crm/step/conversation`, `POST /crm/step/move`,
 //! `GET` and `DELETE /crm/scenario/{scenarioId}/conversation`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use serde_json::value::RawValue;
 use stagecoach_app::{BoardCard, EntryReport, StepRef};
 use stagecoach_domain::ids::{ConversationId, ScenarioId, StepId};
 use utoipa::{IntoParams, ToSchema};
@@ -221,7 +223,31 @@ pub struct CrmScenarioConversation {
     pub updated_at: DateTime<Utc>,
     pub available: bool,
     pub conversation: CardConversation,
-    pub step: CrmStep,
+    #[schema(value_type = CrmStep)]
+    pub step: RenderedStep,
+}
+
+/// A step's JSON, rendered once per board page and embedded as is in each of its cards:
+/// a page of 50 cards in one step would otherwise serialize the same step 50 times.
+#[derive(Debug, Clone)]
+pub struct RenderedStep(Arc<RawValue>);
+
+impl RenderedStep {
+    fn render(view: &stagecoach_app::StepView) -> Self {
+        let step = CrmStep::from(view.clone());
+        Self(Arc::from(
+            serde_json::value::to_raw_value(&step).expect("a step serializes"),
+        ))
+    }
+}
+
+impl Serialize for RenderedStep {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -259,8 +285,9 @@ pub struct CardContact {
     pub phone_number: Option<String>,
 }
 
-impl From<BoardCard> for CrmScenarioConversation {
-    fn from(card: BoardCard) -> Self {
+impl CrmScenarioConversation {
+    /// `steps` holds the steps rendered so far for this page, by step id.
+    fn new(card: BoardCard, steps: &mut HashMap<StepId, RenderedStep>) -> Self {
         let BoardCard {
             link,
             conversation,
@@ -268,6 +295,10 @@ impl From<BoardCard> for CrmScenarioConversation {
             agent,
             step,
         } = card;
+        let step = steps
+            .entry(step.step.id)
+            .or_insert_with(|| RenderedStep::render(&step))
+            .clone();
         CrmScenarioConversation {
             id: link.id.to_string(),
             scenario_id: link.scenario_id.to_string(),
@@ -292,7 +323,7 @@ impl From<BoardCard> for CrmScenarioConversation {
                 visitor_id_field: None,
                 ai_user_identifier: None,
             },
-            step: step.into(),
+            step,
         }
     }
 }
@@ -362,7 +393,11 @@ pub async fn list(
         .core
         .board(&who, scenario, step, inactive, page, limit)
         .await?;
-    let cards: Vec<CrmScenarioConversation> = cards.into_iter().map(Into::into).collect();
+    let mut steps = HashMap::new();
+    let cards: Vec<CrmScenarioConversation> = cards
+        .into_iter()
+        .map(|card| CrmScenarioConversation::new(card, &mut steps))
+        .collect();
     Ok(Json(cards).into_response())
 }
 
