@@ -69,7 +69,9 @@ impl Stagecoach {
         let mut report: Option<EntryReport> = None;
         for entries in 1.. {
             let leaving = tx.active_link(org, conversation.id).await?;
-            let leaving_has_timer = tx.auto_advance(org, conversation.id).await?.is_some();
+            // Entering a step always ends the pending auto-advance: remove it now, and
+            // the removal says whether there was one.
+            let leaving_has_timer = tx.cancel_auto_advance(org, conversation.id).await?;
             let link = tx
                 .scenario_link(org, conversation.id, step.scenario_id)
                 .await?;
@@ -104,7 +106,6 @@ impl Stagecoach {
                     left_scenario = Some(old);
                 }
             }
-            tx.cancel_auto_advance(org, outcome.conversation.id).await?;
             let links: Vec<&ScenarioLink> = left_scenario.iter().chain([&outcome.link]).collect();
             tx.save_conversation_and_links(&outcome.conversation, &links, now)
                 .await?;
