@@ -287,6 +287,23 @@ pub(crate) use push_chat_search;
 macro_rules! impl_conversations {
     ($tx:ty, lock_clause = $lock:literal) => {
         impl $tx {
+            /// The latest-conversation query, with or without the engine's lock clause.
+            async fn find_latest_conversation(
+                &mut self,
+                sql: &'static str,
+                org: stagecoach_domain::ids::OrganizationId,
+                contact: stagecoach_domain::ids::ContactId,
+                channel: stagecoach_domain::enums::Channel,
+            ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
+                let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>(sql)
+                    .bind(org.0)
+                    .bind(contact.0)
+                    .bind(channel.as_str())
+                    .fetch_all(self.conn())
+                    .await?;
+                Ok(self.complete_conversations(rows).await?.pop())
+            }
+
             /// Adds tags and assignees to conversation rows: two queries for the whole page.
             async fn complete_conversations(
                 &mut self,
@@ -339,13 +356,12 @@ macro_rules! impl_conversations {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ConversationId,
             ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
-                let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>(concat!(
-                    "SELECT * FROM conversations WHERE organization_id = $1 AND id = $2",
-                    $lock
-                ))
-                    .bind(org.0)
-                    .bind(id.0)
-                    .fetch_all(self.conn())
+                let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>(
+                    concat!("SELECT * FROM conversations WHERE organization_id = $1 AND id = $2", $lock),
+                )
+                .bind(org.0)
+                .bind(id.0)
+                .fetch_all(self.conn())
                     .await?;
                 Ok(self.complete_conversations(rows).await?.pop())
             }
@@ -540,15 +556,8 @@ macro_rules! impl_conversations {
                 contact: stagecoach_domain::ids::ContactId,
                 channel: stagecoach_domain::enums::Channel,
             ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
-                let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>(
-                    $crate::repos::conversations::LATEST_CONVERSATION,
-                )
-                .bind(org.0)
-                .bind(contact.0)
-                .bind(channel.as_str())
-                .fetch_all(self.conn())
-                .await?;
-                Ok(self.complete_conversations(rows).await?.pop())
+                let sql = $crate::repos::conversations::latest_conversation_sql!();
+                self.find_latest_conversation(sql, org, contact, channel).await
             }
 
             async fn lock_latest_conversation(
@@ -557,15 +566,8 @@ macro_rules! impl_conversations {
                 contact: stagecoach_domain::ids::ContactId,
                 channel: stagecoach_domain::enums::Channel,
             ) -> Result<Option<stagecoach_domain::conversation::Conversation>, $crate::StoreError> {
-                let rows = $crate::sql::query_as::<$crate::repos::conversations::ConversationRow>(
-                    concat!($crate::repos::conversations::latest_conversation_sql!(), $lock),
-                )
-                .bind(org.0)
-                .bind(contact.0)
-                .bind(channel.as_str())
-                .fetch_all(self.conn())
-                .await?;
-                Ok(self.complete_conversations(rows).await?.pop())
+                let sql = concat!($crate::repos::conversations::latest_conversation_sql!(), $lock);
+                self.find_latest_conversation(sql, org, contact, channel).await
             }
 
             async fn list_conversations(
@@ -685,7 +687,6 @@ macro_rules! latest_conversation_sql {
     };
 }
 pub(crate) use latest_conversation_sql;
-pub(crate) const LATEST_CONVERSATION: &str = latest_conversation_sql!();
 
 /// The id of a row, before it becomes a conversation.
 pub(crate) fn row_id(row: &ConversationRow) -> Uuid {
