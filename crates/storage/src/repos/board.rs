@@ -295,13 +295,8 @@ macro_rules! impl_board {
                 l: &stagecoach_domain::conversation::ScenarioLink,
             ) -> Result<(), $crate::StoreError> {
                 $crate::repos::board::upsert_link(l).execute(self.conn()).await?;
-                for sql in $crate::repos::conversations::REFRESH_OPEN_ASSIGNMENTS {
-                    $crate::sql::query(sql)
-                        .bind(l.conversation_id.0)
-                        .execute(self.conn())
-                        .await?;
-                }
-                Ok(())
+                $crate::repos::conversations::refresh_open_assignments(self.conn(), l.conversation_id.0)
+                    .await
             }
 
             async fn board(

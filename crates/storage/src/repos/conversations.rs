@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::StoreError;
 use crate::rows::{from_json, opt_time, parse_enum, time};
+use crate::sql::Executor;
 
 /// Filters of a conversation listing (Chatvolt's `GET /conversation`), newest first.
 #[derive(Debug, Clone, Default)]
@@ -131,15 +132,27 @@ pub trait Conversations {
 
 /// Rewrites one conversation's rows of `open_assignments` (see migration 0006) from its
 /// assignees, status and board links; run after any of them is saved.
-pub(crate) const REFRESH_OPEN_ASSIGNMENTS: [&str; 2] = [
-    "DELETE FROM open_assignments WHERE conversation_id = $1",
-    "INSERT INTO open_assignments (scenario_id, membership_id, conversation_id, organization_id, assigned_at) \
-     SELECT l.scenario_id, a.membership_id, a.conversation_id, a.organization_id, a.assigned_at \
-     FROM conversation_assignees a \
-     JOIN scenario_links l ON l.conversation_id = a.conversation_id AND l.available \
-     JOIN conversations v ON v.id = a.conversation_id AND v.status <> 'RESOLVED' \
-     WHERE a.conversation_id = $1",
-];
+pub(crate) async fn refresh_open_assignments<E: Executor + ?Sized>(
+    on: &mut E,
+    conversation: Uuid,
+) -> Result<(), StoreError> {
+    const REFRESH: [&str; 2] = [
+        "DELETE FROM open_assignments WHERE conversation_id = $1",
+        "INSERT INTO open_assignments (scenario_id, membership_id, conversation_id, organization_id, assigned_at) \
+         SELECT l.scenario_id, a.membership_id, a.conversation_id, a.organization_id, a.assigned_at \
+         FROM conversation_assignees a \
+         JOIN scenario_links l ON l.conversation_id = a.conversation_id AND l.available \
+         JOIN conversations v ON v.id = a.conversation_id AND v.status <> 'RESOLVED' \
+         WHERE a.conversation_id = $1",
+    ];
+    for sql in REFRESH {
+        crate::sql::query(sql)
+            .bind(conversation)
+            .execute(on)
+            .await?;
+    }
+    Ok(())
+}
 
 crate::sql::row_struct! {
     pub(crate) struct ConversationRow {
@@ -362,7 +375,7 @@ macro_rules! impl_conversations {
                 .bind(org.0)
                 .bind(id.0)
                 .fetch_all(self.conn())
-                    .await?;
+                .await?;
                 Ok(self.complete_conversations(rows).await?.pop())
             }
 
@@ -511,10 +524,7 @@ macro_rules! impl_conversations {
                     $crate::repos::board::upsert_link(link).execute(self.conn()).await?;
                 }
                 // Once, after the conversation and its links are all written.
-                for sql in $crate::repos::conversations::REFRESH_OPEN_ASSIGNMENTS {
-                    $crate::sql::query(sql).bind(c.id.0).execute(self.conn()).await?;
-                }
-                Ok(())
+                $crate::repos::conversations::refresh_open_assignments(self.conn(), c.id.0).await
             }
 
             async fn get_conversation(
