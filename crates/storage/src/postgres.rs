@@ -186,7 +186,11 @@ agents::impl_agents!(PgTx);
 scenarios::impl_scenarios!(PgTx, lock_sql = scenarios::LOCK_SCENARIO_POSTGRES);
 steps::impl_steps!(PgTx);
 contacts::impl_contacts!(PgTx);
-conversations::impl_conversations!(PgTx, lock_clause = " FOR UPDATE");
+conversations::impl_conversations!(
+    PgTx,
+    lock_clause = " FOR UPDATE",
+    member_loads = conversations::MEMBER_LOADS_POSTGRES
+);
 messages::impl_messages!(PgTx);
 board::impl_board!(PgTx, claim_sql = board::CLAIM_POSTGRES);
 timeline::impl_timeline!(PgTx, claim_sql = timeline::CLAIM_OUTBOX_POSTGRES);

@@ -14,6 +14,11 @@ pub struct SchemaShape {
     pub indexes: BTreeMap<String, (String, bool)>,
 }
 
+/// Tables and indexes only the SQLite migrations create (0008: fair distribution's
+/// counts, kept by triggers, which PostgreSQL's concurrent writers would queue on).
+/// Everything else must match.
+pub const SQLITE_ONLY: [&str; 2] = ["member_open_counts", "open_assignments_latest"];
+
 /// Maps each engine's spelling of a type to one neutral name.
 fn neutral_type(declared: &str) -> String {
     match declared.to_ascii_lowercase().as_str() {

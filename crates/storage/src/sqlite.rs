@@ -364,7 +364,11 @@ agents::impl_agents!(SqliteTx);
 scenarios::impl_scenarios!(SqliteTx, lock_sql = scenarios::LOCK_SCENARIO_SQLITE);
 steps::impl_steps!(SqliteTx);
 contacts::impl_contacts!(SqliteTx);
-conversations::impl_conversations!(SqliteTx, lock_clause = "");
+conversations::impl_conversations!(
+    SqliteTx,
+    lock_clause = "",
+    member_loads = conversations::MEMBER_LOADS_SQLITE
+);
 messages::impl_messages!(SqliteTx);
 board::impl_board!(SqliteTx, claim_sql = board::CLAIM_SQLITE);
 timeline::impl_timeline!(SqliteTx, claim_sql = timeline::CLAIM_OUTBOX_SQLITE);

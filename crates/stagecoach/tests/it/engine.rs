@@ -869,7 +869,8 @@ async fn fair_distribution_spreads_and_honours_existing_load(app: TestApp) {
 }
 
 /// Loads follow every way a conversation stops counting: resolved, taken off the board,
-/// unassigned. (They are kept in a table of their own, rewritten on every save.)
+/// unassigned, deleted. (They are kept in a table of their own, rewritten on every save,
+/// and on SQLite counted by triggers, which cascading deletes fire too.)
 async fn fair_distribution_counts_only_open_conversations_on_the_board(app: TestApp) {
     let scenario = app.scenario("Sales").await;
     let members: Vec<String> = futures_join(&app, ["a@example.com", "b@example.com"]).await;
@@ -889,14 +890,16 @@ async fn fair_distribution_counts_only_open_conversations_on_the_board(app: Test
             "selectedMembershipIdsForAssignee": [members[0]]}),
         )
         .await;
-    let next_assignee = || async {
+    let next_pick = || async {
         let c = app.conversation().await;
         app.add_to(&c, &fair).await;
-        app.state_of(&c).await["assignees"][0]
+        let assignee = app.state_of(&c).await["assignees"][0]
             .as_str()
             .unwrap()
-            .to_owned()
+            .to_owned();
+        (c, assignee)
     };
+    let next_assignee = || async { next_pick().await.1 };
     // Member a: three open conversations; member b: one.
     let mut busy = Vec::new();
     for _ in 0..3 {
@@ -949,6 +952,23 @@ async fn fair_distribution_counts_only_open_conversations_on_the_board(app: Test
         Some(json!({"status": "UNRESOLVED"})),
     )
     .await;
+    let (of_b, picked) = next_pick().await;
+    assert_eq!(picked, members[1], "a: 3 open, b: 2 open");
+
+    // Deleting a conversation, or the contact it belongs to, takes it out of the count.
+    let deleted = app
+        .call(Method::DELETE, &format!("/conversation/{}", busy[0]), None)
+        .await;
+    assert_eq!(deleted.0, StatusCode::OK, "{}", deleted.1);
+    assert_eq!(next_assignee().await, members[0], "a: 2 open, b: 3 open");
+    let contact = app.state_of(&of_b).await["contactId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deleted = app
+        .call(Method::DELETE, &format!("/contacts/{contact}"), None)
+        .await;
+    assert_eq!(deleted.0, StatusCode::OK, "{}", deleted.1);
     assert_eq!(next_assignee().await, members[1], "a: 3 open, b: 2 open");
 }
 

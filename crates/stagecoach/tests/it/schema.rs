@@ -2,7 +2,7 @@
 //! columns (type family and nullability) and indexes. A migration added to one folder and
 //! not the other fails here.
 
-use stagecoach_storage::schema::{postgres_shape, sqlite_shape};
+use stagecoach_storage::schema::{SQLITE_ONLY, postgres_shape, sqlite_shape};
 
 use crate::support::{Backend, TestDatabase};
 
@@ -17,13 +17,25 @@ async fn sqlite_and_postgres_schemas_do_not_drift() {
         store.migrate().await.unwrap();
         store.close().await;
     }
-    let left = sqlite_shape(&sqlite.url).await.unwrap();
+    let mut left = sqlite_shape(&sqlite.url).await.unwrap();
     let right = postgres_shape(&postgres.url).await.unwrap();
     postgres.drop_schema().await;
     assert!(
         left.columns.contains_key("steps"),
         "the shape reader sees the tables: {left:?}"
     );
+    // The declared differences are real, and the only ones.
+    for name in SQLITE_ONLY {
+        let in_sqlite = left.columns.remove(name).is_some() | left.indexes.remove(name).is_some();
+        assert!(
+            in_sqlite,
+            "{name} is declared SQLite-only but SQLite lacks it"
+        );
+        assert!(
+            !right.columns.contains_key(name) && !right.indexes.contains_key(name),
+            "{name} is declared SQLite-only but PostgreSQL has it"
+        );
+    }
     assert_eq!(
         left.columns, right.columns,
         "columns differ between the SQLite and PostgreSQL migrations"

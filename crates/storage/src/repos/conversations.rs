@@ -154,6 +154,33 @@ pub(crate) async fn refresh_open_assignments<E: Executor + ?Sized>(
     Ok(())
 }
 
+/// How each engine reads fair distribution's member loads: the query up to the
+/// organization's bind, then (after the scenario and member filters) its ending. Both
+/// answer `membership_id`, `open_count` and `last_assigned` for members with open
+/// conversations.
+pub(crate) struct MemberLoadsSql {
+    pub select: &'static str,
+    pub group: &'static str,
+}
+
+/// SQLite reads the counts its triggers keep (migration 0008); the latest assignment is
+/// the last entry of `open_assignments_latest`.
+pub(crate) const MEMBER_LOADS_SQLITE: MemberLoadsSql = MemberLoadsSql {
+    select: "SELECT membership_id, open_count, \
+             (SELECT MAX(o.assigned_at) FROM open_assignments o \
+              WHERE o.scenario_id = c.scenario_id AND o.membership_id = c.membership_id) AS last_assigned \
+             FROM member_open_counts c WHERE open_count > 0 AND organization_id = ",
+    group: "",
+};
+
+/// PostgreSQL counts: shared count rows would make its concurrent writers queue (and
+/// deadlock when two moves swap assignees).
+pub(crate) const MEMBER_LOADS_POSTGRES: MemberLoadsSql = MemberLoadsSql {
+    select: "SELECT membership_id, COUNT(*) AS open_count, MAX(assigned_at) AS last_assigned \
+             FROM open_assignments WHERE organization_id = ",
+    group: " GROUP BY membership_id",
+};
+
 crate::sql::row_struct! {
     pub(crate) struct ConversationRow {
         id: Uuid,
@@ -298,7 +325,7 @@ macro_rules! push_chat_search {
 pub(crate) use push_chat_search;
 
 macro_rules! impl_conversations {
-    ($tx:ty, lock_clause = $lock:literal) => {
+    ($tx:ty, lock_clause = $lock:literal, member_loads = $loads:expr) => {
         impl $tx {
             /// The latest-conversation query, with or without the engine's lock clause.
             async fn find_latest_conversation(
@@ -656,14 +683,12 @@ macro_rules! impl_conversations {
                 if members.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut qb = $crate::sql::QueryBuilder::new(
-                    "SELECT membership_id, COUNT(*) AS open_count, MAX(assigned_at) AS last_assigned \
-                     FROM open_assignments WHERE organization_id = ",
-                );
+                let loads: $crate::repos::conversations::MemberLoadsSql = $loads;
+                let mut qb = $crate::sql::QueryBuilder::new(loads.select);
                 qb.push_bind(org.0).push(" AND scenario_id = ").push_bind(scenario.0);
                 qb.push(" AND membership_id IN ");
                 $crate::repos::push_list!(qb, members.iter().map(|m| m.0));
-                qb.push(" GROUP BY membership_id");
+                qb.push(loads.group);
                 let mut counted = std::collections::HashMap::new();
                 for row in qb.build().fetch_all(self.conn()).await? {
                     let member: uuid::Uuid = row.try_get("membership_id")?;
