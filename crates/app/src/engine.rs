@@ -34,6 +34,17 @@ pub(crate) struct EntryContext {
     pub send_initial_message_on_move: bool,
 }
 
+/// What the caller already knows of the step being left, inside the same transaction, so
+/// the entry does not read it again.
+#[derive(Debug, Clone)]
+pub(crate) struct KnownLeaving {
+    /// The conversation's available link.
+    pub link: Option<ScenarioLink>,
+    /// Whether that stay still had a pending auto-advance when the caller removed it
+    /// (the entry records it as cancelled).
+    pub cancelled_timer: bool,
+}
+
 /// What an entry (and the zero-delay auto-advances it chained) did.
 #[derive(Debug, Clone)]
 pub struct EntryReport {
@@ -53,12 +64,26 @@ pub struct EntryReport {
 impl Stagecoach {
     /// Enters `step` and follows zero-delay auto-advances, at most
     /// [`MAX_CHAINED_ENTRIES`] entries in all, inside the caller's transaction.
+    /// `conversation` must be as the transaction last read or wrote it (callers save
+    /// their own changes first): the entry writes only what differs from it.
     pub(crate) async fn enter(
+        &self,
+        tx: &mut dyn Transaction,
+        conversation: Conversation,
+        step: Step,
+        context: EntryContext,
+    ) -> Result<EntryReport, AppError> {
+        self.enter_from(tx, conversation, step, context, None).await
+    }
+
+    /// [`Self::enter`], when the caller has read the step being left already.
+    pub(crate) async fn enter_from(
         &self,
         tx: &mut dyn Transaction,
         mut conversation: Conversation,
         mut step: Step,
         mut context: EntryContext,
+        mut known_leaving: Option<KnownLeaving>,
     ) -> Result<EntryReport, AppError> {
         let org = conversation.organization_id;
         let now = self.now();
@@ -68,10 +93,15 @@ impl Stagecoach {
             .ok_or(AppError::not_found(Entity::Contact, "conversationId"))?;
         let mut report: Option<EntryReport> = None;
         for entries in 1.. {
-            let leaving = tx.active_link(org, conversation.id).await?;
-            // Entering a step always ends the pending auto-advance: remove it now, and
-            // the removal says whether there was one.
-            let leaving_has_timer = tx.cancel_auto_advance(org, conversation.id).await?;
+            let (leaving, leaving_has_timer) = match known_leaving.take() {
+                Some(known) => (known.link, known.cancelled_timer),
+                None => (
+                    tx.active_link(org, conversation.id).await?,
+                    // Entering a step always ends the pending auto-advance: remove it
+                    // now, and the removal says whether there was one.
+                    tx.cancel_auto_advance(org, conversation.id).await?,
+                ),
+            };
             let link = tx
                 .scenario_link(org, conversation.id, step.scenario_id)
                 .await?;
@@ -107,7 +137,7 @@ impl Stagecoach {
                 }
             }
             let links: Vec<&ScenarioLink> = left_scenario.iter().chain([&outcome.link]).collect();
-            tx.save_conversation_and_links(&outcome.conversation, &links, now)
+            tx.save_conversation_and_links(&before, &outcome.conversation, &links, now)
                 .await?;
             tx.insert_stay(&outcome.stay).await?;
             // Everything the entry queues and notes goes out in one statement each.

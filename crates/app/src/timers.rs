@@ -5,7 +5,7 @@ use chrono::Duration;
 use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
 use stagecoach_storage::{Backend, PendingAutoAdvance, Transaction};
 
-use crate::engine::EntryContext;
+use crate::engine::{EntryContext, KnownLeaving};
 use crate::{AppError, Stagecoach};
 
 /// How long a claimed timer stays reserved for the process that claimed it. A process that
@@ -134,7 +134,14 @@ impl Stagecoach {
             actor,
             send_initial_message_on_move: false,
         };
-        self.enter(tx, conversation, target, context).await?;
+        // The stay is checked and its timer taken (it fired, so nothing is cancelled):
+        // the entry need not read them again.
+        let leaving = KnownLeaving {
+            link: current,
+            cancelled_timer: false,
+        };
+        self.enter_from(tx, conversation, target, context, Some(leaving))
+            .await?;
         Ok(true)
     }
 }

@@ -684,6 +684,10 @@ async fn auto_advance_fires_when_due_and_only_then(app: TestApp) {
         kinds.contains(&"timer_armed".to_owned()) && kinds.contains(&"timer_fired".to_owned()),
         "{kinds:?}"
     );
+    assert!(
+        !kinds.contains(&"timer_cancelled".to_owned()),
+        "a timer that fired was not cancelled: {kinds:?}"
+    );
 }
 
 async fn auto_advance_survives_a_restart_and_fires_once_across_instances(app: TestApp) {

@@ -76,9 +76,12 @@ pub trait Conversations {
     ) -> Result<(), StoreError>;
     /// [`Self::save_conversation`], then [`crate::Board::save_link`] for each of the
     /// conversation's `links` in order, with one refresh of `open_assignments` for all:
-    /// what a step entry writes.
+    /// what a step entry writes. `stored` is the conversation as this transaction last
+    /// read or wrote it: tags, assignees and indexed columns equal to it are not
+    /// rewritten (SQLite rewrites an index whenever its column is set, changed or not).
     async fn save_conversation_and_links(
         &mut self,
+        stored: &Conversation,
         conversation: &Conversation,
         links: &[&ScenarioLink],
         now: DateTime<Utc>,
@@ -128,6 +131,109 @@ pub trait Conversations {
         scenario: ScenarioId,
         members: &[MembershipId],
     ) -> Result<Vec<MemberLoad>, StoreError>;
+}
+
+/// Writes a conversation, its tags and assignees, and `links`, then refreshes its
+/// `open_assignments`. With `stored` (the row as the transaction knows it), only what
+/// differs from it among the tags, the assignees and the indexed columns is written.
+pub(crate) async fn write_conversation<E: Executor + ?Sized>(
+    on: &mut E,
+    stored: Option<&Conversation>,
+    c: &Conversation,
+    links: &[&ScenarioLink],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    crate::sql::query(
+        "UPDATE conversations SET title = $3, status = $4, priority = $5, ai_enabled = $6, \
+         crm_data = $7, contact_fields_to_collect = $8, last_inbound_at = $9, unread_count = $10, \
+         updated_at = $11, crm_deep_link = $12, external_bot = $13 \
+         WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(c.organization_id.0)
+    .bind(c.id.0)
+    .bind(&c.title)
+    .bind(c.status.as_str())
+    .bind(c.priority.as_str())
+    .bind(c.ai_enabled)
+    .bind(serde_json::to_string(&c.crm_data).expect("a JSON map serializes"))
+    .bind(serde_json::to_string(&c.contact_fields_to_collect).expect("plain data serializes"))
+    .bind(c.last_inbound_at.map(crate::rows::millis))
+    .bind(c.unread_count)
+    .bind(crate::rows::millis(c.updated_at))
+    .bind(&c.crm_deep_link)
+    .bind(c.external_bot)
+    .execute(on)
+    .await?;
+    let changed = |same: fn(&Conversation, &Conversation) -> bool| match stored {
+        Some(stored) => !same(stored, c),
+        None => true,
+    };
+    // The columns other indexes cover, in a statement of their own.
+    if changed(|a, b| {
+        a.agent_id == b.agent_id && a.channel == b.channel && a.last_message_at == b.last_message_at
+    }) {
+        crate::sql::query(
+            "UPDATE conversations SET agent_id = $3, channel = $4, last_message_at = $5 \
+             WHERE organization_id = $1 AND id = $2",
+        )
+        .bind(c.organization_id.0)
+        .bind(c.id.0)
+        .bind(c.agent_id.map(|a| a.0))
+        .bind(c.channel.as_str())
+        .bind(c.last_message_at.map(crate::rows::millis))
+        .execute(on)
+        .await?;
+    }
+    // Tags and assignees: a statement or two each, whatever their number.
+    if changed(|a, b| a.tags == b.tags) {
+        crate::sql::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
+            .bind(c.id.0)
+            .execute(on)
+            .await?;
+        if !c.tags.is_empty() {
+            let mut qb = crate::sql::QueryBuilder::new(
+                "INSERT INTO conversation_tags (conversation_id, organization_id, tag, position) ",
+            );
+            qb.push_values(c.tags.iter().enumerate(), |mut row, (position, tag)| {
+                row.push_bind(c.id.0)
+                    .push_bind(c.organization_id.0)
+                    .push_bind(tag.clone())
+                    .push_bind(position as i64);
+            });
+            qb.build().execute(on).await?;
+        }
+    }
+    if changed(|a, b| a.assignees == b.assignees) {
+        // Assignees who stay keep their assignment time; new ones get `now`.
+        let mut qb = crate::sql::QueryBuilder::new(
+            "DELETE FROM conversation_assignees WHERE conversation_id = ",
+        );
+        qb.push_bind(c.id.0);
+        if !c.assignees.is_empty() {
+            qb.push(" AND membership_id NOT IN ");
+            crate::repos::push_list!(qb, c.assignees.iter().map(|m| m.0));
+        }
+        qb.build().execute(on).await?;
+        if !c.assignees.is_empty() {
+            let mut qb = crate::sql::QueryBuilder::new(
+                "INSERT INTO conversation_assignees (conversation_id, organization_id, membership_id, assigned_at) ",
+            );
+            qb.push_values(&c.assignees, |mut row, member| {
+                row.push_bind(c.id.0)
+                    .push_bind(c.organization_id.0)
+                    .push_bind(member.0)
+                    .push_bind(crate::rows::millis(now));
+            });
+            qb.push(" ON CONFLICT (conversation_id, membership_id) DO NOTHING");
+            qb.build().execute(on).await?;
+        }
+    }
+    for link in links {
+        debug_assert_eq!(link.conversation_id, c.id, "a link of another conversation");
+        crate::repos::board::upsert_link(link).execute(on).await?;
+    }
+    // Once, after the conversation and its links are all written.
+    refresh_open_assignments(on, c.id.0).await
 }
 
 /// Rewrites one conversation's rows of `open_assignments` (see migration 0006) from its
@@ -473,85 +579,17 @@ macro_rules! impl_conversations {
                 c: &stagecoach_domain::conversation::Conversation,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                self.save_conversation_and_links(c, &[], now).await
+                $crate::repos::conversations::write_conversation(self.conn(), None, c, &[], now).await
             }
 
             async fn save_conversation_and_links(
                 &mut self,
+                stored: &stagecoach_domain::conversation::Conversation,
                 c: &stagecoach_domain::conversation::Conversation,
                 links: &[&stagecoach_domain::conversation::ScenarioLink],
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                $crate::sql::query(
-                    "UPDATE conversations SET title = $3, status = $4, priority = $5, ai_enabled = $6, \
-                     agent_id = $7, crm_data = $8, contact_fields_to_collect = $9, last_inbound_at = $10, \
-                     unread_count = $11, updated_at = $12, channel = $13, last_message_at = $14, \
-                     crm_deep_link = $15, external_bot = $16 WHERE organization_id = $1 AND id = $2",
-                )
-                .bind(c.organization_id.0)
-                .bind(c.id.0)
-                .bind(&c.title)
-                .bind(c.status.as_str())
-                .bind(c.priority.as_str())
-                .bind(c.ai_enabled)
-                .bind(c.agent_id.map(|a| a.0))
-                .bind(serde_json::to_string(&c.crm_data).expect("a JSON map serializes"))
-                .bind(serde_json::to_string(&c.contact_fields_to_collect).expect("plain data serializes"))
-                .bind(c.last_inbound_at.map($crate::rows::millis))
-                .bind(c.unread_count)
-                .bind($crate::rows::millis(c.updated_at))
-                .bind(c.channel.as_str())
-                .bind(c.last_message_at.map($crate::rows::millis))
-                .bind(&c.crm_deep_link)
-                .bind(c.external_bot)
-                .execute(self.conn())
-                .await?;
-                // Tags and assignees: a statement or two each, whatever their number.
-                $crate::sql::query("DELETE FROM conversation_tags WHERE conversation_id = $1")
-                    .bind(c.id.0)
-                    .execute(self.conn())
-                    .await?;
-                if !c.tags.is_empty() {
-                    let mut qb = $crate::sql::QueryBuilder::new(
-                        "INSERT INTO conversation_tags (conversation_id, organization_id, tag, position) ",
-                    );
-                    qb.push_values(c.tags.iter().enumerate(), |mut row, (position, tag)| {
-                        row.push_bind(c.id.0)
-                            .push_bind(c.organization_id.0)
-                            .push_bind(tag.clone())
-                            .push_bind(position as i64);
-                    });
-                    qb.build().execute(self.conn()).await?;
-                }
-                // Assignees who stay keep their assignment time; new ones get `now`.
-                let mut qb = $crate::sql::QueryBuilder::new(
-                    "DELETE FROM conversation_assignees WHERE conversation_id = ",
-                );
-                qb.push_bind(c.id.0);
-                if !c.assignees.is_empty() {
-                    qb.push(" AND membership_id NOT IN ");
-                    $crate::repos::push_list!(qb, c.assignees.iter().map(|m| m.0));
-                }
-                qb.build().execute(self.conn()).await?;
-                if !c.assignees.is_empty() {
-                    let mut qb = $crate::sql::QueryBuilder::new(
-                        "INSERT INTO conversation_assignees (conversation_id, organization_id, membership_id, assigned_at) ",
-                    );
-                    qb.push_values(&c.assignees, |mut row, member| {
-                        row.push_bind(c.id.0)
-                            .push_bind(c.organization_id.0)
-                            .push_bind(member.0)
-                            .push_bind($crate::rows::millis(now));
-                    });
-                    qb.push(" ON CONFLICT (conversation_id, membership_id) DO NOTHING");
-                    qb.build().execute(self.conn()).await?;
-                }
-                for link in links {
-                    debug_assert_eq!(link.conversation_id, c.id, "a link of another conversation");
-                    $crate::repos::board::upsert_link(link).execute(self.conn()).await?;
-                }
-                // Once, after the conversation and its links are all written.
-                $crate::repos::conversations::refresh_open_assignments(self.conn(), c.id.0).await
+                $crate::repos::conversations::write_conversation(self.conn(), Some(stored), c, links, now).await
             }
 
             async fn get_conversation(
