@@ -10,7 +10,7 @@ use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
 use stagecoach_domain::enums::AssigneeLogic;
 use stagecoach_domain::ids::{OutboxId, StepId};
 use stagecoach_domain::step::Step;
-use stagecoach_storage::{PendingAutoAdvance, Transaction};
+use stagecoach_storage::{LinkWrite, PendingAutoAdvance, Transaction};
 
 use crate::events::{conversation_event, entry_change_events};
 use crate::{AppError, Entity, Stagecoach};
@@ -105,6 +105,7 @@ impl Stagecoach {
             let link = tx
                 .scenario_link(org, conversation.id, step.scenario_id)
                 .await?;
+            let link_was_available = link.as_ref().map(|l| l.available);
             let loads = self.member_loads(tx, &step).await?;
             let before = conversation.clone();
             let outcome = {
@@ -136,7 +137,15 @@ impl Stagecoach {
                     left_scenario = Some(old);
                 }
             }
-            let links: Vec<&ScenarioLink> = left_scenario.iter().chain([&outcome.link]).collect();
+            let left = left_scenario.as_ref().map(|link| LinkWrite {
+                link,
+                was_available: Some(true),
+            });
+            let entered = LinkWrite {
+                link: &outcome.link,
+                was_available: link_was_available,
+            };
+            let links: Vec<LinkWrite> = left.into_iter().chain([entered]).collect();
             tx.save_conversation_and_links(&before, &outcome.conversation, &links, now)
                 .await?;
             tx.insert_stay(&outcome.stay).await?;

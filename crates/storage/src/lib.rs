@@ -25,7 +25,7 @@ pub use error::StoreError;
 pub use repos::agents::Agents;
 pub use repos::board::{Board, PendingAutoAdvance, StayFilter};
 pub use repos::contacts::{ContactFilter, Contacts};
-pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations};
+pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations, LinkWrite};
 pub use repos::delivery::{Attempt, Deliveries};
 pub use repos::labels::Labels;
 pub use repos::leads::{ActionFilter, Leads, PaymentTotal};

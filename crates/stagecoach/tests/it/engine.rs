@@ -973,6 +973,24 @@ async fn fair_distribution_counts_only_open_conversations_on_the_board(app: Test
         .call(Method::DELETE, &format!("/contacts/{contact}"), None)
         .await;
     assert_eq!(deleted.0, StatusCode::OK, "{}", deleted.1);
+    let (of_b, picked) = next_pick().await;
+    assert_eq!(picked, members[1], "a: 3 open, b: 2 open");
+
+    // Moving to another scenario takes the conversation off this board; moving within
+    // the scenario keeps it counted.
+    let elsewhere = app.scenario("Elsewhere").await;
+    let away = app.step_with(&elsewhere, "away", json!({})).await;
+    let plain = app.step_with(&scenario, "plain", json!({})).await;
+    for (conversation, step) in [(&of_b, &plain), (&of_b, &away)] {
+        let (status, moved) = app
+            .call(
+                Method::POST,
+                "/crm/step/move",
+                Some(json!({"conversationId": conversation, "destStepId": step["id"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{moved}");
+    }
     assert_eq!(next_assignee().await, members[1], "a: 3 open, b: 2 open");
 }
 

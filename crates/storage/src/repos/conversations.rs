@@ -14,6 +14,14 @@ use crate::StoreError;
 use crate::rows::{from_json, opt_time, parse_enum, time};
 use crate::sql::Executor;
 
+/// A board link a step entry writes, with what the transaction knew of it before.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkWrite<'a> {
+    pub link: &'a ScenarioLink,
+    /// Whether the link was available before this write; `None` for a new link.
+    pub was_available: Option<bool>,
+}
+
 /// Filters of a conversation listing (Chatvolt's `GET /conversation`), newest first.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {
@@ -78,12 +86,14 @@ pub trait Conversations {
     /// conversation's `links` in order, with one refresh of `open_assignments` for all:
     /// what a step entry writes. `stored` is the conversation as this transaction last
     /// read or wrote it: tags, assignees and indexed columns equal to it are not
-    /// rewritten (SQLite rewrites an index whenever its column is set, changed or not).
+    /// rewritten (SQLite rewrites an index whenever its column is set, changed or not),
+    /// and `open_assignments` is refreshed only when the assignees, whether the
+    /// conversation is resolved, or the scenarios it is on the board of changed.
     async fn save_conversation_and_links(
         &mut self,
         stored: &Conversation,
         conversation: &Conversation,
-        links: &[&ScenarioLink],
+        links: &[LinkWrite<'_>],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     async fn get_conversation(
@@ -135,12 +145,12 @@ pub trait Conversations {
 
 /// Writes a conversation, its tags and assignees, and `links`, then refreshes its
 /// `open_assignments`. With `stored` (the row as the transaction knows it), only what
-/// differs from it among the tags, the assignees and the indexed columns is written.
+/// differs from it is written, and the refresh runs only when its inputs changed.
 pub(crate) async fn write_conversation<E: Executor + ?Sized>(
     on: &mut E,
     stored: Option<&Conversation>,
     c: &Conversation,
-    links: &[&ScenarioLink],
+    links: &[LinkWrite<'_>],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     crate::sql::query(
@@ -228,12 +238,30 @@ pub(crate) async fn write_conversation<E: Executor + ?Sized>(
             qb.build().execute(on).await?;
         }
     }
-    for link in links {
-        debug_assert_eq!(link.conversation_id, c.id, "a link of another conversation");
-        crate::repos::board::upsert_link(link).execute(on).await?;
+    for write in links {
+        debug_assert_eq!(
+            write.link.conversation_id, c.id,
+            "a link of another conversation"
+        );
+        crate::repos::board::upsert_link(write.link)
+            .execute(on)
+            .await?;
     }
-    // Once, after the conversation and its links are all written.
-    refresh_open_assignments(on, c.id.0).await
+    // Its rows depend on the assignees, on whether the conversation is resolved and on
+    // which scenarios it is on the board of (a link never changes scenario).
+    let board_changed = links
+        .iter()
+        .any(|write| write.was_available != Some(write.link.available));
+    if board_changed
+        || changed(|a, b| {
+            let resolved = |v: &Conversation| v.status == ConversationStatus::Resolved;
+            a.assignees == b.assignees && resolved(a) == resolved(b)
+        })
+    {
+        // Once, after the conversation and its links are all written.
+        refresh_open_assignments(on, c.id.0).await?;
+    }
+    Ok(())
 }
 
 /// Rewrites one conversation's rows of `open_assignments` (see migration 0006) from its
@@ -586,7 +614,7 @@ macro_rules! impl_conversations {
                 &mut self,
                 stored: &stagecoach_domain::conversation::Conversation,
                 c: &stagecoach_domain::conversation::Conversation,
-                links: &[&stagecoach_domain::conversation::ScenarioLink],
+                links: &[$crate::repos::conversations::LinkWrite<'_>],
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
                 $crate::repos::conversations::write_conversation(self.conn(), Some(stored), c, links, now).await
