@@ -305,11 +305,8 @@ fn fetch(
             .ok_or_else(|| StoreError::Corrupt(format!("no value for ${position} in {sql}")))?;
         statement.raw_bind_parameter(index, SqliteParam(param))?;
     }
-    let columns: Arc<[String]> = statement
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    // Named once per statement, and only when it returns rows (most writes do not).
+    let mut columns: Option<Arc<[String]>> = None;
     // A write is only done once its statement has run to the end, rows or not.
     let writes = !statement.readonly();
     let mut rows = statement.raw_query();
@@ -321,6 +318,16 @@ fn fetch(
             }
             break;
         }
+        let columns = columns.get_or_insert_with(|| {
+            let statement = row.as_ref();
+            (0..statement.column_count())
+                .map(|i| {
+                    statement
+                        .column_name(i)
+                        .map_or_else(|_| String::new(), str::to_owned)
+                })
+                .collect()
+        });
         let values = (0..columns.len())
             .map(|i| {
                 Ok(match row.get_ref(i)? {
@@ -336,7 +343,7 @@ fn fetch(
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        read.push(Row::new(Arc::clone(&columns), values));
+        read.push(Row::new(Arc::clone(columns), values));
     }
     Ok(read)
 }

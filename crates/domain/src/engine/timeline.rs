@@ -209,6 +209,11 @@ impl Event {
     pub fn data(&self) -> Value {
         serde_json::to_value(self).expect("events always serialize")
     }
+
+    /// [`Self::data`] as JSON text, written straight from the event (no `Value` between).
+    pub fn data_text(&self) -> String {
+        serde_json::to_string(self).expect("events always serialize")
+    }
 }
 
 #[cfg(test)]
@@ -234,5 +239,7 @@ mod tests {
         assert_eq!(event.kind(), "effect_skipped");
         assert_eq!(event.data()["type"], "effect_skipped");
         assert_eq!(event.data()["reason"], "24h");
+        let text: Value = serde_json::from_str(&event.data_text()).unwrap();
+        assert_eq!(text, event.data());
     }
 }

@@ -227,7 +227,7 @@ macro_rules! impl_timeline {
                         .push_bind(conversation.0)
                         .push_bind(event.kind())
                         .push_bind(label.clone())
-                        .push_bind(event.data().to_string())
+                        .push_bind(event.data_text())
                         .push_bind($crate::rows::millis(at));
                 });
                 qb.build().execute(self.conn()).await?;
