@@ -976,8 +976,8 @@ async fn fair_distribution_counts_only_open_conversations_on_the_board(app: Test
     let (of_b, picked) = next_pick().await;
     assert_eq!(picked, members[1], "a: 3 open, b: 2 open");
 
-    // Moving to another scenario takes the conversation off this board; moving within
-    // the scenario keeps it counted.
+    // A move within the scenario (which skips the refresh), then one to another
+    // scenario (which takes the conversation off this board and out of b's count).
     let elsewhere = app.scenario("Elsewhere").await;
     let away = app.step_with(&elsewhere, "away", json!({})).await;
     let plain = app.step_with(&scenario, "plain", json!({})).await;
