@@ -319,13 +319,11 @@ fn fetch(
             break;
         }
         let columns = columns.get_or_insert_with(|| {
-            let statement = row.as_ref();
-            (0..statement.column_count())
-                .map(|i| {
-                    statement
-                        .column_name(i)
-                        .map_or_else(|_| String::new(), str::to_owned)
-                })
+            let statement: &rusqlite::Statement = row.as_ref();
+            statement
+                .column_names()
+                .into_iter()
+                .map(str::to_owned)
                 .collect()
         });
         let values = (0..columns.len())

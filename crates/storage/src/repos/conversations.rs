@@ -213,7 +213,8 @@ pub(crate) async fn write_conversation<E: Executor + ?Sized>(
             qb.build().execute(on).await?;
         }
     }
-    if changed(|a, b| a.assignees == b.assignees) {
+    let assignees_changed = changed(|a, b| a.assignees == b.assignees);
+    if assignees_changed {
         // Assignees who stay keep their assignment time; new ones get `now`.
         let mut qb = crate::sql::QueryBuilder::new(
             "DELETE FROM conversation_assignees WHERE conversation_id = ",
@@ -252,12 +253,10 @@ pub(crate) async fn write_conversation<E: Executor + ?Sized>(
     let board_changed = links
         .iter()
         .any(|write| write.was_available != Some(write.link.available));
-    if board_changed
-        || changed(|a, b| {
-            let resolved = |v: &Conversation| v.status == ConversationStatus::Resolved;
-            a.assignees == b.assignees && resolved(a) == resolved(b)
-        })
-    {
+    let resolution_changed = changed(|a, b| {
+        (a.status == ConversationStatus::Resolved) == (b.status == ConversationStatus::Resolved)
+    });
+    if board_changed || assignees_changed || resolution_changed {
         // Once, after the conversation and its links are all written.
         refresh_open_assignments(on, c.id.0).await?;
     }
