@@ -189,7 +189,8 @@ contacts::impl_contacts!(PgTx);
 conversations::impl_conversations!(
     PgTx,
     lock_clause = " FOR UPDATE",
-    member_loads = conversations::MEMBER_LOADS_POSTGRES
+    member_loads = conversations::MEMBER_LOADS_POSTGRES,
+    text_match = conversations::push_text_match_postgres
 );
 messages::impl_messages!(PgTx);
 board::impl_board!(PgTx, claim_sql = board::CLAIM_POSTGRES);

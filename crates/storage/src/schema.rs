@@ -14,10 +14,23 @@ pub struct SchemaShape {
     pub indexes: BTreeMap<String, (String, bool)>,
 }
 
-/// Tables and indexes only the SQLite migrations create (0008: fair distribution's
-/// counts, kept by triggers, which PostgreSQL's concurrent writers would queue on).
-/// Everything else must match.
-pub const SQLITE_ONLY: [&str; 2] = ["member_open_counts", "open_assignments_latest"];
+/// Tables and indexes only the SQLite migrations create: fair distribution's counts, kept
+/// by triggers, which PostgreSQL's concurrent writers would queue on (0008), and chat
+/// search's FTS5 trigram table with its keys (0009). Everything else must match.
+pub const SQLITE_ONLY: [&str; 4] = [
+    "member_open_counts",
+    "open_assignments_latest",
+    "conversation_search",
+    "conversation_search_keys",
+];
+
+/// Indexes only the PostgreSQL migrations create: chat search's pg_trgm indexes (0009),
+/// which exist only where the extension could be installed.
+pub const POSTGRES_ONLY: [&str; 3] = [
+    "contacts_name_trigrams",
+    "contacts_phone_trigrams",
+    "conversations_title_trigrams",
+];
 
 /// Maps each engine's spelling of a type to one neutral name.
 fn neutral_type(declared: &str) -> String {
@@ -36,8 +49,10 @@ fn neutral_type(declared: &str) -> String {
 pub async fn sqlite_shape(url: &str) -> Result<SchemaShape, StoreError> {
     use sqlx::Connection;
     let mut conn = sqlx::SqliteConnection::connect(url).await?;
+    // Virtual tables count; the shadow tables FTS5 keeps for them do not.
     let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' \
+        "SELECT name FROM pragma_table_list WHERE schema = 'main' \
+         AND type IN ('table', 'virtual') \
          AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
     )
     .fetch_all(&mut conn)

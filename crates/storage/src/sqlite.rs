@@ -372,7 +372,8 @@ contacts::impl_contacts!(SqliteTx);
 conversations::impl_conversations!(
     SqliteTx,
     lock_clause = "",
-    member_loads = conversations::MEMBER_LOADS_SQLITE
+    member_loads = conversations::MEMBER_LOADS_SQLITE,
+    text_match = conversations::push_text_match_sqlite
 );
 messages::impl_messages!(SqliteTx);
 board::impl_board!(SqliteTx, claim_sql = board::CLAIM_SQLITE);

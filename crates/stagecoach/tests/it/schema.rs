@@ -2,7 +2,7 @@
 //! columns (type family and nullability) and indexes. A migration added to one folder and
 //! not the other fails here.
 
-use stagecoach_storage::schema::{SQLITE_ONLY, postgres_shape, sqlite_shape};
+use stagecoach_storage::schema::{POSTGRES_ONLY, SQLITE_ONLY, postgres_shape, sqlite_shape};
 
 use crate::support::{Backend, TestDatabase};
 
@@ -18,7 +18,7 @@ async fn sqlite_and_postgres_schemas_do_not_drift() {
         store.close().await;
     }
     let mut left = sqlite_shape(&sqlite.url).await.unwrap();
-    let right = postgres_shape(&postgres.url).await.unwrap();
+    let mut right = postgres_shape(&postgres.url).await.unwrap();
     postgres.drop_schema().await;
     assert!(
         left.columns.contains_key("steps"),
@@ -34,6 +34,17 @@ async fn sqlite_and_postgres_schemas_do_not_drift() {
         assert!(
             !right.columns.contains_key(name) && !right.indexes.contains_key(name),
             "{name} is declared SQLite-only but PostgreSQL has it"
+        );
+    }
+    for name in POSTGRES_ONLY {
+        assert!(
+            !left.indexes.contains_key(name),
+            "{name} is declared PostgreSQL-only but SQLite has it"
+        );
+        // Present wherever pg_trgm could be installed, as on the test server.
+        assert!(
+            right.indexes.remove(name).is_some(),
+            "{name} is declared PostgreSQL-only but PostgreSQL lacks it"
         );
     }
     assert_eq!(

@@ -78,6 +78,7 @@ impl TestDatabase {
                 };
                 let schema = format!("sc_test_{}", uuid_simple());
                 let mut conn = connect_pg(&base).await;
+                install_trigram_extension(&mut conn).await;
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                     .execute(&mut conn)
                     .await
@@ -104,6 +105,26 @@ impl TestDatabase {
             .await
             .expect("drop test schema");
         }
+    }
+}
+
+/// Migration 0009 installs pg_trgm where it is missing, in the first schema on the search
+/// path. A test's path holds only its own schema, and an extension installed there would
+/// be dropped with it, with every other test's indexes that use it. So the extension is
+/// installed in `public` before any test migrates.
+async fn install_trigram_extension(conn: &mut sqlx::PgConnection) {
+    let created = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+        .execute(&mut *conn)
+        .await;
+    if let Err(error) = created {
+        // Test processes start together: another one may have installed it meanwhile.
+        let installed: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("read pg_extension");
+        assert!(installed, "cannot install pg_trgm: {error}");
     }
 }
 

@@ -9,6 +9,7 @@ use crate::support::TestApp;
 backend_tests!(
     seed_003_crm_data_request_answers_a_chat,
     a_search_of_digits_looks_at_phone_numbers_only,
+    the_search_follows_renames_titles_and_deletions_within_the_tenant,
     every_merge_mode_keeps_its_documented_behaviour,
     crm_data_input_is_checked_and_bounded,
     concurrent_merges_keep_every_key,
@@ -788,4 +789,103 @@ async fn a_search_of_digits_looks_at_phone_numbers_only(app: TestApp) {
     let past_end = search("98765", 5).await;
     assert_eq!(past_end["data"], json!([]));
     assert_eq!(past_end["total"], 1);
+}
+
+/// The search reads trigram indexes that the storage keeps beside the data: a renamed
+/// contact, a changed phone or title and a deleted chat must show at once, and another
+/// organization's matching chats never.
+async fn the_search_follows_renames_titles_and_deletions_within_the_tenant(app: TestApp) {
+    let chat = app.inbound_on("whatsapp", "+5511987654321", "oi").await["conversationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let found = |text: &str, token: Option<String>| {
+        let path = format!("{API}/chats/search?search={text}");
+        let app = &app;
+        async move {
+            let token = token.unwrap_or_else(|| app.token.clone());
+            let (status, found) = app.call_as(&token, Method::GET, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "{found}");
+            found["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|chat| chat["_id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let (status, contact) = app
+        .call(
+            Method::POST,
+            "/contacts",
+            Some(json!({"phoneNumber": "+5511987654321", "firstName": "Beatriz", "lastName": "Lima"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{contact}");
+    assert_eq!(found("beatriz%20li", None).await, [chat.clone()]);
+    assert_eq!(found("98765", None).await, [chat.clone()]);
+
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/contacts",
+            Some(
+                json!({"id": contact["id"], "firstName": "Carla", "phoneNumber": "+5521911112222"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        found("beatriz", None).await.is_empty(),
+        "the old name is gone"
+    );
+    assert!(
+        found("98765", None).await.is_empty(),
+        "the old phone is gone"
+    );
+    assert_eq!(found("carla%20lima", None).await, [chat.clone()]);
+    assert_eq!(found("91111", None).await, [chat.clone()]);
+
+    for (title, hit) in [(json!("Quarterly renewal"), true), (Value::Null, false)] {
+        let (status, body) = app
+            .call(
+                Method::PATCH,
+                &format!("{API}/chats/{chat}"),
+                Some(json!({"displayName": title})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            found("renewal", None).await.len(),
+            usize::from(hit),
+            "{title}"
+        );
+    }
+
+    // The same name and number in another organization: each sees its own chat only.
+    let (other, theirs) = app.other_tenant().await;
+    let (status, body) = app
+        .call_as(
+            &theirs,
+            Method::POST,
+            "/v1/messages/inbound",
+            Some(json!({"channel": "whatsapp", "from": "+5521911112222", "text": "oi", "name": "Carla Lima"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let their_chat = body["conversationId"].as_str().unwrap().to_owned();
+    assert_ne!(their_chat, chat, "{other}");
+    assert_eq!(found("carla", None).await, [chat.clone()]);
+    assert_eq!(
+        found("91111", Some(theirs.clone())).await,
+        [their_chat.clone()]
+    );
+
+    let (status, body) = app
+        .call(Method::DELETE, &format!("/conversation/{chat}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(found("carla", None).await.is_empty());
+    assert!(found("91111", None).await.is_empty());
+    assert_eq!(found("carla", Some(theirs)).await, [their_chat]);
 }

@@ -398,32 +398,117 @@ impl crate::sql::FromRow for CountedConversationRow {
     }
 }
 
+/// What the text of a chat search looks for, as `LIKE` patterns.
+pub(crate) struct TextPatterns {
+    /// The text, lowercased, for names and titles: `%text%`.
+    pub(crate) text: String,
+    /// The text's digits, for phone numbers: `%digits%`, when it holds at least two.
+    pub(crate) digits: Option<String>,
+    /// A phone number (or part of one): names and titles are not looked at.
+    pub(crate) phone_only: bool,
+}
+
+impl TextPatterns {
+    pub(crate) fn new(text: &str) -> Self {
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        Self {
+            text: format!("%{}%", text.trim().to_lowercase()),
+            digits: (digits.len() >= 2).then(|| format!("%{digits}%")),
+            phone_only: is_phone_search(text),
+        }
+    }
+
+    /// What to compare with which pattern: the name and title (unless the search is a
+    /// phone number) and the phone (if the search holds digits).
+    fn comparisons<'a>(
+        &'a self,
+        name: &'a str,
+        title: &'a str,
+        phone: &'a str,
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut comparisons = Vec::with_capacity(3);
+        if !self.phone_only {
+            comparisons.push((name, self.text.as_str()));
+            comparisons.push((title, self.text.as_str()));
+        }
+        if let Some(digits) = &self.digits {
+            comparisons.push((phone, digits.as_str()));
+        }
+        comparisons
+    }
+}
+
+/// Appends an engine's condition that `v` is a conversation whose contact's name or
+/// phone, or whose title, matches: each engine answers it from its trigram indexes.
+pub(crate) type PushTextMatch = fn(&mut crate::sql::QueryBuilder, OrganizationId, &TextPatterns);
+
+/// SQLite: the FTS5 trigram table of migration 0009. One `SELECT` per column, joined by
+/// `UNION`: SQLite does not use the index for an `OR` across a virtual table's columns.
+pub(crate) fn push_text_match_sqlite(
+    qb: &mut crate::sql::QueryBuilder,
+    _org: OrganizationId,
+    patterns: &TextPatterns,
+) {
+    qb.push(" AND v.id IN (SELECT conversation_id FROM conversation_search_keys WHERE search_rowid IN (");
+    for (i, (column, pattern)) in patterns
+        .comparisons("name", "title", "phone")
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            qb.push(" UNION ");
+        }
+        qb.push(format_args!(
+            "SELECT rowid FROM conversation_search WHERE {column} LIKE "
+        ))
+        .push_bind(pattern.to_owned());
+    }
+    qb.push("))");
+}
+
+/// PostgreSQL: the pg_trgm indexes of migration 0009, on the same expressions (without
+/// pg_trgm, the same query scans). The title is on another table than the name and
+/// phone, so it is a `UNION` too.
+pub(crate) fn push_text_match_postgres(
+    qb: &mut crate::sql::QueryBuilder,
+    org: OrganizationId,
+    patterns: &TextPatterns,
+) {
+    const NAME: &str = "lower(COALESCE(first_name, '') || ' ' || COALESCE(last_name, ''))";
+    const TITLE: &str = "lower(COALESCE(title, ''))";
+    qb.push(" AND v.id IN (");
+    for (i, (expression, pattern)) in patterns
+        .comparisons(NAME, TITLE, "phone")
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            qb.push(" UNION ");
+        }
+        if expression == TITLE {
+            qb.push("SELECT id FROM conversations WHERE organization_id = ");
+        } else {
+            qb.push("SELECT m.id FROM conversations m JOIN contacts c ON c.id = m.contact_id WHERE c.organization_id = ");
+        }
+        qb.push_bind(org.0)
+            .push(format_args!(" AND {expression} LIKE "))
+            .push_bind(pattern.to_owned());
+    }
+    qb.push(")");
+}
+
 /// Appends the `WHERE` clause of a chat search.
 macro_rules! push_chat_search {
-    ($qb:expr, $org:expr, $s:expr) => {{
+    ($qb:expr, $org:expr, $s:expr, $text_match:expr) => {{
         let s: &$crate::repos::conversations::ChatSearch = $s;
         $qb.push(" WHERE v.organization_id = ").push_bind($org.0);
         if let Some(text) = &s.text {
-            let pattern = format!("%{}%", text.trim().to_lowercase());
-            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-            if $crate::repos::conversations::is_phone_search(text) {
-                // Phone numbers only: a scan of the narrow (organization, phone, id) index
-                // rather than of every conversation joined to its contact.
-                $qb.push(" AND v.contact_id IN (SELECT id FROM contacts WHERE organization_id = ")
-                    .push_bind($org.0)
-                    .push(" AND phone LIKE ")
-                    .push_bind(format!("%{digits}%"))
-                    .push(")");
-            } else {
-            $qb.push(" AND (LOWER(COALESCE(c.first_name, '') || ' ' || COALESCE(c.last_name, '')) LIKE ")
-                .push_bind(pattern.clone())
-                .push(" OR LOWER(COALESCE(v.title, '')) LIKE ")
-                .push_bind(pattern);
-            if digits.len() >= 2 {
-                $qb.push(" OR COALESCE(c.phone, '') LIKE ").push_bind(format!("%{digits}%"));
-            }
-            $qb.push(")");
-            }
+            let push_text_match: $crate::repos::conversations::PushTextMatch = $text_match;
+            push_text_match(
+                &mut $qb,
+                $org,
+                &$crate::repos::conversations::TextPatterns::new(text),
+            );
         }
         if !s.channels.is_empty() {
             $qb.push(" AND v.channel IN ");
@@ -458,7 +543,7 @@ macro_rules! push_chat_search {
 pub(crate) use push_chat_search;
 
 macro_rules! impl_conversations {
-    ($tx:ty, lock_clause = $lock:literal, member_loads = $loads:expr) => {
+    ($tx:ty, lock_clause = $lock:literal, member_loads = $loads:expr, text_match = $text_match:expr) => {
         impl $tx {
             /// The latest-conversation query, with or without the engine's lock clause.
             async fn find_latest_conversation(
@@ -546,10 +631,10 @@ macro_rules! impl_conversations {
                 skip: i64,
                 limit: i64,
             ) -> Result<(Vec<stagecoach_domain::conversation::Conversation>, i64), $crate::StoreError> {
-                const FROM: &str = " FROM conversations v JOIN contacts c ON c.id = v.contact_id";
+                const FROM: &str = " FROM conversations v";
                 let mut page = $crate::sql::QueryBuilder::new("SELECT v.*, COUNT(*) OVER () AS total_count");
                 page.push(FROM);
-                $crate::repos::conversations::push_chat_search!(page, org, search);
+                $crate::repos::conversations::push_chat_search!(page, org, search, $text_match);
                 page.push(" ORDER BY COALESCE(v.last_message_at, v.created_at) DESC, v.id DESC LIMIT ")
                     .push_bind(limit)
                     .push(" OFFSET ")
@@ -563,7 +648,7 @@ macro_rules! impl_conversations {
                     None => {
                         let mut count = $crate::sql::QueryBuilder::new("SELECT COUNT(*)");
                         count.push(FROM);
-                        $crate::repos::conversations::push_chat_search!(count, org, search);
+                        $crate::repos::conversations::push_chat_search!(count, org, search, $text_match);
                         count.build_query_scalar().fetch_one(self.conn()).await?
                     }
                 };
