@@ -845,6 +845,11 @@ async fn the_search_follows_renames_titles_and_deletions_within_the_tenant(app: 
     );
     assert_eq!(found("carla%20lima", None).await, [chat.clone()]);
     assert_eq!(found("91111", None).await, [chat.clone()]);
+    assert_eq!(found("21%20911112222", None).await, [chat.clone()]);
+    assert!(
+        found("5511911112222", None).await.is_empty(),
+        "the whole number must match, not only its last digits"
+    );
 
     for (title, hit) in [(json!("Quarterly renewal"), true), (Value::Null, false)] {
         let (status, body) = app

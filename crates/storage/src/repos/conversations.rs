@@ -402,7 +402,7 @@ impl crate::sql::FromRow for CountedConversationRow {
 pub(crate) struct TextPatterns {
     /// The text, lowercased, for names and titles: `%text%`.
     pub(crate) text: String,
-    /// The text's digits, for phone numbers: `%digits%`, when it holds at least two.
+    /// The text's digits, for phone numbers, when it holds at least two.
     pub(crate) digits: Option<String>,
     /// A phone number (or part of one): names and titles are not looked at.
     pub(crate) phone_only: bool,
@@ -413,7 +413,7 @@ impl TextPatterns {
         let digits: String = text.chars().filter(char::is_ascii_digit).collect();
         Self {
             text: format!("%{}%", text.trim().to_lowercase()),
-            digits: (digits.len() >= 2).then(|| format!("%{digits}%")),
+            digits: (digits.len() >= 2).then_some(digits),
             phone_only: is_phone_search(text),
         }
     }
@@ -421,18 +421,18 @@ impl TextPatterns {
     /// What to compare with which pattern: the name and title (unless the search is a
     /// phone number) and the phone (if the search holds digits).
     fn comparisons<'a>(
-        &'a self,
+        &self,
         name: &'a str,
         title: &'a str,
         phone: &'a str,
-    ) -> Vec<(&'a str, &'a str)> {
+    ) -> Vec<(&'a str, String)> {
         let mut comparisons = Vec::with_capacity(3);
         if !self.phone_only {
-            comparisons.push((name, self.text.as_str()));
-            comparisons.push((title, self.text.as_str()));
+            comparisons.push((name, self.text.clone()));
+            comparisons.push((title, self.text.clone()));
         }
         if let Some(digits) = &self.digits {
-            comparisons.push((phone, digits.as_str()));
+            comparisons.push((phone, format!("%{digits}%")));
         }
         comparisons
     }
@@ -441,6 +441,13 @@ impl TextPatterns {
 /// Appends an engine's condition that `v` is a conversation whose contact's name or
 /// phone, or whose title, matches: each engine answers it from its trigram indexes.
 pub(crate) type PushTextMatch = fn(&mut crate::sql::QueryBuilder, OrganizationId, &TextPatterns);
+
+/// How many of a phone search's last digits SQLite's trigram index is asked for. The
+/// leading digits of a number are its country and area codes, which most of an
+/// organization's contacts share: FTS5 reads the whole list of rows holding each trigram
+/// of the pattern, and those of "551" or "119" hold nearly every row. The last digits
+/// narrow the rows to a handful, and the whole pattern is then checked on those alone.
+const PHONE_DIGITS_INDEXED: usize = 6;
 
 /// SQLite: the FTS5 trigram table of migration 0009. One `SELECT` per column, joined by
 /// `UNION`: SQLite does not use the index for an `OR` across a virtual table's columns.
@@ -458,10 +465,21 @@ pub(crate) fn push_text_match_sqlite(
         if i > 0 {
             qb.push(" UNION ");
         }
-        qb.push(format_args!(
-            "SELECT rowid FROM conversation_search WHERE {column} LIKE "
-        ))
-        .push_bind(pattern.to_owned());
+        qb.push("SELECT rowid FROM conversation_search WHERE ");
+        match &patterns.digits {
+            Some(digits) if column == "phone" && digits.len() > PHONE_DIGITS_INDEXED => {
+                let tail = &digits[digits.len() - PHONE_DIGITS_INDEXED..];
+                // The unary plus keeps the whole pattern away from the index: a check
+                // of the rows the tail found.
+                qb.push("phone LIKE ")
+                    .push_bind(format!("%{tail}%"))
+                    .push(" AND +phone LIKE ")
+                    .push_bind(pattern);
+            }
+            _ => {
+                qb.push(format_args!("{column} LIKE ")).push_bind(pattern);
+            }
+        }
     }
     qb.push("))");
 }
@@ -492,7 +510,7 @@ pub(crate) fn push_text_match_postgres(
         }
         qb.push_bind(org.0)
             .push(format_args!(" AND {expression} LIKE "))
-            .push_bind(pattern.to_owned());
+            .push_bind(pattern);
     }
     qb.push(")");
 }
