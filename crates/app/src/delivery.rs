@@ -357,13 +357,10 @@ impl Stagecoach {
     pub async fn fan_out_events(&self, limit: i64) -> Result<usize, AppError> {
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
-        let events = tx
-            .claim_outbox("event", now, now + DELIVERY_LEASE, limit)
-            .await?;
-        // Each organization's endpoints are read once per batch, and the fanned-out
-        // events are marked done together.
+        // Marked done as they are read: the deliveries commit with that mark, or neither.
+        let events = tx.take_outbox("event", now, limit).await?;
+        // Each organization's endpoints are read once per batch.
         let mut endpoints_of = HashMap::new();
-        let mut done = Vec::with_capacity(events.len());
         for (org, entry) in &events {
             let Ok(OutboundEffect::Event {
                 event_type,
@@ -408,9 +405,7 @@ impl Stagecoach {
                 )
                 .await?;
             }
-            done.push(entry.id);
         }
-        tx.finish_outbox_all(&done, "done", now).await?;
         tx.commit().await?;
         Ok(events.len())
     }

@@ -15,7 +15,7 @@ use crate::repos::{
     agents, board, contacts, conversations, delivery, labels, leads, memberships, messages,
     organizations, scenarios, steps, timeline, tokens,
 };
-use crate::sql::{Executor, Kind, Param, Row, Value};
+use crate::sql::{Executor, Kind, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
 
 const MAX_CONNECTIONS: u32 = 10;
@@ -97,6 +97,8 @@ impl Executor for PgConnection {
         &mut self,
         sql: Cow<'static, str>,
         params: Vec<Param>,
+        // PostgreSQL numbers `$n` as written.
+        _numbering: Numbering,
         max_rows: Option<usize>,
     ) -> Result<Vec<Row>, StoreError> {
         let query = bind(sql, params);
@@ -125,6 +127,7 @@ impl Executor for PgConnection {
         &mut self,
         sql: Cow<'static, str>,
         params: Vec<Param>,
+        _numbering: Numbering,
     ) -> Result<u64, StoreError> {
         Ok(bind(sql, params).execute(&mut *self).await?.rows_affected())
     }
@@ -194,7 +197,11 @@ conversations::impl_conversations!(
 );
 messages::impl_messages!(PgTx);
 board::impl_board!(PgTx, claim_sql = board::CLAIM_POSTGRES);
-timeline::impl_timeline!(PgTx, claim_sql = timeline::CLAIM_OUTBOX_POSTGRES);
+timeline::impl_timeline!(
+    PgTx,
+    claim_sql = timeline::CLAIM_OUTBOX_POSTGRES,
+    take_sql = timeline::TAKE_OUTBOX_POSTGRES
+);
 labels::impl_labels!(PgTx);
 leads::impl_leads!(PgTx);
 delivery::impl_deliveries!(PgTx);

@@ -277,6 +277,7 @@ pub(crate) trait Executor: Send {
         &mut self,
         sql: Cow<'static, str>,
         params: Vec<Param>,
+        numbering: Numbering,
         max_rows: Option<usize>,
     ) -> Result<Vec<Row>, StoreError>;
 
@@ -285,7 +286,21 @@ pub(crate) trait Executor: Send {
         &mut self,
         sql: Cow<'static, str>,
         params: Vec<Param>,
+        numbering: Numbering,
     ) -> Result<u64, StoreError>;
+}
+
+/// How a statement's `$n` placeholders relate to SQLite's parameter indexes. SQLite
+/// numbers named parameters by their first appearance, and finding an index's name
+/// walks a list, which made binding quadratic in the number of parameters: 2% of the
+/// server's CPU while timers fired, in multi-row inserts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Numbering {
+    /// `$1`, `$2`, … first appear in that order, as in every built statement: `$n` is
+    /// index n.
+    InOrder,
+    /// SQL written by hand, where `$2` may come before `$1`: each index's name is read.
+    ByName,
 }
 
 /// SQL text built at run time. Only ever from trusted fragments, never from input: input
@@ -312,12 +327,14 @@ impl From<AssertSqlSafe> for SqlText {
 pub(crate) struct Query {
     sql: Cow<'static, str>,
     params: Vec<Param>,
+    numbering: Numbering,
 }
 
 pub(crate) fn query(sql: impl Into<SqlText>) -> Query {
     Query {
         sql: sql.into().0,
         params: Vec::new(),
+        numbering: Numbering::ByName,
     }
 }
 
@@ -331,7 +348,7 @@ impl Query {
         self,
         on: &mut E,
     ) -> Result<Done, StoreError> {
-        let rows_affected = on.execute(self.sql, self.params).await?;
+        let rows_affected = on.execute(self.sql, self.params, self.numbering).await?;
         Ok(Done { rows_affected })
     }
 
@@ -339,14 +356,17 @@ impl Query {
         self,
         on: &mut E,
     ) -> Result<Vec<Row>, StoreError> {
-        on.fetch(self.sql, self.params, None).await
+        on.fetch(self.sql, self.params, self.numbering, None).await
     }
 
     pub(crate) async fn fetch_optional<E: Executor + ?Sized>(
         self,
         on: &mut E,
     ) -> Result<Option<Row>, StoreError> {
-        Ok(on.fetch(self.sql, self.params, Some(1)).await?.pop())
+        Ok(on
+            .fetch(self.sql, self.params, self.numbering, Some(1))
+            .await?
+            .pop())
     }
 
     pub(crate) async fn fetch_one<E: Executor + ?Sized>(
@@ -491,6 +511,8 @@ impl QueryBuilder {
         Query {
             sql: Cow::Owned(std::mem::take(&mut self.sql)),
             params: std::mem::take(&mut self.params),
+            // push_bind numbers each placeholder after the previous one.
+            numbering: Numbering::InOrder,
         }
     }
 

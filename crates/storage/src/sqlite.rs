@@ -19,7 +19,7 @@ use crate::repos::{
     agents, board, contacts, conversations, delivery, labels, leads, memberships, messages,
     organizations, scenarios, steps, timeline, tokens,
 };
-use crate::sql::{Executor, Param, Row, Value};
+use crate::sql::{Executor, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
 
 /// How long a connection waits for another process's lock before giving up with
@@ -269,17 +269,19 @@ impl Executor for Connection {
         &mut self,
         sql: Cow<'static, str>,
         params: Vec<Param>,
+        numbering: Numbering,
         max_rows: Option<usize>,
     ) -> Result<Vec<Row>, StoreError> {
-        fetch(self, &sql, &params, max_rows)
+        fetch(self, &sql, &params, numbering, max_rows)
     }
 
     async fn execute(
         &mut self,
         sql: Cow<'static, str>,
         params: Vec<Param>,
+        numbering: Numbering,
     ) -> Result<u64, StoreError> {
-        fetch(self, &sql, &params, Some(0))?;
+        fetch(self, &sql, &params, numbering, Some(0))?;
         Ok(self.changes())
     }
 }
@@ -289,16 +291,27 @@ fn fetch(
     conn: &Connection,
     sql: &str,
     params: &[Param],
+    numbering: Numbering,
     max_rows: Option<usize>,
 ) -> Result<Vec<Row>, StoreError> {
     let mut statement = conn.prepare_cached(sql)?;
-    // `$n` is a named parameter to SQLite, numbered by first appearance; bind by the name.
+    // `$n` is a named parameter to SQLite, numbered by first appearance.
     for index in 1..=statement.parameter_count() {
-        let position = match statement.parameter_name(index) {
-            Some(name) => name[1..].parse::<usize>().map_err(|_| {
-                StoreError::Corrupt(format!("placeholder {name} is not $n in {sql}"))
-            })?,
-            None => index,
+        let position = match numbering {
+            Numbering::InOrder => {
+                debug_assert_eq!(
+                    statement.parameter_name(index),
+                    Some(format!("${index}").as_str()),
+                    "placeholders out of order in {sql}"
+                );
+                index
+            }
+            Numbering::ByName => match statement.parameter_name(index) {
+                Some(name) => name[1..].parse::<usize>().map_err(|_| {
+                    StoreError::Corrupt(format!("placeholder {name} is not $n in {sql}"))
+                })?,
+                None => index,
+            },
         };
         let param = params
             .get(position - 1)
@@ -377,7 +390,11 @@ conversations::impl_conversations!(
 );
 messages::impl_messages!(SqliteTx);
 board::impl_board!(SqliteTx, claim_sql = board::CLAIM_SQLITE);
-timeline::impl_timeline!(SqliteTx, claim_sql = timeline::CLAIM_OUTBOX_SQLITE);
+timeline::impl_timeline!(
+    SqliteTx,
+    claim_sql = timeline::CLAIM_OUTBOX_SQLITE,
+    take_sql = timeline::TAKE_OUTBOX_SQLITE
+);
 labels::impl_labels!(SqliteTx);
 leads::impl_leads!(SqliteTx);
 delivery::impl_deliveries!(SqliteTx);

@@ -100,17 +100,20 @@ pub trait Timeline {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<(OrganizationId, OutboxEntry)>, StoreError>;
+    /// Marks up to `limit` due pending rows of a kind done and returns them, for work
+    /// finished in the same transaction (the event fan-out). Such work needs no lease:
+    /// the rows and what is made of them commit together or not at all. One write per
+    /// row instead of a claim and a finish.
+    async fn take_outbox(
+        &mut self,
+        kind: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(OrganizationId, OutboxEntry)>, StoreError>;
     /// Marks an outbox row done (or failed); it is no longer claimed.
     async fn finish_outbox(
         &mut self,
         id: OutboxId,
-        status: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-    /// Marks several outbox rows with one status at once.
-    async fn finish_outbox_all(
-        &mut self,
-        ids: &[OutboxId],
         status: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
@@ -188,9 +191,29 @@ pub(crate) const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET attempts = att
      WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
      ORDER BY available_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
      RETURNING *";
+pub(crate) const TAKE_OUTBOX_SQLITE: &str = "UPDATE outbox SET attempts = attempts + 1, status = 'done', updated_at = $2 \
+     WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
+     ORDER BY available_at LIMIT $3) \
+     RETURNING *";
+pub(crate) const TAKE_OUTBOX_POSTGRES: &str = "UPDATE outbox SET attempts = attempts + 1, status = 'done', updated_at = $2 \
+     WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
+     ORDER BY available_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING *";
+
+/// Claimed or taken outbox rows with the organization each belongs to.
+pub(crate) fn with_organizations(
+    rows: Vec<OutboxRow>,
+) -> Result<Vec<(OrganizationId, OutboxEntry)>, StoreError> {
+    rows.into_iter()
+        .map(|row| {
+            let org = OrganizationId(row.organization_id.unwrap_or_default());
+            Ok((org, row.into_entry()?))
+        })
+        .collect()
+}
 
 macro_rules! impl_timeline {
-    ($tx:ty, claim_sql = $claim:expr) => {
+    ($tx:ty, claim_sql = $claim:expr, take_sql = $take:expr) => {
         #[async_trait::async_trait]
         impl $crate::repos::timeline::Timeline for $tx {
             async fn append_event(
@@ -329,12 +352,22 @@ macro_rules! impl_timeline {
                     .bind(limit)
                     .fetch_all(self.conn())
                     .await?;
-                rows.into_iter()
-                    .map(|row| {
-                        let org = stagecoach_domain::ids::OrganizationId(row.organization_id.unwrap_or_default());
-                        Ok((org, row.into_entry()?))
-                    })
-                    .collect()
+                $crate::repos::timeline::with_organizations(rows)
+            }
+
+            async fn take_outbox(
+                &mut self,
+                kind: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> Result<Vec<(stagecoach_domain::ids::OrganizationId, $crate::repos::timeline::OutboxEntry)>, $crate::StoreError> {
+                let rows = $crate::sql::query_as::<$crate::repos::timeline::OutboxRow>($take)
+                    .bind(kind)
+                    .bind($crate::rows::millis(now))
+                    .bind(limit)
+                    .fetch_all(self.conn())
+                    .await?;
+                $crate::repos::timeline::with_organizations(rows)
             }
 
             async fn finish_outbox(
@@ -343,25 +376,12 @@ macro_rules! impl_timeline {
                 status: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                self.finish_outbox_all(&[id], status, now).await
-            }
-
-            async fn finish_outbox_all(
-                &mut self,
-                ids: &[stagecoach_domain::ids::OutboxId],
-                status: &str,
-                now: chrono::DateTime<chrono::Utc>,
-            ) -> Result<(), $crate::StoreError> {
-                if ids.is_empty() {
-                    return Ok(());
-                }
-                let mut qb = $crate::sql::QueryBuilder::new("UPDATE outbox SET status = ");
-                qb.push_bind(status.to_owned())
-                    .push(", updated_at = ")
-                    .push_bind($crate::rows::millis(now))
-                    .push(" WHERE id IN ");
-                $crate::repos::push_list!(qb, ids.iter().map(|id| id.0));
-                qb.build().execute(self.conn()).await?;
+                $crate::sql::query("UPDATE outbox SET status = $1, updated_at = $2 WHERE id = $3")
+                    .bind(status.to_owned())
+                    .bind($crate::rows::millis(now))
+                    .bind(id.0)
+                    .execute(self.conn())
+                    .await?;
                 Ok(())
             }
 
