@@ -102,9 +102,15 @@ impl Stagecoach {
                     tx.cancel_auto_advance(org, conversation.id).await?,
                 ),
             };
-            let link = tx
-                .scenario_link(org, conversation.id, step.scenario_id)
-                .await?;
+            // A move within the scenario re-enters the link being left (one per
+            // conversation and scenario): no need to read it again.
+            let link = match &leaving {
+                Some(leaving) if leaving.scenario_id == step.scenario_id => Some(leaving.clone()),
+                _ => {
+                    tx.scenario_link(org, conversation.id, step.scenario_id)
+                        .await?
+                }
+            };
             let link_was_available = link.as_ref().map(|l| l.available);
             let loads = self.member_loads(tx, &step).await?;
             let before = conversation.clone();

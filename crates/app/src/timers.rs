@@ -1,8 +1,12 @@
 //! Auto-advance timers: durable rows, claimed when due, re-checked when fired, so a late,
 //! duplicate or concurrent firing changes nothing.
 
+use std::collections::HashMap;
+
 use chrono::Duration;
 use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
+use stagecoach_domain::ids::{OrganizationId, StepId};
+use stagecoach_domain::step::Step;
 use stagecoach_storage::{Backend, PendingAutoAdvance, Transaction};
 
 use crate::engine::{EntryContext, KnownLeaving};
@@ -15,6 +19,10 @@ const CLAIM_LEASE: Duration = Duration::seconds(60);
 /// How many timers fire in one transaction: one commit for the group instead of one
 /// each, while no transaction holds the (single SQLite) writer for long.
 const GROUP_COMMIT: usize = 50;
+
+/// The target steps a group's transaction has read. A group's timers mostly lead to a
+/// few steps, and nothing in the transaction changes a step, so each is read once.
+type TargetSteps = HashMap<(OrganizationId, StepId), Option<Step>>;
 
 /// How many timer passes one worker runs at once on PostgreSQL.
 const PASSES_AT_ONCE_POSTGRES: usize = 4;
@@ -79,8 +87,12 @@ impl Stagecoach {
     async fn fire_together(&self, group: &[PendingAutoAdvance]) -> Result<usize, AppError> {
         let mut tx = self.store.begin_write().await?;
         let mut fired = 0;
+        let mut targets = TargetSteps::new();
         for plan in group {
-            fired += usize::from(self.fire_auto_advance(tx.as_mut(), plan).await?);
+            fired += usize::from(
+                self.fire_auto_advance(tx.as_mut(), plan, &mut targets)
+                    .await?,
+            );
         }
         tx.commit().await?;
         Ok(fired)
@@ -91,6 +103,7 @@ impl Stagecoach {
         &self,
         tx: &mut dyn Transaction,
         plan: &PendingAutoAdvance,
+        targets: &mut TargetSteps,
     ) -> Result<bool, AppError> {
         let org = plan.organization_id;
         let now = self.now();
@@ -114,7 +127,15 @@ impl Stagecoach {
                 .await?;
             return Ok(false);
         }
-        let Some(target) = tx.get_step(org, plan.target_step_id).await? else {
+        let target = match targets.get(&(org, plan.target_step_id)) {
+            Some(read) => read.clone(),
+            None => {
+                let read = tx.get_step(org, plan.target_step_id).await?;
+                targets.insert((org, plan.target_step_id), read.clone());
+                read
+            }
+        };
+        let Some(target) = target else {
             let stale = Event::TimerStale {
                 stay_id: plan.stay_id,
                 reason: "the target step no longer exists".into(),
