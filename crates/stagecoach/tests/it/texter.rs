@@ -822,8 +822,8 @@ async fn the_search_follows_renames_titles_and_deletions_within_the_tenant(app: 
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{contact}");
-    assert_eq!(found("beatriz%20li", None).await, [chat.clone()]);
-    assert_eq!(found("98765", None).await, [chat.clone()]);
+    assert_eq!(found("beatriz%20li", None).await, [chat.as_str()]);
+    assert_eq!(found("98765", None).await, [chat.as_str()]);
 
     let (status, body) = app
         .call(
@@ -843,9 +843,9 @@ async fn the_search_follows_renames_titles_and_deletions_within_the_tenant(app: 
         found("98765", None).await.is_empty(),
         "the old phone is gone"
     );
-    assert_eq!(found("carla%20lima", None).await, [chat.clone()]);
-    assert_eq!(found("91111", None).await, [chat.clone()]);
-    assert_eq!(found("21%20911112222", None).await, [chat.clone()]);
+    assert_eq!(found("carla%20lima", None).await, [chat.as_str()]);
+    assert_eq!(found("91111", None).await, [chat.as_str()]);
+    assert_eq!(found("21%20911112222", None).await, [chat.as_str()]);
     assert!(
         found("5511911112222", None).await.is_empty(),
         "the whole number must match, not only its last digits"
@@ -880,10 +880,10 @@ async fn the_search_follows_renames_titles_and_deletions_within_the_tenant(app: 
     assert_eq!(status, StatusCode::OK, "{body}");
     let their_chat = body["conversationId"].as_str().unwrap().to_owned();
     assert_ne!(their_chat, chat, "{other}");
-    assert_eq!(found("carla", None).await, [chat.clone()]);
+    assert_eq!(found("carla", None).await, [chat.as_str()]);
     assert_eq!(
         found("91111", Some(theirs.clone())).await,
-        [their_chat.clone()]
+        [their_chat.as_str()]
     );
 
     let (status, body) = app
@@ -892,5 +892,5 @@ async fn the_search_follows_renames_titles_and_deletions_within_the_tenant(app: 
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(found("carla", None).await.is_empty());
     assert!(found("91111", None).await.is_empty());
-    assert_eq!(found("carla", Some(theirs)).await, [their_chat]);
+    assert_eq!(found("carla", Some(theirs)).await, [their_chat.as_str()]);
 }
