@@ -428,10 +428,28 @@ impl TextPatterns {
     /// what the index is asked for, the whole digits to check on the rows it finds.
     fn phone(&self) -> Option<(String, Option<&str>)> {
         let digits = self.digits.as_deref()?;
-        Some(match digits.len().checked_sub(PHONE_DIGITS_INDEXED) {
-            Some(start) if start > 0 => (format!("%{}%", &digits[start..]), Some(digits)),
-            _ => (format!("%{digits}%"), None),
+        Some(if digits.len() > PHONE_DIGITS_INDEXED {
+            let tail = &digits[digits.len() - PHONE_DIGITS_INDEXED..];
+            (format!("%{tail}%"), Some(digits))
+        } else {
+            (format!("%{digits}%"), None)
         })
+    }
+
+    /// Appends the phone condition: the `LIKE` the trigram index answers and, for a long
+    /// number, the whole-number check with `substring_position`, the engine's function
+    /// for where one string is in another (`instr`, `strpos`), which no index takes, so
+    /// it only checks the rows the index found.
+    fn push_phone_condition(&self, qb: &mut crate::sql::QueryBuilder, substring_position: &str) {
+        let Some((indexed, whole)) = self.phone() else {
+            return;
+        };
+        qb.push("phone LIKE ").push_bind(indexed);
+        if let Some(whole) = whole {
+            qb.push(format_args!(" AND {substring_position}(phone, "))
+                .push_bind(whole.to_owned())
+                .push(") > 0");
+        }
     }
 }
 
@@ -458,17 +476,10 @@ pub(crate) fn push_text_match_sqlite(
             union = " UNION ";
         }
     }
-    if let Some((indexed, whole)) = patterns.phone() {
-        qb.push(union)
-            .push(FROM)
-            .push("phone LIKE ")
-            .push_bind(indexed);
-        if let Some(whole) = whole {
-            // instr() is not a column constraint, so FTS5 leaves it to SQLite.
-            qb.push(" AND instr(phone, ")
-                .push_bind(whole.to_owned())
-                .push(") > 0");
-        }
+    if patterns.digits.is_some() {
+        qb.push(union).push(FROM);
+        // instr() is not a column constraint, so FTS5 leaves it to SQLite.
+        patterns.push_phone_condition(qb, "instr");
     }
     qb.push("))");
 }
@@ -495,18 +506,9 @@ pub(crate) fn push_text_match_postgres(
             .push_bind(text.clone());
         union = " UNION ";
     }
-    if let Some((indexed, whole)) = patterns.phone() {
-        qb.push(union)
-            .push(CONTACTS)
-            .push_bind(org.0)
-            .push(" AND phone LIKE ")
-            .push_bind(indexed);
-        if let Some(whole) = whole {
-            // strpos() has no index, so it only checks the rows the trigrams found.
-            qb.push(" AND strpos(phone, ")
-                .push_bind(whole.to_owned())
-                .push(") > 0");
-        }
+    if patterns.digits.is_some() {
+        qb.push(union).push(CONTACTS).push_bind(org.0).push(" AND ");
+        patterns.push_phone_condition(qb, "strpos");
     }
     qb.push(")");
 }
