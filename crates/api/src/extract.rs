@@ -3,7 +3,7 @@
 //! from [`dialect_extractors!`], whose rejections render in that dialect's error body.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -33,7 +33,9 @@ impl From<AppError> for Rejection {
 }
 
 /// The caller, authenticated by `Authorization: Bearer <token>`. Only tokens of type
-/// `allowed` pass; others are answered as unauthorized.
+/// `allowed` pass; others are answered as unauthorized. A token restricted to scopes must
+/// hold the one [`crate::scopes`] gives the matched route; a route missing from that table
+/// is open to full-access tokens only.
 pub(crate) async fn authenticate(
     parts: &Parts,
     state: &AppState,
@@ -53,6 +55,19 @@ pub(crate) async fn authenticate(
         return Err(AppError::Unauthorized.into());
     }
     crate::http_log::record_organization(&principal.organization_id);
+    if principal.scopes.is_some() {
+        let route = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        match route.and_then(|route| crate::scopes::requirement(&parts.method, route)) {
+            Some(needed) => principal.require(needed)?,
+            None => {
+                tracing::error!(route, method = %parts.method, "route has no scope in the scope table");
+                return Err(AppError::MissingScope(None).into());
+            }
+        }
+    }
     Ok(principal)
 }
 

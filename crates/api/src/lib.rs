@@ -11,6 +11,7 @@ mod health;
 mod http_log;
 mod nullable;
 pub mod openapi;
+mod scopes;
 
 use std::future::Future;
 

@@ -5,8 +5,11 @@
 use std::sync::LazyLock;
 
 use axum::Json;
+use axum::http::Method;
+use stagecoach_domain::scope::{Access, Scope, TexterGrant, TexterScope};
 use utoipa::openapi::OpenApi as Document;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -16,8 +19,13 @@ use crate::AppState;
 #[openapi(
     info(
         title = "Stagecoach",
-        description = "Self-hosted conversational CRM. Speaks Chatvolt's CRM API; \
-            authenticate with `Authorization: Bearer <token>`.",
+        description = "Self-hosted conversational CRM. Speaks Chatvolt's CRM API, Texter's \
+            chat API and TeleCRM's lead API, plus its own `/v1` API. Authenticate with \
+            `Authorization: Bearer <token>`. A token created with scopes may call an operation \
+            when it holds one of the scopes the operation's `security` lists: `AREA:read` or \
+            `AREA:write` (write includes read) for the areas `scenarios`, `conversations`, \
+            `contacts`, `leads`, `webhooks` and `admin`, or, for Texter's endpoints, the \
+            scope Texter gives them. Otherwise it is refused with 403 `MISSING_SCOPE`.",
     ),
     modifiers(&BearerAuth),
     security(("bearerAuth" = [])),
@@ -50,7 +58,60 @@ pub fn document() -> Document {
     let (_, mut doc) = split_router().split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.info.license = None;
+    document_scopes(&mut doc);
     doc
+}
+
+/// Writes each operation's scopes from [`crate::scopes`] into its `security`: the
+/// alternatives that open it (the scope, the write scope of its area, Texter's names), or
+/// none for the providers' webhooks, which take no token.
+fn document_scopes(doc: &mut Document) {
+    for (method, path, needed) in crate::scopes::all() {
+        let Some(operation) = operation_mut(doc, method, path) else {
+            continue;
+        };
+        let mut names = vec![needed.scope.to_string()];
+        if needed.scope.access == Access::Read {
+            names.push(Scope::write(needed.scope.area).to_string());
+        }
+        match needed.texter {
+            Some(TexterGrant::Scope(texter)) => names.push(texter.name().to_owned()),
+            Some(TexterGrant::AnyScope) => {
+                names.extend(TexterScope::ALL.iter().map(|t| t.name().to_owned()));
+            }
+            None => {}
+        }
+        operation.security = Some(
+            names
+                .into_iter()
+                .map(|name| SecurityRequirement::new("bearerAuth", [name]))
+                .collect(),
+        );
+    }
+    for path in crate::scopes::PUBLIC_ROUTES {
+        if let Some(item) = doc.paths.paths.get_mut(path) {
+            for operation in [&mut item.get, &mut item.post].into_iter().flatten() {
+                operation.security = Some(vec![]);
+            }
+        }
+    }
+}
+
+fn operation_mut<'a>(
+    doc: &'a mut Document,
+    method: &Method,
+    path: &str,
+) -> Option<&'a mut Operation> {
+    let item = doc.paths.paths.get_mut(path)?;
+    let slot = match *method {
+        Method::GET => &mut item.get,
+        Method::POST => &mut item.post,
+        Method::PUT => &mut item.put,
+        Method::PATCH => &mut item.patch,
+        Method::DELETE => &mut item.delete,
+        _ => return None,
+    };
+    slot.as_mut()
 }
 
 pub(crate) async fn serve_document() -> Json<&'static Document> {
@@ -60,6 +121,27 @@ pub(crate) async fn serve_document() -> Json<&'static Document> {
 
 #[cfg(test)]
 mod tests {
+    /// Every operation of the document says which scopes open it, or that it takes no
+    /// token; and the scope table names no route the document lacks.
+    #[test]
+    fn every_operation_has_scopes_or_is_public() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                operations += 1;
+                let security = operation["security"].as_array().unwrap_or_else(|| {
+                    panic!("{method} {path} has no scope: add it to crate::scopes")
+                });
+                let public = crate::scopes::PUBLIC_ROUTES.contains(&path.as_str());
+                assert_eq!(security.is_empty(), public, "{method} {path}: {security:?}");
+            }
+        }
+        let table: Vec<_> = crate::scopes::all().collect();
+        let public_operations = 3;
+        assert_eq!(operations, table.len() + public_operations);
+    }
+
     /// The committed document must match the code. After an intended API change, refresh it
     /// with `STAGECOACH_UPDATE_OPENAPI=1 cargo test -p stagecoach-api openapi` and review the
     /// diff.

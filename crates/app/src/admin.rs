@@ -109,6 +109,22 @@ impl Stagecoach {
         Ok(tx.list_api_tokens(org).await?)
     }
 
+    /// Every member of the organization, by name.
+    pub async fn list_members(&self, org: OrganizationId) -> Result<Vec<Membership>, AppError> {
+        let mut tx = self.store.begin_read().await?;
+        require_organization(tx.as_mut(), org).await?;
+        let mut members = Vec::new();
+        const PAGE: i64 = 500;
+        loop {
+            let (page, total) = tx.list_memberships(org, members.len() as i64, PAGE).await?;
+            let last = page.len() < PAGE as usize;
+            members.extend(page);
+            if last || members.len() as i64 >= total {
+                return Ok(members);
+            }
+        }
+    }
+
     pub async fn revoke_token(&self, id: ApiTokenId) -> Result<ApiToken, AppError> {
         let mut tx = self.store.begin_write().await?;
         let token = tx
@@ -172,6 +188,15 @@ impl Stagecoach {
                     let scope = scope.trim().to_owned();
                     if scope.is_empty() {
                         return Err(AppError::invalid("scope", "scopes must not be empty"));
+                    }
+                    if !stagecoach_domain::scope::is_valid_name(&scope) {
+                        return Err(AppError::invalid(
+                            "scope",
+                            format!(
+                                "{scope:?} is not a scope; the scopes are: {}",
+                                stagecoach_domain::scope::valid_names().join(", ")
+                            ),
+                        ));
                     }
                     if !clean.contains(&scope) {
                         clean.push(scope);

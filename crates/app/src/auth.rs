@@ -1,6 +1,7 @@
 use sha2::{Digest, Sha256};
 use stagecoach_domain::enums::TokenType;
 use stagecoach_domain::ids::{ApiTokenId, OrganizationId};
+use stagecoach_domain::scope::Requirement;
 use stagecoach_domain::token::looks_like_token;
 
 use crate::{AppError, Stagecoach};
@@ -13,6 +14,18 @@ pub struct Principal {
     pub token_type: TokenType,
     /// `None`: full access.
     pub scopes: Option<Vec<String>>,
+}
+
+impl Principal {
+    /// Refuses a restricted token whose scopes do not meet `needed`.
+    pub fn require(&self, needed: Requirement) -> Result<(), AppError> {
+        match &self.scopes {
+            Some(granted) if !needed.is_met_by(granted) => {
+                Err(AppError::MissingScope(Some(needed)))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Tokens are long random strings, so a fast hash is enough to make the stored value

@@ -179,6 +179,41 @@ impl Stagecoach {
             .map(Some)
     }
 
+    /// Refuses a message to `conversation` that nothing could deliver: a WhatsApp or
+    /// Z-API conversation while the organization has no channel of that kind. Website and
+    /// dashboard chats need none (their messages are read through the API).
+    pub(crate) async fn require_sending_channel(
+        &self,
+        tx: &mut dyn Transaction,
+        conversation: &Conversation,
+    ) -> Result<(), AppError> {
+        let kind = match conversation.channel {
+            EnumChannel::Whatsapp => ChannelKind::Whatsapp,
+            EnumChannel::Zapi => ChannelKind::Zapi,
+            EnumChannel::Website | EnumChannel::Dashboard => return Ok(()),
+            other => {
+                return Err(AppError::Undeliverable(format!(
+                    "sending on {} is not supported yet",
+                    other.as_str()
+                )));
+            }
+        };
+        let connected = tx
+            .list_channels(conversation.organization_id)
+            .await?
+            .iter()
+            .any(|(channel, _)| channel.kind == kind);
+        if connected {
+            Ok(())
+        } else {
+            Err(AppError::Undeliverable(format!(
+                "no {} channel is connected, so nothing can deliver this message; \
+                 connect one with POST /v1/channels",
+                kind.as_str()
+            )))
+        }
+    }
+
     /// A channel by id for its inbound webhook, secrets opened.
     pub(crate) async fn inbound_channel(
         &self,

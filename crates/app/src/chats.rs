@@ -332,6 +332,8 @@ impl Stagecoach {
         if !conversation.can_send_free_text(now) {
             return Err(AppError::WindowClosed);
         }
+        self.require_sending_channel(tx.as_mut(), &conversation)
+            .await?;
         let message = Message {
             id: MessageId::new(),
             organization_id: who.organization_id,

@@ -66,7 +66,8 @@ impl Stagecoach {
             actor: Actor::api_token(who.token_id),
             send_initial_message_on_move: false,
         };
-        let report = self.enter(tx.as_mut(), conversation, step, context).await?;
+        let mut report = self.enter(tx.as_mut(), conversation, step, context).await?;
+        self.note_undeliverable(tx.as_mut(), &mut report).await?;
         tx.commit().await?;
         Ok(report)
     }
@@ -87,7 +88,8 @@ impl Stagecoach {
             actor: Actor::api_token(who.token_id),
             send_initial_message_on_move: send_initial_message,
         };
-        let report = self.enter(tx.as_mut(), conversation, step, context).await?;
+        let mut report = self.enter(tx.as_mut(), conversation, step, context).await?;
+        self.note_undeliverable(tx.as_mut(), &mut report).await?;
         tx.commit().await?;
         Ok(report)
     }

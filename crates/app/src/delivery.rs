@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use stagecoach_domain::delivery::network::{Destination, destination, refusal};
 use stagecoach_domain::delivery::providers::{provider_error, provider_message_id};
 use stagecoach_domain::delivery::retry::{AfterFailure, DEFAULT_SCHEDULE, after_failure};
 use stagecoach_domain::delivery::signing::{secret_from_key, sign};
@@ -25,7 +26,7 @@ use stagecoach_domain::engine::timeline::Actor;
 use stagecoach_domain::error::Errors;
 use stagecoach_domain::ids::{AttemptId, ConversationId, EndpointId, OrganizationId, OutboxId};
 use stagecoach_domain::step::check_http_url;
-use stagecoach_storage::{Attempt, OutboxEntry, StoreError};
+use stagecoach_storage::{Attempt, OutboxEntry, RedeliveryFilter, StoreError};
 
 use crate::Stagecoach;
 use crate::auth::Principal;
@@ -44,6 +45,11 @@ const DELIVERY_KINDS: [&str; 6] = [
     "zapi_notification",
     "whatsapp_template",
 ];
+
+/// The most deliveries one bulk redelivery queues.
+pub const MAX_BULK_REDELIVERY: i64 = 1000;
+/// The statuses a bulk redelivery can select.
+const REDELIVERABLE_STATUSES: [&str; 3] = ["failed", "done", "pending"];
 
 /// Where providers' APIs are (configuration, so tests can stand in for them).
 #[derive(Debug, Clone)]
@@ -144,6 +150,15 @@ pub struct EndpointInput {
     pub style: PayloadStyle,
 }
 
+/// A new subscription, its signing secret (shown this once), and what creation noticed
+/// about where it points.
+#[derive(Debug, Clone)]
+pub struct CreatedEndpoint {
+    pub endpoint: WebhookEndpoint,
+    pub secret: String,
+    pub warnings: Vec<String>,
+}
+
 /// Changes to an endpoint; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointPatch {
@@ -180,7 +195,60 @@ fn check_endpoint(url: &str, event_types: &[String]) -> Result<(), AppError> {
     Ok(errors.into_result()?)
 }
 
+/// How long creating an endpoint waits for its host name to resolve.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Stagecoach {
+    /// Refuses a URL whose address (a literal, or `localhost`) the outbound policy
+    /// refuses, since every delivery to it would fail.
+    pub(crate) fn check_reachable(&self, field: &'static str, url: &str) -> Result<(), AppError> {
+        match destination(url, &self.outbound_allowed) {
+            Destination::Refused { address, reason } => Err(AppError::invalid(
+                field,
+                format!(
+                    "{address} is a {reason}, which deliveries may not reach; to allow it, \
+                     start the server with --outbound-allow-cidrs including it"
+                ),
+            )),
+            Destination::Allowed | Destination::Name(_) => Ok(()),
+        }
+    }
+
+    /// Warnings about a URL whose host is a name: what it resolves to now, when the policy
+    /// would refuse that, or that it does not resolve. Each delivery resolves it again.
+    async fn reachability_warnings(&self, url: &str) -> Vec<String> {
+        let Destination::Name(host) = destination(url, &self.outbound_allowed) else {
+            return vec![];
+        };
+        let lookup = tokio::net::lookup_host((host.as_str(), 0));
+        let addresses: Vec<std::net::IpAddr> =
+            match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+                Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
+                Ok(Err(error)) => {
+                    return vec![format!(
+                        "{host} does not resolve now ({error}); deliveries will fail until it does"
+                    )];
+                }
+                Err(_) => {
+                    return vec![format!(
+                        "{host} did not resolve within {}s; each delivery resolves it again",
+                        RESOLVE_TIMEOUT.as_secs()
+                    )];
+                }
+            };
+        addresses
+            .into_iter()
+            .filter_map(|ip| {
+                refusal(ip, &self.outbound_allowed).map(|reason| {
+                    format!(
+                        "{host} resolves to {ip}, a {reason}: deliveries to it will be refused \
+                         unless --outbound-allow-cidrs includes it"
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Replaces how deliveries are retried.
     pub fn with_delivery_settings(mut self, settings: DeliverySettings) -> Self {
         self.delivery = settings;
@@ -199,8 +267,10 @@ impl Stagecoach {
         &self,
         who: &Principal,
         input: EndpointInput,
-    ) -> Result<(WebhookEndpoint, String), AppError> {
+    ) -> Result<CreatedEndpoint, AppError> {
         check_endpoint(&input.url, &input.event_types)?;
+        self.check_reachable("url", &input.url)?;
+        let warnings = self.reachability_warnings(&input.url).await;
         let now = self.now();
         let endpoint = WebhookEndpoint {
             id: EndpointId::new(),
@@ -218,7 +288,11 @@ impl Stagecoach {
         tx.insert_endpoint(&endpoint, &self.secrets.seal(&secret))
             .await?;
         tx.commit().await?;
-        Ok((endpoint, secret))
+        Ok(CreatedEndpoint {
+            endpoint,
+            secret,
+            warnings,
+        })
     }
 
     pub async fn endpoints(&self, who: &Principal) -> Result<Vec<WebhookEndpoint>, AppError> {
@@ -253,6 +327,8 @@ impl Stagecoach {
             .await?
             .ok_or(AppError::not_found(Entity::WebhookEndpoint, "id"))?;
         if let Some(url) = patch.url {
+            // Only a new address is checked: an old one must not block disabling it.
+            self.check_reachable("url", &url)?;
             endpoint.url = url.trim().to_owned();
         }
         if let Some(description) = patch.description {
@@ -350,6 +426,52 @@ impl Stagecoach {
             .ok_or(AppError::not_found(Entity::Delivery, "id"))?;
         tx.commit().await?;
         Ok(entry)
+    }
+
+    /// Queues again, due now, every delivery of the organization that matches `filter`
+    /// (by endpoint, status and creation period): at most `limit` (1 to
+    /// [`MAX_BULK_REDELIVERY`]), oldest first. Returns how many were queued.
+    pub async fn redeliver_matching(
+        &self,
+        who: &Principal,
+        filter: RedeliveryFilter,
+        limit: i64,
+    ) -> Result<u64, AppError> {
+        let mut errors = Errors::default();
+        if !REDELIVERABLE_STATUSES.contains(&filter.status.as_str()) {
+            errors.add(
+                "status",
+                format!(
+                    "{:?} is not a delivery status; use one of {}",
+                    filter.status,
+                    REDELIVERABLE_STATUSES.join(", ")
+                ),
+            );
+        }
+        if !(1..=MAX_BULK_REDELIVERY).contains(&limit) {
+            errors.add(
+                "limit",
+                format!("must be between 1 and {MAX_BULK_REDELIVERY}"),
+            );
+        }
+        if let (Some(from), Some(before)) = (filter.created_from, filter.created_before) {
+            if from >= before {
+                errors.add("createdBefore", "must be later than createdFrom");
+            }
+        }
+        errors.into_result()?;
+        let now = self.now();
+        let mut tx = self.store.begin_write().await?;
+        if let Some(endpoint) = filter.endpoint {
+            tx.get_endpoint(who.organization_id, endpoint)
+                .await?
+                .ok_or(AppError::not_found(Entity::WebhookEndpoint, "endpointId"))?;
+        }
+        let queued = tx
+            .redeliver_matching(who.organization_id, &filter, now, limit)
+            .await?;
+        tx.commit().await?;
+        Ok(queued)
     }
 
     /// Turns queued events into one webhook delivery per endpoint that wants them, in the

@@ -54,6 +54,9 @@ pub struct EntryReport {
     pub current_step_id: StepId,
     /// The initial message queued for sending, if any.
     pub initial_message: Option<String>,
+    /// Why nothing can deliver the queued initial message (no connected channel of the
+    /// conversation's kind), if so: its delivery will fail.
+    pub undeliverable: Option<String>,
     pub blocked_by_24h_rule: bool,
     /// Whether the conversation left the board (a removal step).
     pub removed: bool,
@@ -62,6 +65,22 @@ pub struct EntryReport {
 }
 
 impl Stagecoach {
+    /// Notes on an entry's report when its initial message cannot be delivered.
+    pub(crate) async fn note_undeliverable(
+        &self,
+        tx: &mut dyn Transaction,
+        report: &mut EntryReport,
+    ) -> Result<(), AppError> {
+        if report.initial_message.is_some() {
+            match self.require_sending_channel(tx, &report.conversation).await {
+                Ok(()) => {}
+                Err(AppError::Undeliverable(why)) => report.undeliverable = Some(why),
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+
     /// Enters `step` and follows zero-delay auto-advances, at most
     /// [`MAX_CHAINED_ENTRIES`] entries in all, inside the caller's transaction.
     /// `conversation` must be as the transaction last read or wrote it (callers save
@@ -198,6 +217,7 @@ impl Stagecoach {
                 entered_step: step.clone(),
                 current_step_id: step.id,
                 initial_message: outcome.initial_message.clone(),
+                undeliverable: None,
                 blocked_by_24h_rule: outcome.blocked_by_24h_rule,
                 removed: false,
                 conversation: outcome.conversation.clone(),

@@ -1,6 +1,7 @@
 use std::fmt;
 
 use stagecoach_domain::ValidationError;
+use stagecoach_domain::scope::Requirement;
 use stagecoach_storage::StoreError;
 
 /// The kinds of record a use case can fail to find.
@@ -71,9 +72,17 @@ pub enum AppError {
         "the 24-hour window for free text is closed: the contact has not written in the last 24 hours"
     )]
     WindowClosed,
+    /// Nothing can deliver the message (no connected channel of the conversation's kind);
+    /// nothing was stored or queued.
+    #[error("{0}")]
+    Undeliverable(String),
     /// No valid, unrevoked token was presented.
     #[error("missing, invalid or revoked API token")]
     Unauthorized,
+    /// The token is valid but restricted to scopes that do not allow this endpoint
+    /// (`None`: the endpoint is open to full-access tokens only).
+    #[error("{}", missing_scope_message(.0.as_ref()))]
+    MissingScope(Option<Requirement>),
     /// A provider's webhook did not prove where it came from (signature, verify token).
     #[error("the webhook's signature or token does not match the channel's")]
     Unverified,
@@ -94,5 +103,22 @@ impl AppError {
 
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         AppError::Invalid(ValidationError::single(field, message))
+    }
+}
+
+fn missing_scope_message(needed: Option<&Requirement>) -> String {
+    let Some(needed) = needed else {
+        return "this endpoint needs a token with full access (created without --scope)".to_owned();
+    };
+    match needed.texter_scope() {
+        Some(texter) => format!(
+            "this token lacks the scope \"{}\" (or \"{}\") that this endpoint needs",
+            texter.name(),
+            needed.scope
+        ),
+        None => format!(
+            "this token lacks the scope \"{}\" that this endpoint needs",
+            needed.scope
+        ),
     }
 }

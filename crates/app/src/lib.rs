@@ -33,6 +33,8 @@ use stagecoach_domain::engine::assignment::Pick;
 use stagecoach_domain::engine::triggers::{EntryCondition, KeywordTrigger};
 use stagecoach_storage::Store;
 
+use stagecoach_domain::delivery::network::IpNet;
+
 pub use admin::{Bootstrap, NewToken};
 pub use agents::AgentRef;
 pub use auth::Principal;
@@ -43,8 +45,9 @@ pub use contacts::ContactInput;
 pub use conversations::{ConversationDetail, StayView};
 pub use crm::{BoardCard, StepRef};
 pub use delivery::{
-    ClaimedDelivery, DELIVERY_LEASE, DeliverySettings, EXCERPT_LIMIT, EndpointInput, EndpointPatch,
-    OutboundRequest, ProviderUrls, SendOutcome, Transport,
+    ClaimedDelivery, CreatedEndpoint, DELIVERY_LEASE, DeliverySettings, EXCERPT_LIMIT,
+    EndpointInput, EndpointPatch, MAX_BULK_REDELIVERY, OutboundRequest, ProviderUrls, SendOutcome,
+    Transport,
 };
 pub use engine::{EntryReport, ThreadRandom};
 pub use error::{AppError, Entity};
@@ -55,7 +58,7 @@ pub use secrets::{SecretBox, SecretError};
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
     ActionFilter, Attempt, ChatSearch, ContactFilter, ConversationFilter, OutboxEntry,
-    PaymentTotal, PendingAutoAdvance, StayFilter, TimelineEntry,
+    PaymentTotal, PendingAutoAdvance, RedeliveryFilter, StayFilter, TimelineEntry,
 };
 pub use steps::{StepView, missing_reference_message};
 pub use templates::TemplateSend;
@@ -75,6 +78,9 @@ pub struct Stagecoach {
     delivery: delivery::DeliverySettings,
     /// Seals the secrets kept in storage.
     secrets: SecretBox,
+    /// Internal networks outbound requests may reach (`--outbound-allow-cidrs`), for
+    /// refusing at creation a URL that no delivery could reach.
+    outbound_allowed: Arc<Vec<IpNet>>,
 }
 
 impl Stagecoach {
@@ -88,7 +94,14 @@ impl Stagecoach {
             delivery: delivery::DeliverySettings::default(),
             // A key for this process only, until the server's key is configured.
             secrets: SecretBox::new(&rand::random()),
+            outbound_allowed: Arc::new(Vec::new()),
         }
+    }
+
+    /// The internal networks outbound requests may reach, as the transport is told.
+    pub fn with_outbound_allow_list(mut self, allowed: Vec<IpNet>) -> Self {
+        self.outbound_allowed = Arc::new(allowed);
+        self
     }
 
     /// Bounds the size of a conversation's CRM data (serialized, in bytes).

@@ -79,6 +79,9 @@ impl Stagecoach {
     ) -> Result<StepView, AppError> {
         let org = who.organization_id;
         let settings = settings.validated(None)?;
+        if let Some(url) = &settings.webhook_url {
+            self.check_reachable("webhookUrl", url)?;
+        }
         let mut tx = self.store.begin_write().await?;
         let scenario = find_scenario(tx.as_mut(), org, scenario, "scenarioId", true).await?;
         check_references(tx.as_mut(), org, scenario.id, &settings).await?;
@@ -120,6 +123,12 @@ impl Stagecoach {
             .clone()
             .patched(patch)
             .validated(Some(step.id))?;
+        // Only a new address is checked: an old one must not block unrelated changes.
+        if let Some(url) = &settings.webhook_url
+            && settings.webhook_url != step.settings.webhook_url
+        {
+            self.check_reachable("webhookUrl", url)?;
+        }
         check_references(tx.as_mut(), org, scenario.id, &settings).await?;
         step.settings = settings;
         step.updated_at = self.now();

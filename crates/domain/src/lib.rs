@@ -18,6 +18,7 @@ pub mod leads;
 pub mod organization;
 pub mod patch;
 pub mod scenario;
+pub mod scope;
 pub mod step;
 pub mod token;
 

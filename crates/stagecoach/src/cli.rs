@@ -138,6 +138,12 @@ pub enum OrgCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum MemberCommand {
+    /// List an organization's members after a header row, tab-separated: membership id
+    /// (what `selectedMembershipIdsForAssignee` takes), e-mail, name, role, availability.
+    List {
+        #[arg(long, value_parser = parse_org)]
+        org: OrganizationId,
+    },
     /// Add a member to an organization; prints the membership id.
     Add {
         #[arg(long, value_parser = parse_org)]
@@ -172,14 +178,18 @@ pub enum TokenCommand {
         #[arg(long)]
         name: String,
         /// Restrict the token to a scope (repeat for several). Without any, full access.
-        #[arg(long = "scope")]
+        /// Stagecoach's scopes are `AREA:read` and `AREA:write` (write includes read) for
+        /// the areas scenarios, conversations, contacts, leads, webhooks and admin; Texter's
+        /// names ("List all chats", …) open only Texter's endpoints that Texter gives them.
+        #[arg(long = "scope", value_parser = parse_scope)]
         scopes: Vec<String>,
         /// `sync` tokens call the APIs; `async` tokens only feed queued ingestion.
         #[arg(long = "type", value_enum, default_value_t = TokenKind::Sync)]
         token_type: TokenKind,
     },
-    /// List an organization's tokens, one per line, tab-separated: id, name, prefix, type,
-    /// scopes (comma-separated, `*` for full access), created, last used, revoked.
+    /// List an organization's tokens after a header row, one per line, tab-separated: id,
+    /// name, prefix, type, scopes (comma-separated, `*` for full access), created, last
+    /// used, revoked.
     List {
         #[arg(long, value_parser = parse_org)]
         org: OrganizationId,
@@ -225,6 +235,21 @@ impl From<TokenKind> for TokenType {
 
 fn parse_org(text: &str) -> Result<OrganizationId, String> {
     OrganizationId::parse(text).ok_or_else(|| format!("{text:?} is not an organization id"))
+}
+
+fn parse_scope(text: &str) -> Result<String, String> {
+    if stagecoach_domain::scope::is_valid_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a scope; the scopes are: {}",
+            stagecoach_domain::scope::valid_names()
+                .iter()
+                .map(|name| format!("{name:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
 }
 
 fn parse_token_id(text: &str) -> Result<ApiTokenId, String> {

@@ -42,13 +42,62 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes a line to stdout. A reader that went away (`stagecoach openapi | head`) ends the
+/// output quietly instead of failing the command.
+fn out(text: impl std::fmt::Display) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.context("cannot write to stdout"),
+    }
+}
+
+/// The database a URL names, as a person should read it: a SQLite file's absolute path,
+/// or the URL without its password.
+fn database_label(url: &str) -> String {
+    match stagecoach_storage::sqlite_file(url) {
+        Some(path) => std::path::absolute(&path)
+            .unwrap_or(path)
+            .display()
+            .to_string(),
+        None => redact(url),
+    }
+}
+
+/// Admin commands act on an existing deployment: on a SQLite file that does not exist,
+/// they stop instead of creating an empty database (run from the wrong folder, they would
+/// otherwise report "not found" for everything).
+fn require_existing_database(url: &str) -> anyhow::Result<()> {
+    if let Some(path) = stagecoach_storage::sqlite_file(url)
+        && !path.exists()
+    {
+        anyhow::bail!(
+            "there is no database at {} (from {url:?}, relative to {}). Run the command in the \
+             folder the server runs in, or pass --database-url (or STAGECOACH_DATABASE_URL); \
+             `stagecoach migrate` creates a new database",
+            database_label(url),
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| "the current folder".to_owned()),
+        );
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Openapi = cli.command {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&stagecoach_api::openapi::document())?
-        );
-        return Ok(());
+        return out(serde_json::to_string_pretty(
+            &stagecoach_api::openapi::document(),
+        )?);
+    }
+    let creates_database = matches!(cli.command, Command::Serve(_) | Command::Migrate);
+    if creates_database {
+        tracing::info!(database = %database_label(&cli.database_url), "opening the database");
+    } else {
+        require_existing_database(&cli.database_url)?;
+        // On stderr, so a script reading stdout gets only what it asked for.
+        eprintln!("stagecoach: database {}", database_label(&cli.database_url));
     }
     let store = stagecoach_storage::connect(&cli.database_url)
         .await
@@ -75,7 +124,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         zapi: serve.zapi_api_url.clone(),
                     },
                 })
-                .with_secret_box(load_secret_key(&serve.secret_key)?);
+                .with_secret_box(load_secret_key(&serve.secret_key)?)
+                .with_outbound_allow_list(allowed.clone());
             let transport = HttpTransport::new(
                 allowed,
                 std::time::Duration::from_secs(serve.delivery_timeout),
@@ -99,8 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let org = core
                 .create_organization(&name, default_calling_code.as_deref())
                 .await?;
-            println!("{}", org.id);
-            Ok(())
+            out(org.id)
         }
         Command::Member(MemberCommand::Add {
             org,
@@ -110,7 +159,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             store.migrate().await?;
             let membership = core.add_member(org, &email, &name, role.into()).await?;
-            println!("{}", membership.id);
+            out(membership.id)
+        }
+        Command::Member(MemberCommand::List { org }) => {
+            store.migrate().await?;
+            out("MEMBERSHIP ID\tEMAIL\tNAME\tROLE\tAVAILABILITY")?;
+            for member in core.list_members(org).await? {
+                out(format_args!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    member.id, member.email, member.name, member.role, member.availability
+                ))?;
+            }
             Ok(())
         }
         Command::Token(TokenCommand::Create {
@@ -124,16 +183,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let new = core
                 .create_token(org, &name, scopes, token_type.into())
                 .await?;
-            println!("{}", new.secret);
-            Ok(())
+            out(new.secret)
         }
         Command::Token(TokenCommand::List { org }) => {
             store.migrate().await?;
-            for token in core.list_tokens(org).await? {
+            let tokens = core.list_tokens(org).await?;
+            out("ID\tNAME\tPREFIX\tTYPE\tSCOPES\tCREATED\tLAST USED\tREVOKED")?;
+            for token in tokens {
                 let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
                     t.map_or("-".to_owned(), |t| t.to_rfc3339())
                 };
-                println!(
+                out(format_args!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     token.id,
                     token.name,
@@ -143,7 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     token.created_at.to_rfc3339(),
                     time(token.last_used_at),
                     time(token.revoked_at),
-                );
+                ))?;
             }
             Ok(())
         }
@@ -166,8 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => core.lead_settings_of(org).await?,
             };
-            println!("{}", serde_json::to_string_pretty(&settings)?);
-            Ok(())
+            out(serde_json::to_string_pretty(&settings)?)
         }
         Command::Openapi => unreachable!("handled before opening the database"),
     };

@@ -26,7 +26,7 @@ pub use repos::agents::Agents;
 pub use repos::board::{Board, PendingAutoAdvance, StayFilter};
 pub use repos::contacts::{ContactFilter, Contacts};
 pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations, LinkWrite};
-pub use repos::delivery::{Attempt, Deliveries};
+pub use repos::delivery::{Attempt, Deliveries, RedeliveryFilter};
 pub use repos::labels::Labels;
 pub use repos::leads::{ActionFilter, Leads, PaymentTotal};
 pub use repos::memberships::Memberships;
@@ -88,6 +88,18 @@ pub trait Transaction:
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// The file a `sqlite:` URL names (relative paths stay relative), or `None` for another
+/// kind of URL or one that does not parse.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    use std::str::FromStr;
+    sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .ok()
+        .map(|options| options.get_filename().to_path_buf())
 }
 
 /// Opens the database a URL names: `sqlite://PATH` (created with its folder when missing) or

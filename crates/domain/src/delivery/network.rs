@@ -31,6 +31,49 @@ pub fn refusal(ip: IpAddr, allowed: &[IpNet]) -> Option<&'static str> {
     }
 }
 
+/// What the address policy can tell of a URL's destination before anything resolves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A literal address the policy lets through.
+    Allowed,
+    /// A literal address (or `localhost`) that every delivery would be refused.
+    Refused {
+        address: String,
+        reason: &'static str,
+    },
+    /// A host name: its addresses are known, and checked, when a delivery resolves it.
+    Name(String),
+}
+
+/// Checks a URL's host against the policy: literal addresses, and `localhost` (which
+/// always resolves to loopback), are decided now; other names only when they resolve.
+/// A URL that does not parse is [`Destination::Allowed`]: its shape is checked elsewhere.
+pub fn destination(url: &str, allowed: &[IpNet]) -> Destination {
+    let Ok(url) = url::Url::parse(url.trim()) else {
+        return Destination::Allowed;
+    };
+    let literal = |ip: IpAddr| match refusal(ip, allowed) {
+        None => Destination::Allowed,
+        Some(reason) => Destination::Refused {
+            address: ip.to_string(),
+            reason,
+        },
+    };
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => literal(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => literal(IpAddr::V6(ip)),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if name == "localhost" || name.ends_with(".localhost") {
+                literal(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            } else {
+                Destination::Name(name)
+            }
+        }
+        None => Destination::Allowed,
+    }
+}
+
 /// An IPv4-mapped or IPv4-compatible IPv6 address is its IPv4 address.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -89,6 +132,43 @@ fn refusal_v6(ip: Ipv6Addr) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn destinations_are_decided_for_literals_and_localhost_only() {
+        let none: [IpNet; 0] = [];
+        assert_eq!(
+            destination("http://10.1.2.3:8080/hook", &none),
+            Destination::Refused {
+                address: "10.1.2.3".into(),
+                reason: "private address"
+            }
+        );
+        assert!(matches!(
+            destination("http://[::ffff:127.0.0.1]/", &none),
+            Destination::Refused { .. }
+        ));
+        assert!(matches!(
+            destination("http://LocalHost./x", &none),
+            Destination::Refused { .. }
+        ));
+        assert_eq!(
+            destination("https://hooks.example.com/x", &none),
+            Destination::Name("hooks.example.com".into())
+        );
+        assert_eq!(
+            destination("https://93.184.215.14/x", &none),
+            Destination::Allowed
+        );
+        let allowed = parse_allow_list("127.0.0.1/32,10.1.0.0/16").unwrap();
+        assert_eq!(
+            destination("http://localhost/x", &allowed),
+            Destination::Allowed
+        );
+        assert_eq!(
+            destination("http://10.1.2.3/x", &allowed),
+            Destination::Allowed
+        );
+    }
 
     fn refused(text: &str) -> bool {
         refusal(text.parse().unwrap(), &[]).is_some()

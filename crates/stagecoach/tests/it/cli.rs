@@ -11,6 +11,69 @@ use crate::support::{Backend, TestApp};
 
 backend_tests!(admin_commands_print_ids_and_tokens_for_scripts);
 
+/// Run from the wrong folder, an admin command names the database it looked for and
+/// creates nothing; `migrate` creates a new one.
+#[test]
+fn admin_commands_refuse_to_create_a_database() {
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}",
+        folder.path().join("data/stagecoach.db").display()
+    );
+    let output = stagecoach(
+        &url,
+        &[
+            "token",
+            "list",
+            "--org",
+            "01a1ff49-3745-704a-958f-a3173794f412",
+        ],
+    );
+    assert!(!output.status.success() && output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("there is no database at") && stderr.contains("stagecoach.db"),
+        "{stderr}"
+    );
+    assert!(!folder.path().join("data").exists(), "nothing was created");
+
+    let migrated = stagecoach(&url, &["migrate"]);
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let org = stagecoach(&url, &["org", "create", "--name", "Acme"]);
+    assert!(org.status.success());
+    let stderr = String::from_utf8_lossy(&org.stderr);
+    let expected = folder.path().join("data/stagecoach.db");
+    assert!(
+        stderr.contains(&format!("stagecoach: database {}", expected.display())),
+        "the command says which database it opened: {stderr}"
+    );
+}
+
+/// A reader that stops early (`stagecoach openapi | head`) ends the command quietly.
+#[test]
+fn a_closed_stdout_ends_output_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+        .arg("openapi")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim(), "{");
+    // The pipe's reading end closes here, before the document is written out.
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 fn stagecoach(url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stagecoach"))
         .args(args)
@@ -86,6 +149,8 @@ async fn admin_commands_print_ids_and_tokens_for_scripts(app: TestApp) {
             "--name",
             "ci",
             "--scope",
+            "scenarios:write",
+            "--scope",
             "Manage labels",
             "--type",
             "sync",
@@ -100,24 +165,67 @@ async fn admin_commands_print_ids_and_tokens_for_scripts(app: TestApp) {
             Some(json!({"name": "From CLI token"})),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(
         created["organizationId"], org,
         "the token acts for the organization it was made for"
     );
+    let (status, refused) = app
+        .call_as(&token, Method::GET, "/v1/webhook-endpoints", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["error"]["code"], "MISSING_SCOPE");
+
+    let bad_scope = stagecoach(
+        &url,
+        &[
+            "token",
+            "create",
+            "--org",
+            &org,
+            "--name",
+            "x",
+            "--scope",
+            "everything",
+        ],
+    );
+    assert!(!bad_scope.status.success() && bad_scope.stdout.is_empty());
+    let complaint = String::from_utf8_lossy(&bad_scope.stderr);
+    assert!(
+        complaint.contains("\"leads:read\"") && complaint.contains("\"List all chats\""),
+        "the valid scopes are listed: {complaint}"
+    );
 
     let listing =
         String::from_utf8(stagecoach(&url, &["token", "list", "--org", &org]).stdout).unwrap();
-    let columns: Vec<&str> = listing.trim().split('\t').collect();
+    let mut rows = listing.lines();
+    assert_eq!(
+        rows.next(),
+        Some("ID\tNAME\tPREFIX\tTYPE\tSCOPES\tCREATED\tLAST USED\tREVOKED")
+    );
+    let columns: Vec<&str> = rows.next().expect("the token's row").split('\t').collect();
     assert_eq!(columns[1], "ci");
     assert!(token.starts_with(columns[2]));
-    assert_eq!(columns[4], "Manage labels");
+    assert_eq!(columns[4], "scenarios:write,Manage labels");
     let revoked = stagecoach(&url, &["token", "revoke", columns[0]]);
     assert!(revoked.status.success() && revoked.stdout.is_empty());
     let (status, _) = app
         .call_as(&token, Method::GET, "/crm/scenario", None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let members =
+        String::from_utf8(stagecoach(&url, &["member", "list", "--org", &org]).stdout).unwrap();
+    let mut rows = members.lines();
+    assert_eq!(
+        rows.next(),
+        Some("MEMBERSHIP ID\tEMAIL\tNAME\tROLE\tAVAILABILITY")
+    );
+    assert_eq!(
+        rows.next(),
+        Some(format!("{member}\tana@acme.com\tAna\tADMIN\tActive").as_str())
+    );
+    assert_eq!(rows.next(), None);
 
     let unknown_org = stagecoach(
         &url,

@@ -171,7 +171,11 @@ impl TestApp {
             chrono::Utc::now(),
             3,
         )));
-        let core = Stagecoach::new(store, clock.clone()).with_secret_box(secret_box());
+        // As a server started with --outbound-allow-cidrs 127.0.0.1/32, so tests' receivers
+        // on loopback can be subscribed.
+        let core = Stagecoach::new(store, clock.clone())
+            .with_secret_box(secret_box())
+            .with_outbound_allow_list(vec!["127.0.0.1/32".parse().unwrap()]);
         let org = core
             .create_organization("Test org", None)
             .await

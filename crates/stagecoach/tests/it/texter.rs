@@ -613,6 +613,35 @@ async fn messages_page_and_send_within_the_window(app: TestApp) {
         .await;
     assert_texter_error(status, &body, StatusCode::BAD_REQUEST, Some("beforeTime"));
 
+    // Nothing can deliver a WhatsApp message before a WhatsApp channel is connected.
+    let (status, refused) = app
+        .call(
+            Method::POST,
+            &format!("{API}/messages/send/{chat}"),
+            Some(json!({"type": "text", "text": "Olá!"})),
+        )
+        .await;
+    assert_texter_error(status, &refused, StatusCode::CONFLICT, None);
+    assert_eq!(refused["code"], "NO_CHANNEL");
+    assert!(
+        !app.outbox_of(&chat)
+            .await
+            .iter()
+            .any(|o| o["kind"] == "session_message"),
+        "nothing was queued"
+    );
+    let (status, channel) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(
+                json!({"kind": "whatsapp", "name": "Sales", "accountId": "1098",
+                        "accessToken": "EAAG", "appSecret": "shh"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+
     let (status, sent) = app
         .call(
             Method::POST,

@@ -119,12 +119,33 @@ pub trait Deliveries {
         id: OutboxId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// Puts the deliveries that match `filter` back in the queue, due now: at most
+    /// `limit` of them, oldest first. Returns how many.
+    async fn redeliver_matching(
+        &mut self,
+        org: OrganizationId,
+        filter: &RedeliveryFilter,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
     async fn insert_attempt(&mut self, attempt: &Attempt) -> Result<(), StoreError>;
     async fn list_attempts(
         &mut self,
         org: OrganizationId,
         outbox: OutboxId,
     ) -> Result<Vec<Attempt>, StoreError>;
+}
+
+/// Which deliveries a bulk redelivery takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedeliveryFilter {
+    pub endpoint: Option<EndpointId>,
+    /// `failed`, `done` or `pending`.
+    pub status: String,
+    /// Created at or after this.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before this.
+    pub created_before: Option<DateTime<Utc>>,
 }
 
 crate::sql::row_struct! {
@@ -502,6 +523,32 @@ macro_rules! impl_deliveries {
                 .execute(self.conn())
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn redeliver_matching(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                filter: &$crate::repos::delivery::RedeliveryFilter,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                let done = $crate::sql::query(
+                    "UPDATE outbox SET status = 'pending', available_at = $6, updated_at = $6 \
+                     WHERE id IN (SELECT id FROM outbox WHERE organization_id = $1 AND status = $2 \
+                     AND ($3 IS NULL OR endpoint_id = $3) AND ($4 IS NULL OR created_at >= $4) \
+                     AND ($5 IS NULL OR created_at < $5) AND kind NOT IN ('event', 'lead_upsert') \
+                     ORDER BY created_at, id LIMIT $7)",
+                )
+                .bind(org.0)
+                .bind(filter.status.clone())
+                .bind(filter.endpoint.map(|e| e.0))
+                .bind(filter.created_from.map($crate::rows::millis))
+                .bind(filter.created_before.map($crate::rows::millis))
+                .bind($crate::rows::millis(now))
+                .bind(limit)
+                .execute(self.conn())
+                .await?;
+                Ok(done.rows_affected())
             }
 
             async fn insert_attempt(

@@ -78,20 +78,28 @@ pub struct MoveResult {
     pub blocked_by_24h_rule: Option<bool>,
 }
 
-fn blocked_error(report: &EntryReport) -> Option<String> {
-    report.blocked_by_24h_rule.then(|| {
-        "the initial message was not sent: the contact has not written in the last 24 hours"
-            .to_owned()
-    })
+/// Why the initial message was not or cannot be sent, if it was not or cannot.
+fn message_error(report: &EntryReport) -> Option<String> {
+    if report.blocked_by_24h_rule {
+        return Some(
+            "the initial message was not sent: the contact has not written in the last 24 hours"
+                .to_owned(),
+        );
+    }
+    report
+        .undeliverable
+        .as_ref()
+        .map(|why| format!("the initial message cannot be sent: {why}"))
 }
 
+/// Whether the step's initial message is on its way (`None`: the step has none).
 fn message_outcome(report: &EntryReport) -> Option<bool> {
     report
         .entered_step
         .settings
         .initial_message
         .as_ref()
-        .map(|_| report.initial_message.is_some())
+        .map(|_| report.initial_message.is_some() && report.undeliverable.is_none())
 }
 
 /// Put a conversation in a step of a scenario it is not in (409 when it is).
@@ -132,7 +140,7 @@ pub async fn add(
         )),
         new_step_id: Some(report.current_step_id.to_string()),
         message_sent: message_outcome(&report),
-        send_message_error: blocked_error(&report),
+        send_message_error: message_error(&report),
         sent_message_id: None,
         initial_message: report.initial_message.clone(),
         step_agent_id: s.agent_id.map(|a| a.to_string()),
@@ -175,7 +183,7 @@ pub async fn move_conversation(
             body.should_send_initial_message,
         )
         .await?;
-    let sent = report.initial_message.is_some();
+    let sent = report.initial_message.is_some() && report.undeliverable.is_none();
     Ok(Json(MoveResult {
         success: true,
         message: format!(
@@ -189,7 +197,7 @@ pub async fn move_conversation(
         ),
         new_step_id: report.current_step_id.to_string(),
         message_sent: message_outcome(&report).map(|_| sent),
-        message_error: blocked_error(&report),
+        message_error: message_error(&report),
         sent_message_id: None,
         blocked_by_24h_rule: Some(report.blocked_by_24h_rule),
     }))

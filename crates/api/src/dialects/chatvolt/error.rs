@@ -25,8 +25,9 @@ pub struct ErrorBody {
     /// A sentence for a person: what went wrong and, where it helps, how to fix it.
     pub error: String,
     /// A stable machine-readable code: `VALIDATION_ERROR`, `MALFORMED_JSON`,
-    /// `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`, `NOT_FOUND`, `CONFLICT`, `READ_ONLY`,
-    /// `ERR_META_SESSION_EXPIRED_24H` (406) or `INTERNAL`.
+    /// `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`, `MISSING_SCOPE` (403), `NOT_FOUND`, `CONFLICT`, `READ_ONLY`,
+    /// `ERR_META_SESSION_EXPIRED_24H` (406), `NO_CHANNEL` (409: nothing can deliver the
+    /// message) or `INTERNAL`.
     pub code: &'static str,
     /// The input fields at fault, when there are any.
     pub fields: Vec<FieldErrorBody>,
@@ -112,6 +113,15 @@ impl ChatvoltError {
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHORIZED",
                 "send a valid API token as 'Authorization: Bearer <token>'".to_owned(),
+                vec![],
+            ),
+            ChatvoltError::App(AppError::Undeliverable(message)) => {
+                (StatusCode::CONFLICT, "NO_CHANNEL", message.clone(), vec![])
+            }
+            ChatvoltError::App(error @ AppError::MissingScope(_)) => (
+                StatusCode::FORBIDDEN,
+                "MISSING_SCOPE",
+                error.to_string(),
                 vec![],
             ),
             ChatvoltError::App(error @ AppError::Unverified) => (

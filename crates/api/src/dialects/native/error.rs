@@ -22,7 +22,7 @@ pub struct NativeErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NativeError {
     /// `VALIDATION_ERROR`, `MALFORMED_JSON`, `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`,
-    /// `NOT_FOUND`, `CONFLICT` or `INTERNAL`.
+    /// `MISSING_SCOPE`, `NOT_FOUND`, `CONFLICT` or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
     pub fields: Vec<NativeFieldError>,
@@ -136,6 +136,15 @@ impl IntoResponse for ApiError {
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHORIZED",
                 "send a valid API token as 'Authorization: Bearer <token>'".to_owned(),
+                vec![],
+            ),
+            Rejection::App(AppError::Undeliverable(message)) => {
+                (StatusCode::CONFLICT, "NO_CHANNEL", message, vec![])
+            }
+            Rejection::App(error @ AppError::MissingScope(_)) => (
+                StatusCode::FORBIDDEN,
+                "MISSING_SCOPE",
+                error.to_string(),
                 vec![],
             ),
             Rejection::App(AppError::Unverified) => (

@@ -32,6 +32,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::get_delivery))
         .routes(routes!(webhooks::redeliver))
+        .routes(routes!(webhooks::redeliver_matching))
         .routes(routes!(channels::create_channel, channels::list_channels))
         .routes(routes!(channels::delete_channel))
         .routes(routes!(

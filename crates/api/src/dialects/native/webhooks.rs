@@ -7,7 +7,9 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use stagecoach_app::{Attempt, EndpointInput, EndpointPatch, OutboxEntry};
+use stagecoach_app::{
+    Attempt, EndpointInput, EndpointPatch, MAX_BULK_REDELIVERY, OutboxEntry, RedeliveryFilter,
+};
 use stagecoach_domain::delivery::targets::{PayloadStyle, WebhookEndpoint};
 use stagecoach_domain::ids::{ConversationId, EndpointId, OutboxId};
 use utoipa::{IntoParams, ToSchema};
@@ -57,6 +59,10 @@ pub struct EndpointBody {
     /// The signing secret (`whsec_…`): only in the answer to the creation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// Only in the answer to the creation, when there is something to say: the URL's
+    /// host name does not resolve now, or resolves to an address deliveries may not reach.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -70,6 +76,7 @@ fn endpoint_body(endpoint: WebhookEndpoint, secret: Option<String>) -> EndpointB
         style: endpoint.style,
         disabled: endpoint.disabled,
         secret,
+        warnings: Vec::new(),
         created_at: endpoint.created_at,
         updated_at: endpoint.updated_at,
     }
@@ -84,7 +91,7 @@ pub async fn create_endpoint(
     Caller(who): Caller,
     Body(body): Body<NewEndpointBody>,
 ) -> Result<(StatusCode, Json<EndpointBody>)> {
-    let (endpoint, secret) = state
+    let created = state
         .core
         .create_endpoint(
             &who,
@@ -96,10 +103,9 @@ pub async fn create_endpoint(
             },
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(endpoint_body(endpoint, Some(secret))),
-    ))
+    let mut answer = endpoint_body(created.endpoint, Some(created.secret));
+    answer.warnings = created.warnings;
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
 /// The organization's endpoints.
@@ -311,4 +317,63 @@ pub async fn redeliver(
 ) -> Result<(StatusCode, Json<DeliveryBody>)> {
     let entry = state.core.redeliver(&who, OutboxId::parse(&id)).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery_body(entry, None))))
+}
+
+/// Which deliveries to send again.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkRedeliveryBody {
+    /// Only this endpoint's deliveries (otherwise every webhook and message delivery).
+    pub endpoint_id: Option<String>,
+    /// `failed` (the default), `done` or `pending`.
+    pub status: Option<String>,
+    /// Only deliveries created at or after this time.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only deliveries created before this time.
+    pub created_before: Option<DateTime<Utc>>,
+    /// At most this many, oldest first (default and maximum 1000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkRedeliveryAnswer {
+    /// How many deliveries were queued again, due now.
+    pub redelivered: u64,
+    /// Whether the limit was reached: more may match, so call again.
+    pub limit_reached: bool,
+}
+
+/// Send again, now, every delivery that matches: by endpoint, status and creation period
+/// (each keeps its `webhook-id`).
+#[utoipa::path(post, operation_id = "redeliverMatching", path = "/v1/deliveries/redeliver", tag = "Stagecoach",
+    request_body = BulkRedeliveryBody,
+    responses((status = 202, body = BulkRedeliveryAnswer), (status = 400, body = NativeErrorBody), (status = 401, body = NativeErrorBody),
+        (status = 403, body = NativeErrorBody), (status = 404, body = NativeErrorBody)))]
+pub async fn redeliver_matching(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Body(body): Body<BulkRedeliveryBody>,
+) -> Result<(StatusCode, Json<BulkRedeliveryAnswer>)> {
+    let endpoint = match body.endpoint_id.as_deref() {
+        None => None,
+        Some(raw) => Some(EndpointId::parse(raw).ok_or_else(|| {
+            stagecoach_domain::ValidationError::single("endpointId", "is not an id")
+        })?),
+    };
+    let limit = body.limit.unwrap_or(MAX_BULK_REDELIVERY);
+    let filter = RedeliveryFilter {
+        endpoint,
+        status: body.status.unwrap_or_else(|| "failed".to_owned()),
+        created_from: body.created_from,
+        created_before: body.created_before,
+    };
+    let redelivered = state.core.redeliver_matching(&who, filter, limit).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(BulkRedeliveryAnswer {
+            redelivered,
+            limit_reached: redelivered as i64 >= limit,
+        }),
+    ))
 }

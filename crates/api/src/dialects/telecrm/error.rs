@@ -18,7 +18,8 @@ pub struct TelecrmErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TelecrmError {
     /// `BAD_REQUEST`, `NOT_AUTHORIZED`, `INVALID_LEAD`, `LEAD_NOT_FOUND`, `ACTION_NOT_FOUND`,
-    /// `TEAM_MEMBER_NOT_FOUND`, `ENTERPRISE_NOT_FOUND`, `NOT_FOUND`, `CONFLICT` or `INTERNAL`.
+    /// `TEAM_MEMBER_NOT_FOUND`, `ENTERPRISE_NOT_FOUND`, `NOT_FOUND`, `CONFLICT`, `MISSING_SCOPE`
+    /// (403) or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
 }
@@ -157,6 +158,10 @@ impl IntoResponse for ApiError {
                     "NOT_AUTHORIZED",
                     AppError::Unverified.to_string(),
                 ),
+                AppError::Undeliverable(message) => (StatusCode::CONFLICT, "NO_CHANNEL", message),
+                error @ AppError::MissingScope(_) => {
+                    (StatusCode::FORBIDDEN, "MISSING_SCOPE", error.to_string())
+                }
                 AppError::Store(error) => {
                     tracing::error!(%error, "request failed in storage");
                     (

@@ -24,14 +24,17 @@ pub struct TexterErrorBody {
     /// Always `false`.
     pub success: bool,
     /// `VALIDATION_ERROR`, `MALFORMED_JSON`, `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`,
-    /// `MISSING_SCOPE`, `NOT_FOUND`, `CONFLICT`, `SESSION_WINDOW_CLOSED` or `INTERNAL`.
+    /// `MISSING_SCOPE`, `NOT_FOUND`, `CONFLICT`, `SESSION_WINDOW_CLOSED`, `NO_CHANNEL` (409:
+    /// nothing can deliver the message) or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
     /// The first field at fault, if any.
     pub field: Option<String>,
     pub fields: Vec<TexterFieldError>,
+    /// With `MISSING_SCOPE`: the scope to give the token (Texter's name for a Texter
+    /// endpoint).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub missing_scope: Option<&'static str>,
+    pub missing_scope: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,8 +47,6 @@ pub struct TexterFieldError {
 pub enum TexterError {
     #[error("{0:?}")]
     Request(Rejection),
-    #[error("this token lacks the scope {0:?}")]
-    MissingScope(&'static str),
 }
 
 impl From<Rejection> for TexterError {
@@ -77,15 +78,6 @@ impl IntoResponse for TexterError {
     fn into_response(self) -> Response {
         let mut missing_scope = None;
         let (status, code, message, fields) = match self {
-            TexterError::MissingScope(scope) => {
-                missing_scope = Some(scope);
-                (
-                    StatusCode::FORBIDDEN,
-                    "MISSING_SCOPE",
-                    format!("this token lacks the scope \"{scope}\" that this endpoint needs"),
-                    vec![],
-                )
-            }
             TexterError::Request(Rejection::Malformed {
                 field: Some(name),
                 message,
@@ -158,6 +150,22 @@ impl IntoResponse for TexterError {
                     AppError::Unverified.to_string(),
                     vec![],
                 ),
+                AppError::Undeliverable(message) => {
+                    (StatusCode::CONFLICT, "NO_CHANNEL", message, vec![])
+                }
+                AppError::MissingScope(needed) => {
+                    // Texter's own name when one would open the endpoint.
+                    missing_scope = needed.map(|needed| match needed.texter_scope() {
+                        Some(texter) => texter.name().to_owned(),
+                        None => needed.scope.to_string(),
+                    });
+                    (
+                        StatusCode::FORBIDDEN,
+                        "MISSING_SCOPE",
+                        AppError::MissingScope(needed).to_string(),
+                        vec![],
+                    )
+                }
                 AppError::Store(error) => {
                     tracing::error!(%error, "request failed in storage");
                     (
