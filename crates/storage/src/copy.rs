@@ -65,7 +65,7 @@ pub enum CopyError {
     SourceVersion(String),
     #[error(
         "the target is not empty: table {table} has rows. db copy only writes into an empty \
-         database; the target was not changed"
+         database, and wrote nothing"
     )]
     TargetNotEmpty { table: String },
     #[error("the source and target schemas differ: {0}")]
@@ -152,7 +152,11 @@ pub async fn copy_sqlite_to_postgres(
         Err(error) => {
             // Dropping the transaction would roll back too; this says so before returning.
             let _ = tx.rollback().await;
-            Err(CopyError::RolledBack(Box::new(error)))
+            Err(match error {
+                // Found by the check under the lock: nothing was written.
+                CopyError::TargetNotEmpty { .. } => error,
+                error => CopyError::RolledBack(Box::new(error)),
+            })
         }
     }
 }
