@@ -47,6 +47,34 @@ pub enum Command {
     Leads(LeadsCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Write a consistent copy of a SQLite database to a new file, while the server runs;
+    /// prints the file's path.
+    Backup(BackupArgs),
+    /// Whole-database tools.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The file to write. It must not exist yet: a backup never replaces a file.
+    #[arg(long)]
+    pub to: std::path::PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy a SQLite deployment into an empty PostgreSQL database, migrating it first.
+    /// The source is only read; stop the server first, or writes made during the copy
+    /// stay behind.
+    Copy {
+        /// The SQLite database to copy: sqlite://PATH.
+        #[arg(long)]
+        from: String,
+        /// The empty PostgreSQL database to fill: postgres://USER@HOST/DB.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Args)]

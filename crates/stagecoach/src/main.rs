@@ -20,7 +20,8 @@ use stagecoach_worker::HttpTransport;
 use tokio::net::TcpListener;
 
 use cli::{
-    Cli, Command, LeadsCommand, MemberCommand, OrgCommand, Role, SecretKeyArgs, TokenCommand,
+    Cli, Command, DbCommand, LeadsCommand, MemberCommand, OrgCommand, Role, SecretKeyArgs,
+    TokenCommand,
 };
 
 fn main() -> ExitCode {
@@ -86,10 +87,17 @@ fn require_existing_database(url: &str) -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Openapi = cli.command {
-        return out(serde_json::to_string_pretty(
-            &stagecoach_api::openapi::document(),
-        )?);
+    // These commands must not open the database as the others do, which would create a
+    // missing SQLite file and migrate it.
+    match &cli.command {
+        Command::Openapi => {
+            return out(serde_json::to_string_pretty(
+                &stagecoach_api::openapi::document(),
+            )?);
+        }
+        Command::Backup(backup) => return run_backup(&cli.database_url, &backup.to).await,
+        Command::Db(DbCommand::Copy { from, to }) => return run_copy(from, to).await,
+        _ => {}
     }
     let creates_database = matches!(cli.command, Command::Serve(_) | Command::Migrate);
     if creates_database {
@@ -228,10 +236,77 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             out(serde_json::to_string_pretty(&settings)?)
         }
-        Command::Openapi => unreachable!("handled before opening the database"),
+        Command::Openapi | Command::Backup(_) | Command::Db(_) => {
+            unreachable!("handled before opening the database")
+        }
     };
     store.close().await;
     result
+}
+
+/// `stagecoach backup`: prints the written file's path, the one thing a script needs.
+async fn run_backup(database_url: &str, to: &std::path::Path) -> anyhow::Result<()> {
+    tracing::info!(database = %redact(database_url), to = %to.display(), "backing up");
+    let url = database_url.to_owned();
+    let to = to.to_owned();
+    let written =
+        tokio::task::spawn_blocking(move || stagecoach_storage::backup::backup_sqlite(&url, &to))
+            .await??;
+    tracing::info!(path = %written.display(), "backup written");
+    out(written.display())
+}
+
+/// `stagecoach db copy`: a progress bar on stderr while rows are written (drawn only when
+/// stderr is a terminal), then one line of logs per table.
+async fn run_copy(from: &str, to: &str) -> anyhow::Result<()> {
+    tracing::info!(from = %redact(from), to = %redact(to), "copying the database");
+    let bar = CopyBar::new();
+    let copied = stagecoach_storage::copy::copy_sqlite_to_postgres(from, to, &bar).await;
+    bar.0.finish_and_clear();
+    let report = copied?;
+    for (table, rows) in &report.tables {
+        tracing::info!(table = %table, rows, "copied");
+    }
+    let rows: u64 = report.tables.iter().map(|(_, rows)| rows).sum();
+    tracing::info!(
+        tables = report.tables.len(),
+        rows,
+        "copy committed; every table's row count matches the source"
+    );
+    Ok(())
+}
+
+struct CopyBar(indicatif::ProgressBar);
+
+impl CopyBar {
+    fn new() -> CopyBar {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:>24} [{bar:40}] {human_pos}/{human_len} rows, {eta} left",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        CopyBar(bar)
+    }
+}
+
+impl stagecoach_storage::copy::CopyProgress for CopyBar {
+    fn started(&self, total_rows: u64) {
+        self.0.set_length(total_rows);
+    }
+
+    fn table(&self, table: &str) {
+        self.0.set_message(table.to_owned());
+    }
+
+    fn copied(&self, rows: u64) {
+        self.0.inc(rows);
+    }
 }
 
 async fn run_server(

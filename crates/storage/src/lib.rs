@@ -9,6 +9,8 @@
 //! repository module writes its queries once and stamps them out for both backends with a
 //! macro, so a query can only differ between backends on purpose.
 
+pub mod backup;
+pub mod copy;
 mod error;
 mod postgres;
 mod repos;
@@ -105,11 +107,20 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 /// Opens the database a URL names: `sqlite://PATH` (created with its folder when missing) or
 /// `postgres://…`. Does not migrate; call [`Store::migrate`].
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    match backend_of(url) {
+        Some(Backend::Sqlite) => Ok(Arc::new(sqlite::SqliteStore::connect(url).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(postgres::PgStore::connect(url).await?)),
+        None => Err(StoreError::UnsupportedUrl),
+    }
+}
+
+/// The engine a database URL names, by its scheme.
+pub fn backend_of(url: &str) -> Option<Backend> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+        Some(Backend::Sqlite)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+        Some(Backend::Postgres)
     } else {
-        Err(StoreError::UnsupportedUrl)
+        None
     }
 }

@@ -21,6 +21,9 @@ use crate::{Backend, Store, StoreError, Transaction};
 const MAX_CONNECTIONS: u32 = 10;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The PostgreSQL migrations, compiled in.
+pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
 pub(crate) struct PgStore {
     pool: PgPool,
 }
@@ -44,9 +47,7 @@ impl Store for PgStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/postgres")
-            .run(&self.pool)
-            .await?;
+        MIGRATIONS.run(&self.pool).await?;
         Ok(())
     }
 

@@ -42,6 +42,16 @@ const WAL_RESTART_FRAMES: i64 = 4096;
 /// The size the WAL file is cut back to when it starts over.
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
+/// The SQLite migrations, compiled in.
+pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The file a `sqlite:` URL names (the URL may carry options after `?`).
+pub(crate) fn path_of(url: &str) -> Result<std::path::PathBuf, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .get_filename()
+        .to_path_buf())
+}
+
 /// Statements run on the calling task's thread: with the pages cached they take
 /// microseconds, much less than a hand-off to a connection thread and back. Transactions
 /// queue (fairly, without blocking a thread) for the one writer connection or one of the
@@ -192,7 +202,7 @@ impl Store for SqliteStore {
             .max_connections(1)
             .connect_with(self.options.clone())
             .await?;
-        let migrated = sqlx::migrate!("./migrations/sqlite").run(&pool).await;
+        let migrated = MIGRATIONS.run(&pool).await;
         pool.close().await;
         migrated?;
         Ok(())

@@ -95,6 +95,13 @@ impl TestDatabase {
         }
     }
 
+    /// The SQLite file, for a SQLite database.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        self.url
+            .strip_prefix("sqlite://")
+            .map(std::path::PathBuf::from)
+    }
+
     pub async fn drop_schema(&self) {
         if let Some((base, schema)) = &self.postgres_schema {
             let mut conn = connect_pg(base).await;
@@ -162,30 +169,42 @@ pub struct TestApp {
 impl TestApp {
     pub async fn start(backend: Backend) -> Option<TestApp> {
         let db = TestDatabase::create(backend).await?;
+        // Whole milliseconds: what the app stores, so what tests compute matches what it answers.
+        let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
+        let mut app = TestApp::serve(db, OrganizationId::new(), String::new(), now).await;
+        app.org = app
+            .core
+            .create_organization("Test org", None)
+            .await
+            .expect("org")
+            .id;
+        app.token = app
+            .core
+            .create_token(app.org, "test", None, TokenType::Sync)
+            .await
+            .expect("token")
+            .secret;
+        Some(app)
+    }
+
+    /// A server on a database that already holds `org`, whose `token` the test knows (a
+    /// copy or a backup of another test app's database), with its clock at `now`.
+    pub async fn serve(
+        db: TestDatabase,
+        org: OrganizationId,
+        token: String,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> TestApp {
         // One reqwest build serves the tests' client and the worker's: both need rustls' provider.
         stagecoach_worker::install_tls_provider();
         let store = stagecoach_storage::connect(&db.url).await.expect("connect");
         store.migrate().await.expect("migrate");
-        // Whole milliseconds: what the app stores, so what tests compute matches what it answers.
-        let clock = Arc::new(ManualClock::new(chrono::SubsecRound::trunc_subsecs(
-            chrono::Utc::now(),
-            3,
-        )));
+        let clock = Arc::new(ManualClock::new(now));
         // As a server started with --outbound-allow-cidrs 127.0.0.1/32, so tests' receivers
         // on loopback can be subscribed.
         let core = Stagecoach::new(store, clock.clone())
             .with_secret_box(secret_box())
             .with_outbound_allow_list(vec!["127.0.0.1/32".parse().unwrap()]);
-        let org = core
-            .create_organization("Test org", None)
-            .await
-            .expect("org")
-            .id;
-        let token = core
-            .create_token(org, "test", None, TokenType::Sync)
-            .await
-            .expect("token")
-            .secret;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -199,7 +218,7 @@ impl TestApp {
             .await
             .expect("server");
         });
-        Some(TestApp {
+        TestApp {
             base,
             client: reqwest::Client::new(),
             token,
@@ -208,14 +227,19 @@ impl TestApp {
             clock,
             db: Arc::new(db),
             shutdown: Arc::new(std::sync::Mutex::new(Some(tx))),
-        })
+        }
     }
 
-    pub async fn cleanup(&self) {
+    /// Stops the server and closes its store, keeping the database (and its folder).
+    pub async fn stop(&self) {
         if let Some(tx) = self.shutdown.lock().unwrap().take() {
             let _ = tx.send(());
         }
         self.core.store().close().await;
+    }
+
+    pub async fn cleanup(&self) {
+        self.stop().await;
         self.db.drop_schema().await;
     }
 
