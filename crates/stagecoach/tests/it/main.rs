@@ -10,6 +10,7 @@ mod auth;
 mod bench;
 mod channels;
 mod cli;
+mod docs;
 mod engine;
 mod health;
 mod inbox;
