@@ -96,7 +96,7 @@ pub(super) fn prose(markdown: &str) -> Prose {
 /// One line of Markdown with its `code` spans; a backtick without a partner stays as typed.
 pub(super) fn line(markdown: &str) -> Line {
     let parts: Vec<&str> = markdown.split('`').collect();
-    let closed = if parts.len() % 2 == 0 {
+    let closed = if parts.len().is_multiple_of(2) {
         parts.len() - 1
     } else {
         parts.len()

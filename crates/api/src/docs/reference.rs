@@ -73,6 +73,10 @@ const METHODS: &[&str] = &[
 
 const UNTAGGED: &str = "General";
 
+/// Tags sort by their place among the document's declared tags (undeclared ones last), then
+/// by name regardless of case: (place, lower-cased name, name).
+type TagKey = (usize, String, String);
+
 #[derive(Template)]
 #[template(path = "docs/reference.html")]
 pub(super) struct ReferencePage {
@@ -121,6 +125,8 @@ pub(super) struct OperationView {
     /// Lower case, for the method's colour.
     pub method_class: String,
     pub path: String,
+    /// The path cut after each `/`, where the table of contents may wrap it.
+    pub path_segments: Vec<String>,
     pub anchor: String,
     pub summary: Line,
     pub description: Prose,
@@ -142,6 +148,8 @@ pub(super) struct RequestView {
 pub(super) struct ContentView {
     pub media_type: String,
     pub schema: Option<SchemaView>,
+    /// Nothing to show beyond the type: it fits on the line of its response or body.
+    pub inline: bool,
 }
 
 pub(super) struct ResponseView {
@@ -175,9 +183,7 @@ pub(super) fn build(document: &Value) -> ReferencePage {
         .flatten()
         .filter_map(|tag| tag.get("name").and_then(Value::as_str))
         .collect();
-    // Dialect index, then tag: (position among declared tags, lower-cased name, name).
-    let mut grouped: BTreeMap<usize, BTreeMap<(usize, String, String), Vec<OperationView>>> =
-        BTreeMap::new();
+    let mut grouped: BTreeMap<usize, BTreeMap<TagKey, Vec<OperationView>>> = BTreeMap::new();
     for (path, item) in paths(document) {
         for method in METHODS {
             let Some(operation) = item.get(*method).filter(|value| value.is_object()) else {
@@ -291,6 +297,7 @@ fn operation_view(
         method: method.to_uppercase(),
         method_class: method.to_owned(),
         path: path.to_owned(),
+        path_segments: path.split_inclusive('/').map(str::to_owned).collect(),
         anchor: anchors.claim(&anchor_base),
         summary: text_at(Some(operation), "summary")
             .map(|summary| line(&summary))
@@ -358,11 +365,17 @@ fn contents(schemas: &Schemas<'_>, holder: &Value, expand: bool) -> Vec<ContentV
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
-        .map(|(media_type, media)| ContentView {
-            media_type: media_type.clone(),
-            schema: media
+        .map(|(media_type, media)| {
+            let schema = media
                 .get("schema")
-                .map(|schema| schemas.body(schema, expand)),
+                .map(|schema| schemas.body(schema, expand));
+            ContentView {
+                media_type: media_type.clone(),
+                inline: schema.as_ref().is_none_or(|view| {
+                    view.rows.is_empty() && view.description.is_empty() && view.notes.is_empty()
+                }),
+                schema,
+            }
         })
         .collect()
 }
