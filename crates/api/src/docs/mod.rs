@@ -44,11 +44,11 @@ const POLICY: HeaderValue = HeaderValue::from_static(
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(landing))
-        .route("/docs", get(reference))
+        .route("/", get(serve_landing))
+        .route("/docs", get(serve_reference))
 }
 
-async fn landing() -> Response {
+async fn serve_landing() -> Response {
     static PAGE: LazyLock<Result<String, RenderError>> = LazyLock::new(|| {
         LandingPage {
             version: env!("CARGO_PKG_VERSION"),
@@ -60,7 +60,7 @@ async fn landing() -> Response {
     html(&PAGE)
 }
 
-async fn reference() -> Response {
+async fn serve_reference() -> Response {
     static PAGE: LazyLock<Result<String, RenderError>> =
         LazyLock::new(|| render_reference(&serde_json::to_value(crate::openapi::document())?));
     html(&PAGE)
@@ -202,6 +202,25 @@ mod tests {
         // Still shown, as text.
         assert!(page.contains("&#60;script&#62;alert(&#34;x&#34;)"));
         assert!(page.contains("&#38;"));
+    }
+
+    #[test]
+    fn schemas_that_refer_to_themselves_render() {
+        let document = json!({
+            "paths": { "/v1/nodes": { "get": { "responses": { "200": { "content": { "application/json": {
+                "schema": { "$ref": "#/components/schemas/Node" }
+            } } } } } } },
+            "components": { "schemas": {
+                "Node": { "type": "object", "properties": {
+                    "children": { "type": "array", "items": { "$ref": "#/components/schemas/Node" } },
+                    "twin": { "$ref": "#/components/schemas/Twin" }
+                } },
+                "Twin": { "allOf": [{ "$ref": "#/components/schemas/Node" }, { "$ref": "#/components/schemas/Twin" }] }
+            } }
+        });
+        let page = render_reference(&document).unwrap();
+        assert!(page.contains(r##"<a href="#schema-Node">Node</a>"##));
+        assert!(page.contains(r#"id="schema-Twin""#));
     }
 
     #[test]

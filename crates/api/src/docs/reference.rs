@@ -114,6 +114,9 @@ pub(super) struct DialectView {
 
 pub(super) struct TagView {
     pub name: String,
+    /// False for a dialect's only tag when it bears the dialect's name (Texter's "Texter"):
+    /// a heading would repeat the dialect's.
+    pub headed: bool,
     pub anchor: String,
     pub description: Prose,
     pub operations: Vec<OperationView>,
@@ -223,6 +226,7 @@ pub(super) fn build(document: &Value) -> ReferencePage {
         .into_iter()
         .map(|(index, tags)| {
             let dialect = DIALECTS.get(index).unwrap_or(&OTHER);
+            let only_tag = tags.len() == 1;
             DialectView {
                 name: dialect.name,
                 anchor: dialect.anchor,
@@ -230,6 +234,7 @@ pub(super) fn build(document: &Value) -> ReferencePage {
                 tags: tags
                     .into_iter()
                     .map(|((_, _, name), operations)| TagView {
+                        headed: !(only_tag && name == dialect.name),
                         anchor: anchors.claim(&format!("tag-{}-{}", dialect.anchor, slug(&name))),
                         description: tag_description(document, &name),
                         name,
@@ -305,7 +310,9 @@ fn operation_view(
         description: prose_of(operation.get("description")),
         operation_id,
         deprecated: operation.get("deprecated") == Some(&Value::Bool(true)),
-        security: operation.get("security").map(requirement),
+        security: operation
+            .get("security")
+            .map(|security| requirement(security, declared_schemes(document))),
         parameters: parameters(document, item, operation)
             .into_iter()
             .map(|parameter| schemas.parameter(parameter))
@@ -418,10 +425,14 @@ fn reason(status: &str) -> String {
 }
 
 /// A security requirement list: alternatives joined by "or", the schemes one alternative
-/// needs together joined by "and", each with the scopes it asks for.
-fn requirement(security: &Value) -> Line {
-    let alternatives = security.as_array().map(Vec::as_slice).unwrap_or_default();
+/// needs together joined by "and", each with the scopes it asks for. A scheme the document
+/// declares links to its entry.
+fn requirement(security: &Value, declared: Option<&Map<String, Value>>) -> Line {
     let mut line = Line::default();
+    let Some(alternatives) = security.as_array() else {
+        line.code(security.to_string());
+        return line;
+    };
     if alternatives.is_empty() {
         line.text("none: no token needed");
         return line;
@@ -441,7 +452,11 @@ fn requirement(security: &Value) -> Line {
             if position > 0 {
                 line.text(" and ");
             }
-            line.link(scheme.clone(), scheme_anchor(scheme));
+            if declared.is_some_and(|declared| declared.contains_key(scheme)) {
+                line.link(scheme.clone(), scheme_anchor(scheme));
+            } else {
+                line.code(scheme.clone());
+            }
             let scopes: Vec<&str> = scopes
                 .as_array()
                 .into_iter()
@@ -482,16 +497,22 @@ fn note_scopes(security: &Value, used: &mut BTreeMap<String, BTreeSet<String>>) 
     }
 }
 
+fn declared_schemes(document: &Value) -> Option<&Map<String, Value>> {
+    document
+        .pointer("/components/securitySchemes")
+        .and_then(Value::as_object)
+}
+
 fn scheme_anchor(name: &str) -> String {
     format!("auth-{}", slug(name))
 }
 
 fn auth_view(document: &Value, used: &BTreeMap<String, BTreeSet<String>>) -> AuthView {
-    let declared = document
-        .pointer("/components/securitySchemes")
-        .and_then(Value::as_object);
+    let declared = declared_schemes(document);
     AuthView {
-        default: document.get("security").map(requirement),
+        default: document
+            .get("security")
+            .map(|security| requirement(security, declared)),
         schemes: declared
             .into_iter()
             .flatten()
@@ -632,6 +653,7 @@ mod tests {
 
     #[test]
     fn security_requirements_show_alternatives_schemes_and_scopes() {
+        let declared = json!({ "bearerAuth": { "type": "http", "scheme": "bearer" } });
         let cases = [
             (json!([]), "none: no token needed"),
             (json!([{}]), "no token"),
@@ -642,8 +664,23 @@ mod tests {
             ),
         ];
         for (security, expected) in cases {
-            assert_eq!(text(&requirement(&security)), expected, "{security}");
+            let line = requirement(&security, declared.as_object());
+            assert_eq!(text(&line), expected, "{security}");
         }
+        // Only a declared scheme links to an entry of the page.
+        let line = requirement(
+            &json!([{ "bearerAuth": [], "apiKey": [] }]),
+            declared.as_object(),
+        );
+        let styles: Vec<&Style> = line.pieces.iter().map(|piece| &piece.style).collect();
+        assert_eq!(
+            styles,
+            [
+                &Style::Code,
+                &Style::Plain,
+                &Style::Link("auth-bearerAuth".to_owned())
+            ]
+        );
     }
 
     #[test]
@@ -661,12 +698,13 @@ mod tests {
                              "responses": {} },
                     "post": { "operationId": "listSteps", "responses": {} }
                 },
-                "/elsewhere": { "delete": { "responses": { "204": {} } } }
+                "/elsewhere": { "delete": { "responses": { "204": {} } } },
+                "/v1/things": { "get": { "tags": ["Stagecoach"], "responses": {} } }
             }
         });
         let page = build(&document);
         let names: Vec<&str> = page.dialects.iter().map(|dialect| dialect.name).collect();
-        assert_eq!(names, ["Chatvolt", "Other"]);
+        assert_eq!(names, ["Chatvolt", "Stagecoach", "Other"]);
         let chatvolt = &page.dialects[0];
         let tags: Vec<&str> = chatvolt.tags.iter().map(|tag| tag.name.as_str()).collect();
         assert_eq!(tags, ["General", "Steps"]);
@@ -689,8 +727,13 @@ mod tests {
         assert_eq!(anchors, ["op-listSteps", "op-listSteps-2"]);
         assert_eq!(page.auth.schemes[0].used_scopes, ["steps:read"]);
         assert_eq!(text(page.auth.default.as_ref().unwrap()), "bearerAuth");
+        assert!(chatvolt.tags.iter().all(|tag| tag.headed));
+        assert!(
+            !page.dialects[1].tags[0].headed,
+            "a heading would repeat the dialect's"
+        );
         assert_eq!(
-            page.dialects[1].tags[0].operations[0].responses[0].reason,
+            page.dialects[2].tags[0].operations[0].responses[0].reason,
             "No Content"
         );
     }
