@@ -32,8 +32,9 @@ enum RenderError {
     Template(#[from] askama::Error),
 }
 
-/// The pages change only with the binary; a few minutes of caching spares nothing that
-/// matters and keeps an upgrade's new reference from lingering.
+/// The pages change only with the binary. Five minutes spare a reader repeat downloads of
+/// the reference (about half a megabyte) without leaving an upgraded server's old one in
+/// browsers for long.
 const CACHE: HeaderValue = HeaderValue::from_static("public, max-age=300");
 
 /// No script, no frame, nothing loaded from anywhere: the styles are inline.
