@@ -3,9 +3,11 @@
 //! Each public API dialect lives in its own module under [`dialects`]: it parses and
 //! validates its shapes, calls the use cases of `stagecoach-app`, and renders its shapes,
 //! with its error body defined in one place. Everything else here is shared plumbing:
-//! health checks, the OpenAPI document, request ids and logging.
+//! health checks, the OpenAPI document and the pages rendered from it, request ids and
+//! logging.
 
 pub mod dialects;
+mod docs;
 mod extract;
 mod health;
 mod http_log;
@@ -36,6 +38,7 @@ pub fn router(core: Stagecoach) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .merge(health::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve_document))
+        .merge(docs::routes())
         .fallback(dialects::chatvolt::error::route_not_found)
         .with_state(state);
     http_log::layer(app)

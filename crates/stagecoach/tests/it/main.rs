@@ -11,6 +11,7 @@ mod bench;
 mod channels;
 mod cli;
 mod dbtools;
+mod docs;
 mod engine;
 mod health;
 mod inbox;
