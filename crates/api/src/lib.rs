@@ -9,6 +9,7 @@
 pub mod dialects;
 mod docs;
 mod extract;
+mod fallback;
 mod health;
 mod http_log;
 mod nullable;
@@ -39,7 +40,8 @@ pub fn router(core: Stagecoach) -> Router {
         .merge(health::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve_document))
         .merge(docs::routes())
-        .fallback(dialects::chatvolt::error::route_not_found)
+        .fallback(fallback::not_found)
+        .method_not_allowed_fallback(fallback::method_not_allowed)
         .with_state(state);
     http_log::layer(app)
 }

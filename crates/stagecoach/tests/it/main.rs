@@ -17,6 +17,7 @@ mod health;
 mod inbox;
 mod scenarios;
 mod schema;
+mod scopes;
 mod steps;
 mod telecrm;
 mod tenancy;

@@ -191,15 +191,16 @@ impl IntoResponse for ChatvoltError {
     }
 }
 
-/// A path that no route serves.
-pub(crate) async fn route_not_found() -> Response {
+/// A request no route serves: an unknown path (404 `NOT_FOUND`) or a method the path
+/// does not take (405 `METHOD_NOT_ALLOWED`).
+pub(crate) fn unmatched(status: StatusCode, code: &'static str, message: String) -> Response {
     let body = ErrorBody {
         success: false,
-        error: "no such endpoint".to_owned(),
-        code: "NOT_FOUND",
+        error: message,
+        code,
         fields: vec![],
     };
-    (StatusCode::NOT_FOUND, Json(body)).into_response()
+    (status, Json(body)).into_response()
 }
 
 /// A handler panicked: answer 500 without internals (the panic itself is logged).

@@ -178,3 +178,15 @@ impl IntoResponse for ApiError {
 }
 
 pub type Result<T> = std::result::Result<T, ApiError>;
+
+/// A request no route serves (see [`crate::fallback`]).
+pub(crate) fn unmatched(status: StatusCode, code: &'static str, message: String) -> Response {
+    let body = NativeErrorBody {
+        error: NativeError {
+            code,
+            message,
+            fields: vec![],
+        },
+    };
+    (status, Json(body)).into_response()
+}

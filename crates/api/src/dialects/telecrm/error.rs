@@ -183,3 +183,11 @@ impl IntoResponse for ApiError {
 }
 
 pub type Result<T> = std::result::Result<T, ApiError>;
+
+/// A request no route serves (see [`crate::fallback`]).
+pub(crate) fn unmatched(status: StatusCode, code: &'static str, message: String) -> Response {
+    let body = TelecrmErrorBody {
+        error: TelecrmError { code, message },
+    };
+    (status, Json(body)).into_response()
+}

@@ -190,3 +190,16 @@ impl IntoResponse for TexterError {
 }
 
 pub type Result<T> = std::result::Result<T, TexterError>;
+
+/// A request no route serves (see [`crate::fallback`]).
+pub(crate) fn unmatched(status: StatusCode, code: &'static str, message: String) -> Response {
+    let body = TexterErrorBody {
+        success: false,
+        code,
+        message,
+        field: None,
+        fields: vec![],
+        missing_scope: None,
+    };
+    (status, Json(body)).into_response()
+}
