@@ -3,18 +3,20 @@
 //! Each public API dialect lives in its own module under [`dialects`]: it parses and
 //! validates its shapes, calls the use cases of `stagecoach-app`, and renders its shapes,
 //! with its error body defined in one place. Everything else here is shared plumbing:
-//! health checks, the OpenAPI document, request ids and logging.
+//! health checks, the OpenAPI document, request ids and logging, metrics.
 
 pub mod dialects;
 mod extract;
 mod health;
 mod http_log;
+pub mod metrics;
 mod nullable;
 pub mod openapi;
 
 use std::future::Future;
 
 use axum::Router;
+use metrics::HttpMetrics;
 use stagecoach_app::Stagecoach;
 use tokio::net::TcpListener;
 
@@ -27,8 +29,8 @@ pub struct AppState {
 /// The largest request body accepted; larger ones get 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The whole HTTP API.
-pub fn router(core: Stagecoach) -> Router {
+/// The whole HTTP API, counting its requests into `metrics` when given.
+pub fn router(core: Stagecoach, metrics: Option<HttpMetrics>) -> Router {
     let state = AppState { core };
     let (api, _spec) = openapi::split_router().split_for_parts();
     let app = api
@@ -37,7 +39,11 @@ pub fn router(core: Stagecoach) -> Router {
         .route("/openapi.json", axum::routing::get(openapi::serve_document))
         .fallback(dialects::chatvolt::error::route_not_found)
         .with_state(state);
-    http_log::layer(app)
+    let app = http_log::layer(app);
+    match metrics {
+        Some(metrics) => metrics::layer(app, metrics),
+        None => app,
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
@@ -45,9 +51,10 @@ pub fn router(core: Stagecoach) -> Router {
 pub async fn serve(
     listener: TcpListener,
     core: Stagecoach,
+    metrics: Option<HttpMetrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(core))
+    axum::serve(listener, router(core, metrics))
         .with_graceful_shutdown(shutdown)
         .await
 }

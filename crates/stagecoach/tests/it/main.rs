@@ -13,6 +13,8 @@ mod cli;
 mod engine;
 mod health;
 mod inbox;
+mod metrics;
+mod retention;
 mod scenarios;
 mod schema;
 mod steps;
