@@ -4,7 +4,7 @@
 //! validates its shapes, calls the use cases of `stagecoach-app`, and renders its shapes,
 //! with its error body defined in one place. Everything else here is shared plumbing:
 //! health checks, the OpenAPI document and the pages rendered from it, request ids and
-//! logging.
+//! logging, metrics.
 
 pub mod dialects;
 mod docs;
@@ -12,6 +12,7 @@ mod extract;
 mod fallback;
 mod health;
 mod http_log;
+pub mod metrics;
 mod nullable;
 pub mod openapi;
 mod scopes;
@@ -19,6 +20,7 @@ mod scopes;
 use std::future::Future;
 
 use axum::Router;
+use metrics::HttpMetrics;
 use stagecoach_app::Stagecoach;
 use tokio::net::TcpListener;
 
@@ -31,8 +33,8 @@ pub struct AppState {
 /// The largest request body accepted; larger ones get 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The whole HTTP API.
-pub fn router(core: Stagecoach) -> Router {
+/// The whole HTTP API, counting its requests into `metrics` when given.
+pub fn router(core: Stagecoach, metrics: Option<HttpMetrics>) -> Router {
     let state = AppState { core };
     let (api, _spec) = openapi::split_router().split_for_parts();
     let app = api
@@ -43,7 +45,11 @@ pub fn router(core: Stagecoach) -> Router {
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .with_state(state);
-    http_log::layer(app)
+    let app = http_log::layer(app);
+    match metrics {
+        Some(metrics) => metrics::layer(app, metrics),
+        None => app,
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
@@ -51,9 +57,10 @@ pub fn router(core: Stagecoach) -> Router {
 pub async fn serve(
     listener: TcpListener,
     core: Stagecoach,
+    metrics: Option<HttpMetrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(core))
+    axum::serve(listener, router(core, metrics))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -37,7 +37,7 @@ use crate::secrets::SecretBox;
 pub const WEBHOOK: &str = "webhook";
 pub const STEP_WEBHOOK: &str = "step_webhook";
 /// Every outbox kind the delivery performs: webhooks, and messages through channels.
-const DELIVERY_KINDS: [&str; 6] = [
+pub(crate) const DELIVERY_KINDS: [&str; 6] = [
     WEBHOOK,
     STEP_WEBHOOK,
     "initial_message",
@@ -133,6 +133,27 @@ pub enum SendOutcome {
     /// The address policy refused the destination: retrying cannot help until the
     /// configuration changes (then redeliver).
     Refused { reason: String },
+}
+
+/// What came of performing a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The receiver accepted it (or nothing had to leave Stagecoach).
+    Delivered,
+    /// It failed and is queued to be tried again.
+    Retrying,
+    /// It failed for good: the schedule ran out, or retrying cannot help.
+    Failed,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Retrying => "retrying",
+            DeliveryOutcome::Failed => "failed",
+        }
+    }
 }
 
 /// Sends requests; the worker's HTTP client in production.
@@ -570,12 +591,12 @@ impl Stagecoach {
 
     /// Sends a claimed delivery and records the attempt: done on a 2xx answer, otherwise
     /// retried per the schedule (honouring `Retry-After` on 429 and 503) or, after the
-    /// last attempt, failed. Returns whether it was delivered.
+    /// last attempt, failed.
     pub async fn perform_delivery(
         &self,
         claimed: ClaimedDelivery,
         transport: &dyn Transport,
-    ) -> Result<bool, AppError> {
+    ) -> Result<DeliveryOutcome, AppError> {
         let ClaimedDelivery {
             organization_id: org,
             entry,
@@ -605,7 +626,7 @@ impl Stagecoach {
                         tx.set_message_status(org, message, "sent", None).await?;
                     }
                     tx.commit().await?;
-                    return Ok(true);
+                    return Ok(DeliveryOutcome::Delivered);
                 }
             };
 
@@ -651,7 +672,7 @@ impl Stagecoach {
             error: error.clone(),
         })
         .await?;
-        let delivered = match error {
+        let delivery_outcome = match error {
             None => {
                 tx.finish_outbox(entry.id, "done", now).await?;
                 if let Some(message) = message {
@@ -661,7 +682,7 @@ impl Stagecoach {
                     tx.enqueue(org, entry.conversation_id, OutboxId::new(), &event, now)
                         .await?;
                 }
-                true
+                DeliveryOutcome::Delivered
             }
             Some(error) => {
                 let jitter = rand::random::<f64>() * 2.0 - 1.0;
@@ -679,21 +700,22 @@ impl Stagecoach {
                     AfterFailure::RetryIn(wait) => {
                         let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
                         tx.retry_outbox(entry.id, at, &error, now).await?;
+                        DeliveryOutcome::Retrying
                     }
                     AfterFailure::GiveUp => {
                         tx.fail_outbox(entry.id, &error, now).await?;
                         if let Some(message) = message {
                             tx.set_message_status(org, message, "failed", None).await?;
                         }
+                        DeliveryOutcome::Failed
                     }
                 }
-                false
             }
         };
         tx.commit().await?;
         // The provider's id lets its status webhooks find the message. Recorded on its own:
         // a provider repeating an id must not undo the delivery's record.
-        if let (true, Some(message)) = (delivered, message)
+        if let (DeliveryOutcome::Delivered, Some(message)) = (delivery_outcome, message)
             && let Some(provider_id) = excerpt.as_deref().and_then(provider_message_id)
         {
             let mut tx = self.store.begin_write().await?;
@@ -708,7 +730,7 @@ impl Stagecoach {
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok(delivered)
+        Ok(delivery_outcome)
     }
 
     /// What a delivery comes to: the request it makes, or why there is none.

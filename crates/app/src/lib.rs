@@ -21,6 +21,7 @@ mod inbound;
 mod inbox;
 mod labels;
 mod leads;
+mod operations;
 mod scenarios;
 mod secrets;
 mod steps;
@@ -45,20 +46,22 @@ pub use contacts::ContactInput;
 pub use conversations::{ConversationDetail, StayView};
 pub use crm::{BoardCard, StepRef};
 pub use delivery::{
-    ClaimedDelivery, CreatedEndpoint, DELIVERY_LEASE, DeliverySettings, EXCERPT_LIMIT,
-    EndpointInput, EndpointPatch, MAX_BULK_REDELIVERY, OutboundRequest, ProviderUrls, SendOutcome,
-    Transport,
+    ClaimedDelivery, CreatedEndpoint, DELIVERY_LEASE, DeliveryOutcome, DeliverySettings,
+    EXCERPT_LIMIT, EndpointInput, EndpointPatch, MAX_BULK_REDELIVERY, OutboundRequest,
+    ProviderUrls, SendOutcome, Transport,
 };
 pub use engine::{EntryReport, ThreadRandom};
 pub use error::{AppError, Entity};
 pub use inbound::{InboundMessage, InboundReceipt};
 pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 pub use leads::{ActionOutcome, LeadQuery, LeadWrite, Remark, lead_fields};
+pub use operations::Backlog;
 pub use secrets::{SecretBox, SecretError};
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
-    ActionFilter, Attempt, ChatSearch, ContactFilter, ConversationFilter, OutboxEntry,
-    PaymentTotal, PendingAutoAdvance, RedeliveryFilter, StayFilter, TimelineEntry,
+    ActionFilter, Attempt, AutoAdvanceBacklog, ChatSearch, ContactFilter, ConversationFilter,
+    OutboxBacklog, OutboxEntry, PaymentTotal, PendingAutoAdvance, RedeliveryFilter, StayFilter,
+    TimelineEntry,
 };
 pub use steps::{StepView, missing_reference_message};
 pub use templates::TemplateSend;

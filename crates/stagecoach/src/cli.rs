@@ -89,6 +89,14 @@ pub struct ServeArgs {
     /// The most bytes a conversation's CRM data may take (serialized JSON).
     #[arg(long, env = "STAGECOACH_MAX_CRM_DATA_BYTES", default_value_t = stagecoach_app::DEFAULT_CRM_DATA_LIMIT)]
     pub max_crm_data_bytes: usize,
+    /// Serve Prometheus metrics at /metrics on this address (off when not given). A
+    /// listener of its own, apart from the API's, so it can stay on a private network.
+    #[arg(long, env = "STAGECOACH_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Days to keep outbox rows once delivered or failed, with their delivery attempts;
+    /// the worker prunes older ones. `off` keeps them for good.
+    #[arg(long, env = "STAGECOACH_RETENTION_DAYS", default_value = "30", value_parser = parse_retention_days)]
+    pub retention_days: RetentionDays,
     /// Do not apply migrations at start (run `stagecoach migrate` yourself).
     #[arg(long, env = "STAGECOACH_NO_MIGRATE")]
     pub no_migrate: bool,
@@ -143,6 +151,43 @@ pub struct SecretKeyArgs {
         default_value = "data/secret.key"
     )]
     pub file: std::path::PathBuf,
+}
+
+/// How long settled outbox rows are kept: some whole days, or for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionDays {
+    Days(u16),
+    Off,
+}
+
+impl RetentionDays {
+    pub fn as_duration(self) -> Option<std::time::Duration> {
+        match self {
+            RetentionDays::Days(days) => Some(std::time::Duration::from_secs(
+                u64::from(days) * 24 * 60 * 60,
+            )),
+            RetentionDays::Off => None,
+        }
+    }
+}
+
+/// A number of days from 1 on, or `off`. Zero is refused rather than guessed at: it could
+/// mean "keep nothing" as well as "never prune".
+fn parse_retention_days(text: &str) -> Result<RetentionDays, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(RetentionDays::Off);
+    }
+    match text.parse::<u16>() {
+        Ok(0) => Err(
+            "0 is ambiguous: give a number of days from 1, or `off` to keep rows for good".into(),
+        ),
+        Ok(days) => Ok(RetentionDays::Days(days)),
+        Err(_) => Err(format!(
+            "{text:?} is not a number of days (1 to {}) or `off`",
+            u16::MAX
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -282,4 +327,24 @@ fn parse_scope(text: &str) -> Result<String, String> {
 
 fn parse_token_id(text: &str) -> Result<ApiTokenId, String> {
     ApiTokenId::parse(text).ok_or_else(|| format!("{text:?} is not a token id"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RetentionDays, parse_retention_days};
+
+    #[test]
+    fn retention_is_days_or_off_never_zero() {
+        assert_eq!(parse_retention_days("30"), Ok(RetentionDays::Days(30)));
+        assert_eq!(parse_retention_days("OFF"), Ok(RetentionDays::Off));
+        assert!(parse_retention_days("0").unwrap_err().contains("off"));
+        assert!(parse_retention_days("-1").is_err());
+        assert!(parse_retention_days("7d").is_err());
+        assert!(parse_retention_days("70000").is_err());
+        assert_eq!(
+            RetentionDays::Days(2).as_duration(),
+            Some(std::time::Duration::from_secs(2 * 86_400))
+        );
+        assert_eq!(RetentionDays::Off.as_duration(), None);
+    }
 }

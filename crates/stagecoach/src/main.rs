@@ -11,17 +11,18 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use stagecoach_api::metrics::HttpMetrics;
 use stagecoach_app::{
     DeliverySettings, ProviderUrls, SecretBox, Stagecoach, SystemClock, Transport,
 };
 use stagecoach_domain::delivery::network::parse_allow_list;
 use stagecoach_domain::delivery::retry::parse_schedule;
-use stagecoach_worker::HttpTransport;
+use stagecoach_worker::{HttpTransport, WorkerMetrics, WorkerSettings};
 use tokio::net::TcpListener;
 
 use cli::{
     Cli, Command, DbCommand, LeadsCommand, MemberCommand, OrgCommand, Role, SecretKeyArgs,
-    TokenCommand,
+    ServeArgs, TokenCommand,
 };
 
 fn main() -> ExitCode {
@@ -139,7 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 std::time::Duration::from_secs(serve.delivery_timeout),
             )
             .context("cannot set up the outbound HTTP client")?;
-            run_server(core, Arc::new(transport), &serve.listen, serve.role).await
+            run_server(core, Arc::new(transport), &serve).await
         }
         Command::Migrate => {
             store
@@ -312,14 +313,37 @@ impl stagecoach_storage::copy::CopyProgress for CopyBar {
 async fn run_server(
     core: Stagecoach,
     transport: Arc<dyn Transport>,
-    listen: &str,
-    role: Role,
+    serve: &ServeArgs,
 ) -> anyhow::Result<()> {
+    let (listen, role) = (serve.listen.as_str(), serve.role);
     if role != Role::Worker {
         if let Some(bootstrap) = core.bootstrap_if_empty().await? {
             show_bootstrap(&bootstrap, listen);
         }
     }
+    // Both listeners are bound before anything runs, so a taken address stops the start.
+    let listener = if role == Role::Worker {
+        None
+    } else {
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        tracing::info!(address = %listener.local_addr()?, "serving HTTP");
+        Some(listener)
+    };
+    let metrics_listener = match &serve.metrics_listen {
+        Some(address) => {
+            let metrics_listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {address}"))?;
+            tracing::info!(
+                metrics.address = %metrics_listener.local_addr()?,
+                "serving metrics at /metrics"
+            );
+            Some(metrics_listener)
+        }
+        None => None,
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let signal = tokio::spawn(async move {
         shutdown_signal().await;
@@ -331,24 +355,54 @@ async fn run_server(
             let _ = stopped.wait_for(|s| *s).await;
         }
     };
+    // Each part counts into the registry when it runs here; without a metrics listener
+    // nothing is counted, as no one could read it.
+    let mut registry = stagecoach_api::metrics::registry();
+    let (http_metrics, worker_metrics) = match metrics_listener {
+        Some(_) => (
+            (role != Role::Worker).then(|| HttpMetrics::register(&mut registry)),
+            if role == Role::Api {
+                WorkerMetrics::default()
+            } else {
+                WorkerMetrics::register(&mut registry)
+            },
+        ),
+        None => (None, WorkerMetrics::default()),
+    };
+    let metrics_server = metrics_listener.map(|listener| {
+        tokio::spawn(stagecoach_api::metrics::serve_metrics(
+            listener,
+            core.clone(),
+            Arc::new(registry),
+            until_stopped(),
+        ))
+    });
     let worker = (role != Role::Api).then(|| {
         tokio::spawn(stagecoach_worker::run(
             core.clone(),
             transport,
+            WorkerSettings {
+                retention: serve.retention_days.as_duration(),
+                metrics: worker_metrics,
+            },
             until_stopped(),
         ))
     });
-    if role == Role::Worker {
-        until_stopped().await;
-    } else {
-        let listener = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        tracing::info!(address = %listener.local_addr()?, "serving HTTP");
-        stagecoach_api::serve(listener, core, until_stopped()).await?;
+    match listener {
+        Some(listener) => {
+            stagecoach_api::serve(listener, core, http_metrics, until_stopped()).await?;
+        }
+        None => until_stopped().await,
     }
     if let Some(worker) = worker {
         let _ = worker.await;
+    }
+    if let Some(metrics_server) = metrics_server {
+        match metrics_server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "the metrics listener failed"),
+            Err(error) => tracing::error!(%error, "the metrics listener panicked"),
+        }
     }
     signal.abort();
     tracing::info!("stopped");

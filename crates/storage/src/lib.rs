@@ -25,7 +25,7 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use repos::agents::Agents;
-pub use repos::board::{Board, PendingAutoAdvance, StayFilter};
+pub use repos::board::{AutoAdvanceBacklog, Board, PendingAutoAdvance, StayFilter};
 pub use repos::contacts::{ContactFilter, Contacts};
 pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations, LinkWrite};
 pub use repos::delivery::{Attempt, Deliveries, RedeliveryFilter};
@@ -36,7 +36,7 @@ pub use repos::messages::Messages;
 pub use repos::organizations::Organizations;
 pub use repos::scenarios::Scenarios;
 pub use repos::steps::Steps;
-pub use repos::timeline::{OutboxEntry, Timeline, TimelineEntry};
+pub use repos::timeline::{OutboxBacklog, OutboxEntry, Timeline, TimelineEntry};
 pub use repos::tokens::ApiTokens;
 
 /// Which engine a store runs on.

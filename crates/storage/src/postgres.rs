@@ -201,7 +201,8 @@ board::impl_board!(PgTx, claim_sql = board::CLAIM_POSTGRES);
 timeline::impl_timeline!(
     PgTx,
     claim_sql = timeline::CLAIM_OUTBOX_POSTGRES,
-    take_sql = timeline::TAKE_OUTBOX_POSTGRES
+    take_sql = timeline::TAKE_OUTBOX_POSTGRES,
+    prune_sql = timeline::PRUNE_OUTBOX_POSTGRES
 );
 labels::impl_labels!(PgTx);
 leads::impl_leads!(PgTx);

@@ -403,7 +403,8 @@ board::impl_board!(SqliteTx, claim_sql = board::CLAIM_SQLITE);
 timeline::impl_timeline!(
     SqliteTx,
     claim_sql = timeline::CLAIM_OUTBOX_SQLITE,
-    take_sql = timeline::TAKE_OUTBOX_SQLITE
+    take_sql = timeline::TAKE_OUTBOX_SQLITE,
+    prune_sql = timeline::PRUNE_OUTBOX_SQLITE
 );
 labels::impl_labels!(SqliteTx);
 leads::impl_leads!(SqliteTx);

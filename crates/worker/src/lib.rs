@@ -1,19 +1,23 @@
 //! Background work: firing due auto-advance timers, applying lead writes queued by
-//! TeleCRM's async API, and delivering webhooks. It runs inside `stagecoach serve` (or
-//! alone with `--role worker`), on as many processes as there are; claims with leases make
-//! sure each piece of work is done by one worker at a time, and a crashed worker's work
-//! comes back when its lease ends.
+//! TeleCRM's async API, delivering webhooks, and pruning what was delivered long ago. It
+//! runs inside `stagecoach serve` (or alone with `--role worker`), on as many processes as
+//! there are; claims with leases make sure each piece of work is done by one worker at a
+//! time, and a crashed worker's work comes back when its lease ends.
 
 mod http;
+mod metrics;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stagecoach_app::{AppError, Stagecoach, Transport};
+use stagecoach_app::{AppError, DeliveryOutcome, Stagecoach, Transport};
 use tokio::task::JoinSet;
 
 pub use http::{DEFAULT_TIMEOUT, HttpTransport, install_tls_provider};
+pub use metrics::WorkerMetrics;
+
+use metrics::Loop;
 
 /// How often the worker looks for due work.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -25,19 +29,75 @@ const BATCH: i64 = 500;
 /// How many deliveries one worker has in flight at most.
 pub const MAX_IN_FLIGHT: usize = 32;
 
+/// How long delivered and failed outbox rows are kept by default.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// How often retention looks for rows to prune. Rows are kept for days, so a few minutes
+/// late costs nothing.
+const RETENTION_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// How many outbox rows (with their attempts) one pruning statement deletes: a short
+/// transaction that never holds the SQLite writer or PostgreSQL's row locks for long.
+const RETENTION_BATCH: i64 = 500;
+
+/// The pause between two pruning statements, so a large backlog of old rows is worked
+/// off without crowding out the writes that serve requests.
+const RETENTION_PAUSE: Duration = Duration::from_millis(100);
+
+/// How the worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// How long outbox rows are kept once done or failed; `None` keeps them for good.
+    pub retention: Option<Duration>,
+    pub metrics: WorkerMetrics,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            retention: Some(DEFAULT_RETENTION),
+            metrics: WorkerMetrics::default(),
+        }
+    }
+}
+
 /// Runs the worker's loops until `shutdown` completes; deliveries in flight finish first.
 pub async fn run(
     core: Stagecoach,
     transport: Arc<dyn Transport>,
+    settings: WorkerSettings,
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tracing::info!("worker started");
-    let timers = tokio::spawn(run_timers(core.clone(), stopped.clone()));
-    let deliveries = tokio::spawn(run_deliveries(core, transport, stopped));
+    let metrics = settings.metrics;
+    for worker_loop in [
+        Loop::AutoAdvances,
+        Loop::LeadWrites,
+        Loop::Events,
+        Loop::Deliveries,
+    ] {
+        metrics.started(worker_loop);
+    }
+    if settings.retention.is_some() {
+        metrics.started(Loop::Retention);
+    }
+    let timers = tokio::spawn(run_timers(core.clone(), metrics.clone(), stopped.clone()));
+    let retention = settings.retention.map(|retention| {
+        tokio::spawn(run_retention(
+            core.clone(),
+            retention,
+            metrics.clone(),
+            stopped.clone(),
+        ))
+    });
+    let deliveries = tokio::spawn(run_deliveries(core, transport, metrics, stopped));
     shutdown.await;
     let _ = stop.send(true);
     let _ = tokio::join!(timers, deliveries);
+    if let Some(retention) = retention {
+        let _ = retention.await;
+    }
     tracing::info!("worker stopped");
 }
 
@@ -46,7 +106,13 @@ async fn until_stopped(stopped: &mut tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Whether a pass handled a full batch (so more is waiting); a failed pass is logged.
-fn filled_batch(handled: Result<usize, AppError>, failure: &str) -> bool {
+fn filled_batch(
+    metrics: &WorkerMetrics,
+    worker_loop: Loop,
+    handled: Result<usize, AppError>,
+    failure: &str,
+) -> bool {
+    metrics.pass(worker_loop, &handled);
     match handled {
         Ok(handled) => handled as i64 >= BATCH,
         Err(error) => {
@@ -65,7 +131,11 @@ fn pause(more_waiting: bool) -> Duration {
     }
 }
 
-async fn run_timers(core: Stagecoach, mut stopped: tokio::sync::watch::Receiver<bool>) {
+async fn run_timers(
+    core: Stagecoach,
+    metrics: WorkerMetrics,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         // Several passes at once where the database takes several writers.
         let mut passes = JoinSet::new();
@@ -76,9 +146,16 @@ async fn run_timers(core: Stagecoach, mut stopped: tokio::sync::watch::Receiver<
         let mut timers = false;
         while let Some(pass) = passes.join_next().await {
             let pass = pass.expect("a timer pass panicked");
-            timers |= filled_batch(pass, "could not claim due auto-advances");
+            timers |= filled_batch(
+                &metrics,
+                Loop::AutoAdvances,
+                pass,
+                "could not claim due auto-advances",
+            );
         }
         let leads = filled_batch(
+            &metrics,
+            Loop::LeadWrites,
             core.process_queued_lead_writes(BATCH).await,
             "could not claim queued lead writes",
         );
@@ -92,31 +169,40 @@ async fn run_timers(core: Stagecoach, mut stopped: tokio::sync::watch::Receiver<
 async fn run_deliveries(
     core: Stagecoach,
     transport: Arc<dyn Transport>,
+    metrics: WorkerMetrics,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut in_flight = JoinSet::new();
     loop {
-        let events_waiting =
-            filled_batch(core.fan_out_events(BATCH).await, "could not fan out events");
+        let events_waiting = filled_batch(
+            &metrics,
+            Loop::Events,
+            core.fan_out_events(BATCH).await,
+            "could not fan out events",
+        );
         let room = MAX_IN_FLIGHT - in_flight.len();
         let claimed = if room == 0 {
             Vec::new()
         } else {
-            core.claim_deliveries(room as i64)
-                .await
-                .unwrap_or_else(|error| {
-                    tracing::error!(%error, "could not claim deliveries");
-                    Vec::new()
-                })
+            let claimed = core.claim_deliveries(room as i64).await;
+            metrics.pass(Loop::Deliveries, &claimed);
+            claimed.unwrap_or_else(|error| {
+                tracing::error!(%error, "could not claim deliveries");
+                Vec::new()
+            })
         };
         let deliveries_waiting = room > 0 && claimed.len() == room;
         for delivery in claimed {
-            let (core, transport) = (core.clone(), transport.clone());
+            let (core, transport, metrics) = (core.clone(), transport.clone(), metrics.clone());
             in_flight.spawn(async move {
-                let id = delivery.entry.id;
-                if let Err(error) = core.perform_delivery(delivery, transport.as_ref()).await {
-                    // The lease runs out and another pass tries again.
-                    tracing::error!(outbox.id = %id, %error, "could not record a delivery");
+                let (id, kind) = (delivery.entry.id, delivery.entry.kind.clone());
+                match core.perform_delivery(delivery, transport.as_ref()).await {
+                    Ok(outcome) => metrics.delivery(&kind, Some(outcome)),
+                    Err(error) => {
+                        metrics.delivery(&kind, None);
+                        // The lease runs out and another pass tries again.
+                        tracing::error!(outbox.id = %id, %error, "could not record a delivery");
+                    }
                 }
             });
         }
@@ -129,6 +215,62 @@ async fn run_deliveries(
         while in_flight.try_join_next().is_some() {}
     }
     while in_flight.join_next().await.is_some() {}
+}
+
+async fn run_retention(
+    core: Stagecoach,
+    retention: Duration,
+    metrics: WorkerMetrics,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let pruned = prune_settled(&core, retention, &mut stopped).await;
+        metrics.pass(Loop::Retention, &pruned);
+        match pruned {
+            Ok(0) => {}
+            Ok(rows) => {
+                metrics.pruned(rows);
+                tracing::info!(rows, "pruned settled outbox rows past retention");
+            }
+            Err(error) => tracing::error!(%error, "could not prune settled outbox rows"),
+        }
+        tokio::select! {
+            () = until_stopped(&mut stopped) => break,
+            () = tokio::time::sleep(RETENTION_EVERY) => {}
+        }
+    }
+}
+
+/// Prunes, a batch at a time with a pause between batches, every outbox row that was done
+/// or failed longer than `retention` ago, with its delivery attempts; returns how many.
+/// Stops early, between batches, when the worker stops.
+async fn prune_settled(
+    core: &Stagecoach,
+    retention: Duration,
+    stopped: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<u64, AppError> {
+    let mut pruned = 0;
+    loop {
+        let batch = core
+            .prune_settled_outbox(retention, RETENTION_BATCH)
+            .await?;
+        pruned += batch;
+        if batch < RETENTION_BATCH as u64 {
+            return Ok(pruned);
+        }
+        tokio::select! {
+            () = until_stopped(stopped) => return Ok(pruned),
+            () = tokio::time::sleep(RETENTION_PAUSE) => {}
+        }
+    }
+}
+
+/// One retention pass: prunes every outbox row done or failed longer than `retention`
+/// ago, a batch at a time; returns how many. For tests and operators' one-off runs; `run`
+/// prunes on its own every few minutes.
+pub async fn prune_expired(core: &Stagecoach, retention: Duration) -> Result<u64, AppError> {
+    let (_never_stop, mut stopped) = tokio::sync::watch::channel(false);
+    prune_settled(core, retention, &mut stopped).await
 }
 
 /// One delivery pass, waiting for every send: fans out queued events, then performs the
@@ -147,7 +289,8 @@ pub async fn deliver_due(
     }
     let mut delivered = 0;
     while let Some(joined) = sends.join_next().await {
-        delivered += usize::from(joined.expect("a delivery task panicked")?);
+        let outcome = joined.expect("a delivery task panicked")?;
+        delivered += usize::from(outcome == DeliveryOutcome::Delivered);
     }
     Ok(delivered)
 }

@@ -15,6 +15,8 @@ mod docs;
 mod engine;
 mod health;
 mod inbox;
+mod metrics;
+mod retention;
 mod scenarios;
 mod schema;
 mod scopes;

@@ -146,10 +146,12 @@ pub fn uuid_simple() -> String {
     OrganizationId::new().0.simple().to_string()
 }
 
-/// The server key of every test app: a second instance on the same database must be able
-/// to open the secrets the first stored.
+/// The server key of every test app, base64: a second instance on the same database (or
+/// a `stagecoach serve` process) must be able to open the secrets the first stored.
+pub const SECRET_KEY: &str = "c3RhZ2Vjb2FjaC10ZXN0LWtleS0zMi1ieXRlcy1sb24=";
+
 pub fn secret_box() -> stagecoach_app::SecretBox {
-    stagecoach_app::SecretBox::from_base64("c3RhZ2Vjb2FjaC10ZXN0LWtleS0zMi1ieXRlcy1sb24=").unwrap()
+    stagecoach_app::SecretBox::from_base64(SECRET_KEY).unwrap()
 }
 
 /// One running server with one organization and a token for it.
@@ -212,7 +214,7 @@ impl TestApp {
         let (tx, rx) = oneshot::channel::<()>();
         let server_core = core.clone();
         tokio::spawn(async move {
-            stagecoach_api::serve(listener, server_core, async {
+            stagecoach_api::serve(listener, server_core, None, async {
                 let _ = rx.await;
             })
             .await

@@ -578,6 +578,7 @@ async fn the_worker_loop_delivers_in_the_background(app: TestApp) {
     let worker = tokio::spawn(stagecoach_worker::run(
         app.core.clone(),
         loopback_transport(),
+        stagecoach_worker::WorkerSettings::default(),
         async {
             let _ = stopped.await;
         },

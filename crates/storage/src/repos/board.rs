@@ -31,6 +31,14 @@ pub(crate) fn upsert_link(l: &ScenarioLink) -> crate::sql::Query {
     .bind(crate::rows::millis(l.updated_at))
 }
 
+/// The auto-advances due now that no worker holds, across organizations (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AutoAdvanceBacklog {
+    pub due: i64,
+    /// When the longest-overdue of them fell due.
+    pub oldest_due_at: Option<DateTime<Utc>>,
+}
+
 /// A conversation's pending auto-advance (at most one, for its current stay).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingAutoAdvance {
@@ -147,6 +155,11 @@ pub trait Board {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<PendingAutoAdvance>, StoreError>;
+    /// The due auto-advances a claim would take, counted: a range of `auto_advances_due`.
+    async fn auto_advance_backlog(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<AutoAdvanceBacklog, StoreError>;
 }
 
 crate::sql::row_struct! {
@@ -520,6 +533,23 @@ macro_rules! impl_board {
                     .fetch_all(self.conn())
                     .await?;
                 rows.into_iter().map(|r| r.into_domain()).collect()
+            }
+
+            async fn auto_advance_backlog(
+                &mut self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<$crate::repos::board::AutoAdvanceBacklog, $crate::StoreError> {
+                let (due, oldest_due_at) = $crate::sql::query_as::<(i64, Option<i64>)>(
+                    "SELECT COUNT(*), MIN(due_at) FROM auto_advances \
+                     WHERE due_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1)",
+                )
+                .bind($crate::rows::millis(now))
+                .fetch_one(self.conn())
+                .await?;
+                Ok($crate::repos::board::AutoAdvanceBacklog {
+                    due,
+                    oldest_due_at: $crate::rows::opt_time(oldest_due_at)?,
+                })
             }
         }
     };

@@ -39,6 +39,21 @@ pub struct OutboxEntry {
     pub created_at: DateTime<Utc>,
 }
 
+/// The outbox rows of one kind that are still to do or gave up, across organizations:
+/// the operator's view of the queue, for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    pub kind: String,
+    /// Rows still to do: queued, waiting for a retry, or held by a worker.
+    pub pending: i64,
+    /// Pending rows due now that no worker holds.
+    pub due: i64,
+    /// When the longest-waiting of the due rows fell due.
+    pub oldest_due_at: Option<DateTime<Utc>>,
+    /// Rows that gave up; they stay until retention prunes them.
+    pub failed: i64,
+}
+
 #[async_trait]
 pub trait Timeline {
     async fn append_event(
@@ -123,6 +138,20 @@ pub trait Timeline {
         org: OrganizationId,
         conversation: ConversationId,
     ) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// The backlog of every kind that has pending or failed rows, across organizations.
+    /// Reads only those rows, through their partial indexes, never the delivered ones.
+    async fn outbox_backlog(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxBacklog>, StoreError>;
+    /// Deletes up to `limit` outbox rows (with their delivery attempts) that settled, done
+    /// or failed, before `before`, oldest first; returns how many. Pending rows, retrying
+    /// ones included, are never deleted. Not scoped to an organization: the worker's view.
+    async fn prune_settled_outbox(
+        &mut self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
 }
 
 crate::sql::row_struct! {
@@ -200,6 +229,76 @@ pub(crate) const TAKE_OUTBOX_POSTGRES: &str = "UPDATE outbox SET attempts = atte
      ORDER BY available_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING *";
 
+/// Pending rows per kind: an index-only read of `outbox_pending`.
+pub(crate) const PENDING_BACKLOG_SQL: &str = "SELECT kind, COUNT(*) AS pending, \
+     COUNT(*) FILTER (WHERE available_at <= $1) AS due, \
+     MIN(available_at) FILTER (WHERE available_at <= $1) AS oldest_due_at \
+     FROM outbox WHERE status = 'pending' GROUP BY kind";
+/// Failed rows per kind: an index-only read of `outbox_failed` (migration 0010).
+pub(crate) const FAILED_BACKLOG_SQL: &str =
+    "SELECT kind, COUNT(*) AS failed FROM outbox WHERE status = 'failed' GROUP BY kind";
+
+/// Pruning walks the primary key from the oldest id and stops at the first id created at
+/// the cutoff: outbox ids are UUIDv7, ordered by creation, and a row created after the
+/// cutoff cannot have settled before it. Without that bound, the pass that finds nothing
+/// left to prune would read every row. `updated_at` (when the row settled) decides.
+/// PostgreSQL skips rows a worker holds, so pruning never waits for one, and takes the ids
+/// as an array: with `IN (SELECT …)`, the generic plan of the prepared statement (which
+/// cannot know the limit) joins them to a scan of the whole outbox.
+pub(crate) const PRUNE_OUTBOX_SQLITE: &str = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+     WHERE id < $1 AND status IN ('done', 'failed') AND updated_at < $2 ORDER BY id LIMIT $3)";
+pub(crate) const PRUNE_OUTBOX_POSTGRES: &str = "DELETE FROM outbox WHERE id = ANY (ARRAY(SELECT id FROM outbox \
+     WHERE id < $1 AND status IN ('done', 'failed') AND updated_at < $2 ORDER BY id LIMIT $3 \
+     FOR UPDATE SKIP LOCKED))";
+
+/// The smallest UUIDv7 of the millisecond `at`: every id created before it sorts lower.
+pub(crate) fn first_id_at(at: DateTime<Utc>) -> Uuid {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid()
+}
+
+crate::sql::row_struct! {
+    pub(crate) struct PendingBacklogRow {
+        kind: String,
+        pending: i64,
+        due: i64,
+        oldest_due_at: Option<i64>,
+    }
+}
+
+/// Merges the pending and failed counts of each kind, in kind order.
+pub(crate) fn merge_backlog(
+    pending: Vec<PendingBacklogRow>,
+    failed: Vec<(String, i64)>,
+) -> Result<Vec<OutboxBacklog>, StoreError> {
+    let mut kinds = std::collections::BTreeMap::new();
+    for row in pending {
+        kinds.insert(
+            row.kind.clone(),
+            OutboxBacklog {
+                kind: row.kind,
+                pending: row.pending,
+                due: row.due,
+                oldest_due_at: crate::rows::opt_time(row.oldest_due_at)?,
+                failed: 0,
+            },
+        );
+    }
+    for (kind, failed) in failed {
+        kinds
+            .entry(kind.clone())
+            .or_insert_with(|| OutboxBacklog {
+                kind,
+                pending: 0,
+                due: 0,
+                oldest_due_at: None,
+                failed: 0,
+            })
+            .failed = failed;
+    }
+    Ok(kinds.into_values().collect())
+}
+
 /// Claimed or taken outbox rows with the organization each belongs to.
 pub(crate) fn with_organizations(
     rows: Vec<OutboxRow>,
@@ -213,7 +312,7 @@ pub(crate) fn with_organizations(
 }
 
 macro_rules! impl_timeline {
-    ($tx:ty, claim_sql = $claim:expr, take_sql = $take:expr) => {
+    ($tx:ty, claim_sql = $claim:expr, take_sql = $take:expr, prune_sql = $prune:expr) => {
         #[async_trait::async_trait]
         impl $crate::repos::timeline::Timeline for $tx {
             async fn append_event(
@@ -398,6 +497,38 @@ macro_rules! impl_timeline {
                 .fetch_all(self.conn())
                 .await?;
                 rows.into_iter().map(|r| r.into_entry()).collect()
+            }
+
+            async fn outbox_backlog(
+                &mut self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<$crate::repos::timeline::OutboxBacklog>, $crate::StoreError> {
+                let pending = $crate::sql::query_as::<$crate::repos::timeline::PendingBacklogRow>(
+                    $crate::repos::timeline::PENDING_BACKLOG_SQL,
+                )
+                .bind($crate::rows::millis(now))
+                .fetch_all(self.conn())
+                .await?;
+                let failed = $crate::sql::query_as::<(String, i64)>(
+                    $crate::repos::timeline::FAILED_BACKLOG_SQL,
+                )
+                .fetch_all(self.conn())
+                .await?;
+                $crate::repos::timeline::merge_backlog(pending, failed)
+            }
+
+            async fn prune_settled_outbox(
+                &mut self,
+                before: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                let done = $crate::sql::query($prune)
+                    .bind($crate::repos::timeline::first_id_at(before))
+                    .bind($crate::rows::millis(before))
+                    .bind(limit)
+                    .execute(self.conn())
+                    .await?;
+                Ok(done.rows_affected())
             }
         }
     };
