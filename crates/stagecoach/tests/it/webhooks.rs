@@ -27,6 +27,8 @@ backend_tests!(
     endpoints_are_validated_and_private_to_their_organization,
     subscriptions_hear_what_happened_in_their_style,
     the_worker_loop_delivers_in_the_background,
+    addresses_no_delivery_could_reach_are_refused_at_creation,
+    bulk_redelivery_requeues_what_matches,
 );
 
 /// The app with a short retry schedule, so signatures stay within their time tolerance.
@@ -593,4 +595,198 @@ async fn the_worker_loop_delivers_in_the_background(app: TestApp) {
     let _ = stop.send(());
     worker.await.unwrap();
     assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
+}
+
+async fn addresses_no_delivery_could_reach_are_refused_at_creation(app: TestApp) {
+    for (url, address, why) in [
+        ("http://10.1.2.3:8080/hook", "10.1.2.3", "private address"),
+        (
+            "http://169.254.169.254/latest",
+            "169.254.169.254",
+            "link-local",
+        ),
+        ("http://[fd00::1]/hook", "fd00::1", "unique local address"),
+        ("http://127.0.0.2/hook", "127.0.0.2", "loopback"),
+    ] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/v1/webhook-endpoints",
+                Some(json!({"url": url})),
+            )
+            .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, &["url"]);
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(address)
+                && message.contains(why)
+                && message.contains("--outbound-allow-cidrs"),
+            "{message}"
+        );
+    }
+    let (_, listed) = app.call(Method::GET, "/v1/webhook-endpoints", None).await;
+    assert_eq!(listed, json!([]), "nothing was created");
+
+    // A name is known only when it resolves: the endpoint is created, with a warning.
+    let (status, created) = app
+        .call(
+            Method::POST,
+            "/v1/webhook-endpoints",
+            Some(json!({"url": "https://hooks.stagecoach-test.invalid/in"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let warnings = created["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("hooks.stagecoach-test.invalid")),
+        "{created}"
+    );
+    // Changing the address to a refused one is refused, and changes nothing.
+    let id = created["id"].as_str().unwrap();
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/webhook-endpoints/{id}"),
+            Some(json!({"url": "http://192.168.0.10/x", "description": "moved"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, &["url"]);
+    let (_, kept) = app
+        .call(Method::GET, &format!("/v1/webhook-endpoints/{id}"), None)
+        .await;
+    assert_eq!(kept["url"], "https://hooks.stagecoach-test.invalid/in");
+    assert_eq!(kept["description"], Value::Null);
+    assert!(
+        kept.get("warnings").is_none(),
+        "warnings are for the creation answer: {kept}"
+    );
+
+    // A step's webhookUrl alike, in Chatvolt's error shape.
+    let scenario = app.scenario("Sales").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/crm/step",
+            Some(
+                json!({"name": "Hook", "scenarioId": scenario, "prompt": "x",
+                        "webhookUrl": "http://10.0.0.7/step"}),
+            ),
+        )
+        .await;
+    crate::support::assert_error(status, &body, StatusCode::BAD_REQUEST, &["webhookUrl"]);
+    assert!(
+        body["error"].as_str().unwrap().contains("10.0.0.7"),
+        "{body}"
+    );
+    let (_, steps) = app
+        .call(
+            Method::GET,
+            &format!("/crm/step?scenarioId={scenario}"),
+            None,
+        )
+        .await;
+    assert_eq!(steps, json!([]));
+}
+
+async fn bulk_redelivery_requeues_what_matches(app: TestApp) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&receiver)
+        .await;
+    let (first, _) = subscribe(
+        &app,
+        &format!("{}/first", receiver.uri()),
+        json!(["conversation.step_entered"]),
+    )
+    .await;
+    let (second, _) = subscribe(
+        &app,
+        &format!("{}/second", receiver.uri()),
+        json!(["conversation.step_entered"]),
+    )
+    .await;
+    enter_a_step(&app).await;
+    let core = quick_retries(&app, &[]);
+    deliver_due(&core, loopback_transport(), 10).await.unwrap();
+    for endpoint in [&first, &second] {
+        assert_eq!(
+            deliveries_of_endpoint(&app, endpoint).await[0]["status"],
+            "failed"
+        );
+    }
+
+    for (body, field) in [
+        (json!({"status": "lost"}), "status"),
+        (json!({"limit": 0}), "limit"),
+        (json!({"endpointId": "nope"}), "endpointId"),
+        (
+            json!({"createdFrom": "2030-01-02T00:00:00Z", "createdBefore": "2030-01-01T00:00:00Z"}),
+            "createdBefore",
+        ),
+    ] {
+        let (status, answer) = app
+            .call(Method::POST, "/v1/deliveries/redeliver", Some(body))
+            .await;
+        assert_error(status, &answer, StatusCode::BAD_REQUEST, &[field]);
+    }
+    let (_, other) = app.other_tenant().await;
+    let (status, answer) = app
+        .call_as(
+            &other,
+            Method::POST,
+            "/v1/deliveries/redeliver",
+            Some(json!({"endpointId": first})),
+        )
+        .await;
+    assert_error(status, &answer, StatusCode::NOT_FOUND, &["endpointId"]);
+    // Outside the period: nothing.
+    let (status, answer) = app
+        .call(
+            Method::POST,
+            "/v1/deliveries/redeliver",
+            Some(json!({"createdBefore": "2001-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer, json!({"redelivered": 0, "limitReached": false}));
+
+    let (status, answer) = app
+        .call(
+            Method::POST,
+            "/v1/deliveries/redeliver",
+            Some(json!({"endpointId": first, "status": "failed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer, json!({"redelivered": 1, "limitReached": false}));
+    assert_eq!(
+        deliveries_of_endpoint(&app, &first).await[0]["status"],
+        "pending"
+    );
+    assert_eq!(
+        deliveries_of_endpoint(&app, &second).await[0]["status"],
+        "failed"
+    );
+
+    // Every failed one, one at a time.
+    let (_, answer) = app
+        .call(
+            Method::POST,
+            "/v1/deliveries/redeliver",
+            Some(json!({"limit": 1})),
+        )
+        .await;
+    assert_eq!(answer, json!({"redelivered": 1, "limitReached": true}));
+    assert_eq!(
+        deliveries_of_endpoint(&app, &second).await[0]["status"],
+        "pending"
+    );
+    let (_, answer) = app
+        .call(Method::POST, "/v1/deliveries/redeliver", Some(json!({})))
+        .await;
+    assert_eq!(answer["redelivered"], 0);
 }
