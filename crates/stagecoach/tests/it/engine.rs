@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::support::{TestApp, assert_chatvolt_shape, assert_error};
 
 backend_tests!(
+    an_initial_message_nothing_can_deliver_says_why,
     adding_applies_every_rule_of_the_step,
     add_finds_the_step_by_id_index_or_scenario_and_refuses_a_second_add,
     move_sends_the_initial_message_only_when_asked,
@@ -1189,4 +1190,54 @@ async fn other_organizations_cannot_touch_conversations(app: TestApp) {
         app.state_of(&conversation).await["scenarios"][0]["stepId"],
         step["id"]
     );
+}
+
+/// A WhatsApp conversation while no WhatsApp channel is connected: the step's initial
+/// message cannot go out, and the answer says so instead of `messageSent: true`.
+async fn an_initial_message_nothing_can_deliver_says_why(app: TestApp) {
+    let scenario = app.scenario("Sales").await;
+    let welcome = app
+        .step_with(&scenario, "Welcome", json!({"initialMessage": "Olá!"}))
+        .await;
+    let next = app
+        .step_with(&scenario, "Next", json!({"initialMessage": "Tudo bem?"}))
+        .await;
+    let whatsapp = app
+        .inbound_on("whatsapp", "+5511955554444", "oi")
+        .await["conversationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, added) = app.add_to(&whatsapp, &welcome).await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    assert_chatvolt_shape("POST /crm/step/conversation 200", &added);
+    assert_eq!(added["messageSent"], false, "{added}");
+    let why = added["sendMessageError"].as_str().expect("the reason");
+    assert!(why.contains("no whatsapp channel is connected"), "{why}");
+
+    let (status, connected) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(json!({"kind": "whatsapp", "name": "Sales", "accountId": "5501",
+                        "accessToken": "EAAG", "appSecret": "shh"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{connected}");
+    let (status, moved) = app
+        .call(
+            Method::POST,
+            "/crm/step/move",
+            Some(json!({"conversationId": whatsapp, "destStepId": next["id"],
+                        "shouldSendInitialMessage": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["messageSent"], true, "{moved}");
+    assert_eq!(moved["messageError"], Value::Null);
+
+    // A website chat needs no channel: its messages are read through the API.
+    let website = app.conversation().await;
+    let (_, added) = app.add_to(&website, &welcome).await;
+    assert_eq!(added["messageSent"], true, "{added}");
 }
