@@ -475,10 +475,10 @@ impl Stagecoach {
                 format!("must be between 1 and {MAX_BULK_REDELIVERY}"),
             );
         }
-        if let (Some(from), Some(before)) = (filter.created_from, filter.created_before) {
-            if from >= before {
-                errors.add("createdBefore", "must be later than createdFrom");
-            }
+        if let (Some(from), Some(before)) = (filter.created_from, filter.created_before)
+            && from >= before
+        {
+            errors.add("createdBefore", "must be later than createdFrom");
         }
         errors.into_result()?;
         let now = self.now();

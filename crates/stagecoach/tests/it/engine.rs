@@ -1202,9 +1202,7 @@ async fn an_initial_message_nothing_can_deliver_says_why(app: TestApp) {
     let next = app
         .step_with(&scenario, "Next", json!({"initialMessage": "Tudo bem?"}))
         .await;
-    let whatsapp = app
-        .inbound_on("whatsapp", "+5511955554444", "oi")
-        .await["conversationId"]
+    let whatsapp = app.inbound_on("whatsapp", "+5511955554444", "oi").await["conversationId"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -1219,8 +1217,10 @@ async fn an_initial_message_nothing_can_deliver_says_why(app: TestApp) {
         .call(
             Method::POST,
             "/v1/channels",
-            Some(json!({"kind": "whatsapp", "name": "Sales", "accountId": "5501",
-                        "accessToken": "EAAG", "appSecret": "shh"})),
+            Some(
+                json!({"kind": "whatsapp", "name": "Sales", "accountId": "5501",
+                        "accessToken": "EAAG", "appSecret": "shh"}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{connected}");
