@@ -224,13 +224,15 @@ pub async fn load_conversations(
             );
             let (scenario_id, step) = (db.uuid(scenario.id), db.uuid(scenario.steps[k]));
             let target = db.uuid(scenario.steps[(k + 1) % STEPS_PER_SCENARIO]);
+            // With the folded copies chat search matches, as the server writes them
+            // (migration 0010): "Contact {i}" folds to "contact {i}", no title to "".
             rows.contacts.push(format!(
-                "({contact},{org_id},'Contact','{i}','{}',NULL,NULL,NULL,'{{}}',{at},{at})",
+                "({contact},{org_id},'Contact','{i}','{}',NULL,NULL,NULL,'{{}}',{at},{at},'contact {i}')",
                 phone(i)
             ));
             rows.conversations.push(format!(
                 "({conversation},{org_id},{contact},'whatsapp',NULL,'UNRESOLVED','MEDIUM',{yes},NULL,\
-                 '{{\"plan\":\"basic\",\"visits\":{}}}',{request_contact},{at},{at},0,{at},{at},{no})",
+                 '{{\"plan\":\"basic\",\"visits\":{}}}',{request_contact},{at},{at},0,{at},{at},{no},'')",
                 i % 7
             ));
             rows.links.push(format!(
@@ -282,13 +284,15 @@ impl Rows {
         [
             insert(
                 "contacts",
-                "id, organization_id, first_name, last_name, phone, email, external_id, picture, metadata, created_at, updated_at",
+                "id, organization_id, first_name, last_name, phone, email, external_id, picture, metadata, created_at, updated_at, \
+                 search_name",
                 &self.contacts,
             ),
             insert(
                 "conversations",
                 "id, organization_id, contact_id, channel, title, status, priority, ai_enabled, agent_id, crm_data, \
-                 contact_fields_to_collect, last_inbound_at, last_message_at, unread_count, created_at, updated_at, external_bot",
+                 contact_fields_to_collect, last_inbound_at, last_message_at, unread_count, created_at, updated_at, external_bot, \
+                 search_title",
                 &self.conversations,
             ),
             insert(

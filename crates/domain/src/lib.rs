@@ -20,6 +20,7 @@ pub mod patch;
 pub mod scenario;
 pub mod scope;
 pub mod step;
+pub mod text;
 pub mod token;
 
 pub use error::{FieldError, ValidationError};

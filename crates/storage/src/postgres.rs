@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::repos::{
     agents, board, contacts, conversations, delivery, labels, leads, memberships, messages,
-    organizations, scenarios, steps, timeline, tokens,
+    organizations, scenarios, search_text, steps, timeline, tokens,
 };
 use crate::sql::{Executor, Kind, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
@@ -23,6 +23,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The PostgreSQL migrations, compiled in.
 pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The advisory lock that folding the search text after migrating takes, batch by batch
+/// (any fixed number other than sqlx's migration lock would do: "search" in ASCII).
+const FOLD_LOCK: i64 = 0x7365_6172_6368;
 
 pub(crate) struct PgStore {
     pool: PgPool,
@@ -48,6 +52,23 @@ impl Store for PgStore {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATIONS.run(&self.pool).await?;
+        let mut total = search_text::Folded::default();
+        loop {
+            // Nodes started together take turns, a batch each: each batch reads what
+            // the previous one left unfolded, so no row is folded twice.
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(FOLD_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            let folded = search_text::fold_pending(&mut *tx).await?;
+            tx.commit().await?;
+            if folded.is_empty() {
+                break;
+            }
+            total.add(folded);
+        }
+        total.log();
         Ok(())
     }
 

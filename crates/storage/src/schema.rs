@@ -24,8 +24,9 @@ pub const SQLITE_ONLY: [&str; 4] = [
     "conversation_search_keys",
 ];
 
-/// Indexes only the PostgreSQL migrations create: chat search's pg_trgm indexes (0009),
-/// which exist only where the extension could be installed.
+/// Indexes only the PostgreSQL migrations create: chat search's pg_trgm indexes (0009;
+/// the name and title ones rebuilt on the folded copies by 0010), which exist only where
+/// the extension could be installed.
 pub const POSTGRES_ONLY: [&str; 3] = [
     "contacts_name_trigrams",
     "contacts_phone_trigrams",

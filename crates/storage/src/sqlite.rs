@@ -17,7 +17,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::repos::{
     agents, board, contacts, conversations, delivery, labels, leads, memberships, messages,
-    organizations, scenarios, steps, timeline, tokens,
+    organizations, scenarios, search_text, steps, timeline, tokens,
 };
 use crate::sql::{Executor, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
@@ -196,8 +196,9 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        // Holding the writer keeps this process's transactions out while the schema changes.
-        let _writer = self.writer.lock().await;
+        // Holding the writer keeps this process's transactions out while the schema
+        // changes and the search text is folded.
+        let mut writer = self.writer.lock().await;
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(self.options.clone())
@@ -205,6 +206,25 @@ impl Store for SqliteStore {
         let migrated = MIGRATIONS.run(&pool).await;
         pool.close().await;
         migrated?;
+        let mut total = search_text::Folded::default();
+        loop {
+            // One write transaction per batch: `BEGIN IMMEDIATE` takes the database's
+            // write lock, so no other process writes between the read and the update.
+            writer.execute_batch("BEGIN IMMEDIATE")?;
+            let folded = match search_text::fold_pending(&mut *writer).await {
+                Ok(folded) => folded,
+                Err(error) => {
+                    writer.execute_batch("ROLLBACK")?;
+                    return Err(error);
+                }
+            };
+            writer.execute_batch("COMMIT")?;
+            if folded.is_empty() {
+                break;
+            }
+            total.add(folded);
+        }
+        total.log();
         Ok(())
     }
 

@@ -3,8 +3,6 @@
 //! written `/…/`.
 
 use regex::Regex;
-use unicode_normalization::UnicodeNormalization;
-use unicode_normalization::char::is_combining_mark;
 
 use crate::step::Step;
 
@@ -77,14 +75,9 @@ impl Trigger {
     }
 }
 
-/// Lower-cased, accent-free words: runs of letters and digits.
+/// Lower-cased, accent-free words ([`crate::text::fold`]): runs of letters and digits.
 fn words(text: &str) -> Vec<String> {
-    let folded: String = text
-        .nfd()
-        .filter(|c| !is_combining_mark(*c))
-        .collect::<String>()
-        .to_lowercase();
-    folded
+    crate::text::fold(text)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_owned)

@@ -4,12 +4,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use stagecoach_domain::enums::TokenType;
 
-use crate::support::TestApp;
+use crate::support::{Backend, TestApp, TestDatabase};
 
 backend_tests!(
     seed_003_crm_data_request_answers_a_chat,
     a_search_of_digits_looks_at_phone_numbers_only,
     the_search_follows_renames_titles_and_deletions_within_the_tenant,
+    the_search_ignores_case_and_accents_on_both_sides,
+    names_and_titles_stored_before_folding_are_found_once_migrated,
     every_merge_mode_keeps_its_documented_behaviour,
     crm_data_input_is_checked_and_bounded,
     concurrent_merges_keep_every_key,
@@ -922,4 +924,207 @@ async fn the_search_follows_renames_titles_and_deletions_within_the_tenant(app: 
     assert!(found("carla", None).await.is_empty());
     assert!(found("91111", None).await.is_empty());
     assert_eq!(found("carla", Some(theirs)).await, [their_chat.as_str()]);
+}
+
+/// The ids of the chats a search finds, sorted.
+async fn chats_found(app: &TestApp, token: &str, text: &str) -> Vec<String> {
+    let path = format!("{API}/chats/search?search={text}");
+    let (status, found) = app.call_as(token, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{text}: {found}");
+    let mut ids: Vec<String> = found["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|chat| chat["_id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn chat_named(app: &TestApp, token: &str, phone: &str, name: &str) -> String {
+    let (status, body) = app
+        .call_as(
+            token,
+            Method::POST,
+            "/v1/messages/inbound",
+            Some(json!({"channel": "whatsapp", "from": phone, "text": "oi", "name": name})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["conversationId"].as_str().unwrap().to_owned()
+}
+
+fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+    ids.sort();
+    ids
+}
+
+/// Names and titles match ignoring case and accents, whichever side carries them, as step
+/// triggers do; a search of digits still looks at phone numbers alone.
+async fn the_search_ignores_case_and_accents_on_both_sides(app: TestApp) {
+    let token = app.token.clone();
+    let joao = chat_named(&app, &token, "+5511900000001", "João Silva").await;
+    let plain_joao = chat_named(&app, &token, "+5511900000002", "Joao Pedro").await;
+    let conceicao = chat_named(&app, &token, "+5511900000003", "Conceição").await;
+    let muller = chat_named(&app, &token, "+5511900000004", "MÜLLER").await;
+    let pena = chat_named(&app, &token, "+5511900000005", "Nuño Peña").await;
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("{API}/chats/{pena}"),
+            Some(json!({"displayName": "Renovação ANUAL"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let both_joaos = sorted(&[&joao, &plain_joao]);
+    for (text, expected) in [
+        ("joao", both_joaos.clone()),
+        ("JOAO", both_joaos.clone()),
+        // An accented search finds unaccented names too.
+        ("Jo%C3%A3o", both_joaos.clone()),
+        ("JO%C3%83O", both_joaos.clone()),
+        // "a" followed by a combining tilde: the decomposed spelling of "ã".
+        ("joa%CC%83o", both_joaos.clone()),
+        ("joao%20silva", sorted(&[&joao])),
+        ("conceicao", sorted(&[&conceicao])),
+        ("CONCEI%C3%87%C3%83O", sorted(&[&conceicao])),
+        ("muller", sorted(&[&muller])),
+        ("M%C3%BCller", sorted(&[&muller])),
+        ("nuno%20pena", sorted(&[&pena])),
+        // The title, folded as names are: "Renovação" and "Conceição" both hold "ção".
+        ("renovacao%20anual", sorted(&[&pena])),
+        ("%C3%A7%C3%A3o", sorted(&[&conceicao, &pena])),
+        ("xavier", vec![]),
+    ] {
+        assert_eq!(chats_found(&app, &token, text).await, expected, "{text}");
+    }
+    assert_eq!(
+        chats_found(&app, &token, "900000004").await,
+        sorted(&[&muller]),
+        "digits look at phone numbers"
+    );
+
+    // A rename is followed, folded.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/contacts",
+            Some(json!({"phoneNumber": "+5511900000004", "firstName": "Gonçalves"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(chats_found(&app, &token, "muller").await.is_empty());
+    assert_eq!(
+        chats_found(&app, &token, "GONCALVES").await,
+        sorted(&[&muller])
+    );
+
+    // Another organization's João is its own.
+    let (_, theirs) = app.other_tenant().await;
+    let their_joao = chat_named(&app, &theirs, "+5511900000001", "JOÃO").await;
+    assert_eq!(chats_found(&app, &token, "joao").await, both_joaos);
+    assert_eq!(
+        chats_found(&app, &theirs, "joao").await,
+        sorted(&[&their_joao])
+    );
+}
+
+/// A database migrated before the folded copies existed (migration 0010) holds names and
+/// titles without them: migrating it folds them, so the search finds those rows as it
+/// finds new ones, and migrating again changes nothing.
+async fn names_and_titles_stored_before_folding_are_found_once_migrated(app: TestApp) {
+    let backend = app.db.backend;
+    let db = TestDatabase::create(backend)
+        .await
+        .expect("the same backend");
+    let engine = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    // The migrations up to 0009, as a database of that time had them.
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../storage/migrations")
+        .join(engine);
+    let before = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&migrations).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0010" {
+            std::fs::copy(&path, before.path().join(&name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(before.path()).await.unwrap();
+    let (org, contact, chat) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    let statements = [
+        "INSERT INTO organizations (id, name, created_at, updated_at) VALUES ($1, 'Old org', 0, 0)",
+        "INSERT INTO contacts (id, organization_id, first_name, last_name, phone, metadata, \
+         created_at, updated_at) VALUES ($2, $1, 'João', 'CONCEIÇÃO', '+5511900000009', '{}', 0, 0)",
+        "INSERT INTO conversations (id, organization_id, contact_id, channel, title, status, \
+         priority, ai_enabled, crm_data, contact_fields_to_collect, unread_count, created_at, \
+         updated_at) VALUES ($3, $1, $2, 'whatsapp', 'Renovação', 'UNRESOLVED', 'MEDIUM', TRUE, \
+         '{}', '{\"name\":false,\"email\":false,\"phone\":false}', 0, 0, 0)",
+    ];
+    match backend {
+        Backend::Sqlite => {
+            let options: sqlx::sqlite::SqliteConnectOptions = db.url.parse().unwrap();
+            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+                .await
+                .unwrap();
+            migrator.run(&pool).await.unwrap();
+            for sql in statements {
+                let query = sqlx::query(sql).bind(org).bind(contact).bind(chat);
+                query.execute(&pool).await.expect(sql);
+            }
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            for sql in statements {
+                let query = sqlx::query(sql).bind(org).bind(contact).bind(chat);
+                query.execute(&pool).await.expect(sql);
+            }
+            pool.close().await;
+        }
+    }
+
+    let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
+    let org = stagecoach_domain::ids::OrganizationId(org);
+    let upgraded = TestApp::serve(db, org, String::new(), now).await;
+    let token = upgraded
+        .core
+        .create_token(org, "test", None, TokenType::Sync)
+        .await
+        .unwrap()
+        .secret;
+    let chat = chat.to_string();
+    for text in [
+        "joao",
+        "JOAO%20CONCEICAO",
+        "Concei%C3%A7%C3%A3o",
+        "renovacao",
+    ] {
+        assert_eq!(
+            chats_found(&upgraded, &token, text).await,
+            [chat.as_str()],
+            "{text}"
+        );
+    }
+    upgraded
+        .core
+        .store()
+        .migrate()
+        .await
+        .expect("migrating again");
+    assert_eq!(
+        chats_found(&upgraded, &token, "renovacao").await,
+        [chat.as_str()]
+    );
+    upgraded.cleanup().await;
 }

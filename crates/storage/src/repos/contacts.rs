@@ -207,8 +207,8 @@ macro_rules! impl_contacts {
                 $crate::sql::query(
                     "INSERT INTO contacts (id, organization_id, first_name, last_name, phone, email, \
                      external_id, picture, metadata, created_at, updated_at, lead_key, lead_rating, \
-                     lead_status, lead_assignee_id, lead_fields, lead_score) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                     lead_status, lead_assignee_id, lead_fields, lead_score, search_name) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                 )
                 .bind(c.id.0)
                 .bind(c.organization_id.0)
@@ -227,6 +227,10 @@ macro_rules! impl_contacts {
                 .bind(c.lead.assignee.map(|m| m.0))
                 .bind(serde_json::to_string(&c.lead.custom).expect("a JSON map serializes"))
                 .bind(c.lead.score)
+                .bind($crate::repos::search_text::contact_search_name(
+                    c.first_name.as_deref(),
+                    c.last_name.as_deref(),
+                ))
                 .execute(self.conn())
                 .await?;
                 Ok(())
@@ -240,7 +244,7 @@ macro_rules! impl_contacts {
                     "UPDATE contacts SET first_name = $3, last_name = $4, phone = $5, email = $6, \
                      external_id = $7, picture = $8, metadata = $9, updated_at = $10, lead_key = $11, \
                      lead_rating = $12, lead_status = $13, lead_assignee_id = $14, lead_fields = $15, \
-                     lead_score = $16 WHERE organization_id = $1 AND id = $2",
+                     lead_score = $16, search_name = $17 WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(c.organization_id.0)
                 .bind(c.id.0)
@@ -258,6 +262,10 @@ macro_rules! impl_contacts {
                 .bind(c.lead.assignee.map(|m| m.0))
                 .bind(serde_json::to_string(&c.lead.custom).expect("a JSON map serializes"))
                 .bind(c.lead.score)
+                .bind($crate::repos::search_text::contact_search_name(
+                    c.first_name.as_deref(),
+                    c.last_name.as_deref(),
+                ))
                 .execute(self.conn())
                 .await?;
                 Ok(())

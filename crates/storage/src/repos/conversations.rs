@@ -47,7 +47,8 @@ pub struct ConversationFilter {
 /// A search over chats (Texter's `GET /chats/search`), newest last message first.
 #[derive(Debug, Clone, Default)]
 pub struct ChatSearch {
-    /// Part of the contact's name or phone number, or of the conversation's title.
+    /// Part of the contact's name or phone number, or of the conversation's title; names
+    /// and titles match ignoring case and accents.
     pub text: Option<String>,
     /// Chats on any of these channels (empty: any).
     pub channels: Vec<Channel>,
@@ -156,7 +157,7 @@ pub(crate) async fn write_conversation<E: Executor + ?Sized>(
     crate::sql::query(
         "UPDATE conversations SET title = $3, status = $4, priority = $5, ai_enabled = $6, \
          crm_data = $7, contact_fields_to_collect = $8, last_inbound_at = $9, unread_count = $10, \
-         updated_at = $11, crm_deep_link = $12, external_bot = $13 \
+         updated_at = $11, crm_deep_link = $12, external_bot = $13, search_title = $14 \
          WHERE organization_id = $1 AND id = $2",
     )
     .bind(c.organization_id.0)
@@ -172,6 +173,9 @@ pub(crate) async fn write_conversation<E: Executor + ?Sized>(
     .bind(crate::rows::millis(c.updated_at))
     .bind(&c.crm_deep_link)
     .bind(c.external_bot)
+    .bind(crate::repos::search_text::conversation_search_title(
+        c.title.as_deref(),
+    ))
     .execute(on)
     .await?;
     let changed = |same: fn(&Conversation, &Conversation) -> bool| match stored {
@@ -400,8 +404,9 @@ impl crate::sql::FromRow for CountedConversationRow {
 
 /// What the text of a chat search looks for, as `LIKE` patterns.
 pub(crate) struct TextPatterns {
-    /// The text, lowercased, for names and titles (`%text%`); `None` for a phone number
-    /// (or part of one), which looks at phone numbers alone.
+    /// The text, folded as names and titles are ([`crate::repos::search_text`]), for
+    /// their folded copies (`%text%`); `None` for a phone number (or part of one), which
+    /// looks at phone numbers alone.
     pub(crate) text: Option<String>,
     /// The text's digits, for phone numbers, when it holds at least two.
     pub(crate) digits: Option<String>,
@@ -419,7 +424,8 @@ impl TextPatterns {
     pub(crate) fn new(text: &str) -> Self {
         let digits: String = text.chars().filter(char::is_ascii_digit).collect();
         Self {
-            text: (!is_phone_search(text)).then(|| format!("%{}%", text.trim().to_lowercase())),
+            text: (!is_phone_search(text))
+                .then(|| format!("%{}%", stagecoach_domain::text::fold(text.trim()))),
             digits: (digits.len() >= 2).then_some(digits),
         }
     }
@@ -457,8 +463,9 @@ impl TextPatterns {
 /// phone, or whose title, matches: each engine answers it from its trigram indexes.
 pub(crate) type PushTextMatch = fn(&mut crate::sql::QueryBuilder, OrganizationId, &TextPatterns);
 
-/// SQLite: the FTS5 trigram table of migration 0009. One `SELECT` per column, joined by
-/// `UNION`: SQLite does not use the index for an `OR` across a virtual table's columns.
+/// SQLite: the FTS5 trigram table of migration 0009, which holds the folded copies since
+/// 0010. One `SELECT` per column, joined by `UNION`: SQLite does not use the index for an
+/// `OR` across a virtual table's columns.
 pub(crate) fn push_text_match_sqlite(
     qb: &mut crate::sql::QueryBuilder,
     _org: OrganizationId,
@@ -484,9 +491,9 @@ pub(crate) fn push_text_match_sqlite(
     qb.push("))");
 }
 
-/// PostgreSQL: the pg_trgm indexes of migration 0009, on the same expressions (without
-/// pg_trgm, the same query scans). The title is on another table than the name and
-/// phone, so it is a `UNION` too.
+/// PostgreSQL: the pg_trgm indexes of migrations 0009 (phone) and 0010 (the folded name
+/// and title), on the columns compared here (without pg_trgm, the same query scans). The
+/// title is on another table than the name and phone, so it is a `UNION` too.
 pub(crate) fn push_text_match_postgres(
     qb: &mut crate::sql::QueryBuilder,
     org: OrganizationId,
@@ -498,11 +505,11 @@ pub(crate) fn push_text_match_postgres(
     if let Some(text) = &patterns.text {
         qb.push(CONTACTS)
             .push_bind(org.0)
-            .push(" AND lower(COALESCE(first_name, '') || ' ' || COALESCE(last_name, '')) LIKE ")
+            .push(" AND c.search_name LIKE ")
             .push_bind(text.clone())
             .push(" UNION SELECT id FROM conversations WHERE organization_id = ")
             .push_bind(org.0)
-            .push(" AND lower(COALESCE(title, '')) LIKE ")
+            .push(" AND search_title LIKE ")
             .push_bind(text.clone());
         union = " UNION ";
     }
@@ -679,8 +686,8 @@ macro_rules! impl_conversations {
                 $crate::sql::query(
                     "INSERT INTO conversations (id, organization_id, contact_id, channel, title, status, \
                      priority, ai_enabled, agent_id, crm_data, contact_fields_to_collect, last_inbound_at, \
-                     unread_count, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     unread_count, created_at, updated_at, search_title) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(c.id.0)
                 .bind(c.organization_id.0)
@@ -697,6 +704,7 @@ macro_rules! impl_conversations {
                 .bind(c.unread_count)
                 .bind($crate::rows::millis(c.created_at))
                 .bind($crate::rows::millis(c.updated_at))
+                .bind($crate::repos::search_text::conversation_search_title(c.title.as_deref()))
                 .execute(self.conn())
                 .await?;
                 self.save_conversation(c, c.created_at).await
@@ -924,6 +932,11 @@ mod tests {
         assert_eq!(phone("room 7"), None, "one digit is not a phone search");
         let text = TextPatterns::new("Room 98765");
         assert_eq!(text.text.as_deref(), Some("%room 98765%"));
+        assert_eq!(
+            TextPatterns::new(" JOÃO Conceição ").text.as_deref(),
+            Some("%joao conceicao%"),
+            "folded as the copies are"
+        );
         assert_eq!(
             TextPatterns::new("(11) 98765").text,
             None,

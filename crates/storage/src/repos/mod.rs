@@ -13,6 +13,7 @@ pub mod memberships;
 pub mod messages;
 pub mod organizations;
 pub mod scenarios;
+pub(crate) mod search_text;
 pub mod steps;
 pub mod timeline;
 pub mod tokens;
