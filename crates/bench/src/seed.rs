@@ -225,7 +225,7 @@ pub async fn load_conversations(
             let (scenario_id, step) = (db.uuid(scenario.id), db.uuid(scenario.steps[k]));
             let target = db.uuid(scenario.steps[(k + 1) % STEPS_PER_SCENARIO]);
             // With the folded copies chat search matches, as the server writes them
-            // (migration 0010): "Contact {i}" folds to "contact {i}", no title to "".
+            // (migration 0011): "Contact {i}" folds to "contact {i}", no title to "".
             rows.contacts.push(format!(
                 "({contact},{org_id},'Contact','{i}','{}',NULL,NULL,NULL,'{{}}',{at},{at},'contact {i}')",
                 phone(i)

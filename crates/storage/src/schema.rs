@@ -25,7 +25,7 @@ pub const SQLITE_ONLY: [&str; 4] = [
 ];
 
 /// Indexes only the PostgreSQL migrations create: chat search's pg_trgm indexes (0009;
-/// the name and title ones rebuilt on the folded copies by 0010), which exist only where
+/// the name and title ones rebuilt on the folded copies by 0011), which exist only where
 /// the extension could be installed.
 pub const POSTGRES_ONLY: [&str; 3] = [
     "contacts_name_trigrams",

@@ -464,7 +464,7 @@ impl TextPatterns {
 pub(crate) type PushTextMatch = fn(&mut crate::sql::QueryBuilder, OrganizationId, &TextPatterns);
 
 /// SQLite: the FTS5 trigram table of migration 0009, which holds the folded copies since
-/// 0010. One `SELECT` per column, joined by `UNION`: SQLite does not use the index for an
+/// 0011. One `SELECT` per column, joined by `UNION`: SQLite does not use the index for an
 /// `OR` across a virtual table's columns.
 pub(crate) fn push_text_match_sqlite(
     qb: &mut crate::sql::QueryBuilder,
@@ -491,7 +491,7 @@ pub(crate) fn push_text_match_sqlite(
     qb.push("))");
 }
 
-/// PostgreSQL: the pg_trgm indexes of migrations 0009 (phone) and 0010 (the folded name
+/// PostgreSQL: the pg_trgm indexes of migrations 0009 (phone) and 0011 (the folded name
 /// and title), on the columns compared here (without pg_trgm, the same query scans). The
 /// title is on another table than the name and phone, so it is a `UNION` too.
 pub(crate) fn push_text_match_postgres(

@@ -1,4 +1,4 @@
-//! The folded copies of what chat search matches (migration 0010): each contact's name
+//! The folded copies of what chat search matches (migration 0011): each contact's name
 //! in `contacts.search_name`, each conversation's title in `conversations.search_title`,
 //! both through [`stagecoach_domain::text::fold`], the fold step triggers use. Neither
 //! engine can fold as Rust does (SQLite's `lower` knows ASCII only, and PostgreSQL has no
@@ -8,7 +8,7 @@
 //! folded text and agree.
 //!
 //! NULL in either column means "not folded yet": the rows that existed before migration
-//! 0010 (or that a binary predating it wrote). [`fold_pending`] folds them in batches after
+//! 0011 (or that a binary predating it wrote). [`fold_pending`] folds them in batches after
 //! the migrations run; a partial index on each column keeps finding them free once none
 //! is left.
 
@@ -56,7 +56,7 @@ impl Folded {
         self.conversations += more.conversations;
     }
 
-    /// Says what was folded, once it is all done (after migration 0010, the rows it
+    /// Says what was folded, once it is all done (after migration 0011, the rows it
     /// found; later, only rows an older binary wrote).
     pub(crate) fn log(&self) {
         if !self.is_empty() {

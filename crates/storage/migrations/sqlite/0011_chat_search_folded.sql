@@ -2,7 +2,7 @@
 -- do. SQLite cannot fold text as the server does (its lower() knows ASCII only), so the
 -- server writes a folded copy of each contact's name and conversation's title with every
 -- row it writes (crates/storage/src/repos/search_text.rs), and the FTS5 table now holds
--- those copies. Keep in step with ../postgres/0010_chat_search_folded.sql.
+-- those copies. Keep in step with ../postgres/0011_chat_search_folded.sql.
 --
 -- NULL means "not folded yet": every row that exists now. The server folds them, in
 -- batches, right after migrating; these partial indexes find them, and are empty after.

@@ -2,7 +2,7 @@
 -- do. The server writes a folded copy of each contact's name and conversation's title
 -- with every row it writes (crates/storage/src/repos/search_text.rs), since SQLite cannot
 -- fold text in SQL and both engines must fold alike; the pg_trgm indexes of 0009 now hold
--- those copies instead of lower(...). Keep in step with ../sqlite/0010_chat_search_folded.sql.
+-- those copies instead of lower(...). Keep in step with ../sqlite/0011_chat_search_folded.sql.
 --
 -- NULL means "not folded yet": every row that exists now. The server folds them, in
 -- batches, right after migrating; these partial indexes find them, and are empty after.
