@@ -15,6 +15,7 @@ mod docs;
 mod engine;
 mod health;
 mod inbox;
+mod openapi;
 mod scenarios;
 mod schema;
 mod steps;

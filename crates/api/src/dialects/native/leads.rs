@@ -42,6 +42,7 @@ pub async fn replace_settings(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct TotalsQuery {
     /// `step`: also per scenario step of the lead's active conversation.

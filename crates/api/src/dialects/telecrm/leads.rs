@@ -126,6 +126,7 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLeadQuery {
     pub include_actions: Option<bool>,
@@ -215,6 +216,7 @@ pub async fn update(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     pub skip: Option<i64>,
     /// 1 to 100 (default 10).

@@ -27,6 +27,7 @@ fn member(m: &Membership) -> Value {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     pub skip: Option<i64>,

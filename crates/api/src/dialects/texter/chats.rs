@@ -255,6 +255,7 @@ pub async fn update_crm_data(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Phone number or name, at least 2 characters.
     pub search: Option<String>,

@@ -32,6 +32,7 @@ impl From<Label> for LabelBody {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 10000 (default 100).
     pub limit: Option<i64>,

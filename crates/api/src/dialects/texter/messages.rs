@@ -86,11 +86,14 @@ fn message(m: Message, chat: &Conversation, contact_id: Option<String>) -> Texte
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagesQuery {
     /// Epoch milliseconds, inclusive; with `beforeId`.
+    #[param(required = true, value_type = i64)]
     pub before_time: Option<i64>,
     /// The cursor message (excluded); with `beforeTime`.
+    #[param(required = true, value_type = String)]
     pub before_id: Option<String>,
     /// Bot sessions are not supported: page with `beforeTime` and `beforeId`.
     pub bot_session_id: Option<String>,
