@@ -8,7 +8,10 @@ use serde_json::Value;
 
 use crate::support::TestApp;
 
-backend_tests!(parameters_are_documented_where_the_server_reads_them);
+backend_tests!(
+    parameters_are_documented_where_the_server_reads_them,
+    texter_bodies_mark_what_the_server_requires,
+);
 
 async fn document(app: &TestApp) -> Value {
     let response = app
@@ -31,6 +34,37 @@ fn operations(document: &Value) -> Vec<(String, String, Value)> {
         }
     }
     out
+}
+
+/// The schema a request body or property points to, with its `$ref` followed.
+fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.rsplit('/').next().unwrap();
+            &document["components"]["schemas"][name]
+        }
+        None => schema,
+    }
+}
+
+fn body_schema<'a>(document: &'a Value, operation: &'a Value) -> &'a Value {
+    resolve(
+        document,
+        &operation["requestBody"]["content"]["application/json"]["schema"],
+    )
+}
+
+fn required_of(schema: &Value) -> BTreeSet<String> {
+    schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
 }
 
 /// The names of the fields an error answer lists (`fields: [{field, message}]`, the shape
@@ -116,4 +150,109 @@ async fn parameters_are_documented_where_the_server_reads_them(app: TestApp) {
         body["error"]["message"].as_str().unwrap().contains("10"),
         "{body}"
     );
+}
+
+async fn texter_bodies_mark_what_the_server_requires(app: TestApp) {
+    let document = document(&app).await;
+    let chat = app.conversation().await;
+    // Each operation with a body: the fields the document marks required, and the fields
+    // the server names when it is sent `{}`. Those differ only where the server wants one
+    // field of a group (assign: one of phone and chatId, one of agentUid and agentEmail;
+    // chat labels: one of add, remove and set), which each body's description says.
+    let table: [(&str, &str, &[&str], &[&str]); 7] = [
+        (
+            "post",
+            "/server/api/v2/chats/{chatId}/crm-data",
+            &["data"],
+            &["data"],
+        ),
+        (
+            "post",
+            "/server/api/v2/chats/assign",
+            &[],
+            &["chatId", "agentUid"],
+        ),
+        ("patch", "/server/api/v2/chats/{chatId}", &[], &[]),
+        (
+            "post",
+            "/server/api/v2/chats/{chatId}/labels",
+            &[],
+            &["add"],
+        ),
+        (
+            "post",
+            "/server/api/v2/labels",
+            &["id", "name"],
+            &["id", "name"],
+        ),
+        ("patch", "/server/api/v2/labels/{labelId}", &[], &[]),
+        (
+            "post",
+            "/server/api/v2/messages/send/{chatId}",
+            &["type", "text"],
+            &["type", "text"],
+        ),
+    ];
+    // Resolving reads a missing body as `{}`: its body is optional, and has no required field.
+    let resolve = ("post", "/server/api/v2/chats/{chatId}/resolve");
+    let documented: BTreeSet<(String, String)> = operations(&document)
+        .into_iter()
+        .filter(|(_, path, op)| path.starts_with("/server/api/v2/") && !op["requestBody"].is_null())
+        .map(|(method, path, _)| (method, path))
+        .collect();
+    let covered: BTreeSet<(String, String)> = table
+        .iter()
+        .map(|(method, path, _, _)| (*method, *path))
+        .chain([resolve])
+        .map(|(method, path)| (method.to_owned(), path.to_owned()))
+        .collect();
+    assert_eq!(documented, covered, "every Texter body is checked here");
+
+    for (method, template, required, named) in table {
+        let operation = &document["paths"][template][method];
+        assert_eq!(
+            operation["requestBody"]["required"], true,
+            "{method} {template}"
+        );
+        assert_eq!(
+            required_of(body_schema(&document, operation)),
+            set(required),
+            "{method} {template}"
+        );
+        let path = template
+            .replace("{chatId}", &chat)
+            .replace("{labelId}", "failed-message");
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let response = app
+            .request(method.clone(), &path)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        if named.is_empty() {
+            // Some answer the text `OK`.
+            assert_eq!(response.status(), StatusCode::OK, "{method} {path}");
+        } else {
+            let (status, body) = crate::support::read(response).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {body}");
+            let mut answered = fields_named(&body);
+            answered.sort();
+            let mut expected: Vec<String> = named.iter().map(|n| (*n).to_owned()).collect();
+            expected.sort();
+            assert_eq!(answered, expected, "{method} {path}: {body}");
+        }
+    }
+
+    let operation = &document["paths"][resolve.1][resolve.0];
+    assert_ne!(operation["requestBody"]["required"], true);
+    assert!(required_of(body_schema(&document, operation)).is_empty());
+    let response = app
+        .request(
+            Method::POST,
+            &format!("/server/api/v2/chats/{chat}/resolve"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }

@@ -75,7 +75,7 @@ pub async fn get(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateBody {
+pub struct CreateTeamMemberBody {
     pub name: Option<String>,
     pub email: Option<String>,
     /// Digits with the country code, no `+` or spaces.
@@ -88,13 +88,13 @@ pub struct CreateBody {
 
 /// Add a team member: Invited, or Active when a password is given.
 #[utoipa::path(post, operation_id = "telecrmCreateTeamMember", path = "/autoupdate/v2/enterprise/{enterpriseId}/team-members", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path)), request_body = CreateBody,
+    params(("enterpriseId" = String, Path)), request_body = CreateTeamMemberBody,
     responses((status = 201, body = Object), (status = 400, body = TelecrmErrorBody), (status = 409, body = TelecrmErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(enterprise_id): Path<String>,
-    Body(body): Body<CreateBody>,
+    Body(body): Body<CreateTeamMemberBody>,
 ) -> Result<(StatusCode, Json<Value>)> {
     enterprise(&who, &enterprise_id)?;
     let mut errors = stagecoach_domain::error::Errors::default();
@@ -124,7 +124,7 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct StateBody {
+pub struct TeamMemberStateBody {
     /// Active, Inactive, On Leave or Working.
     pub state: Option<String>,
     pub email: Option<String>,
@@ -132,13 +132,13 @@ pub struct StateBody {
 
 /// Change a member's availability.
 #[utoipa::path(post, operation_id = "telecrmTeamMemberState", path = "/autoupdate/v2/enterprise/{enterpriseId}/teammember/state_change", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path)), request_body = StateBody,
+    params(("enterpriseId" = String, Path)), request_body = TeamMemberStateBody,
     responses((status = 200, body = Object), (status = 400, body = TelecrmErrorBody), (status = 404, body = TelecrmErrorBody)))]
 pub async fn state_change(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(enterprise_id): Path<String>,
-    Body(body): Body<StateBody>,
+    Body(body): Body<TeamMemberStateBody>,
 ) -> Result<Json<Value>> {
     enterprise(&who, &enterprise_id)?;
     let (Some(new_state), Some(email)) = (body.state, body.email) else {
