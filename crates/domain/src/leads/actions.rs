@@ -83,6 +83,12 @@ impl PaymentStatus {
     pub fn parse(text: &str) -> Option<PaymentStatus> {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
+
+    /// What a refused status is told: every valid one.
+    pub fn expected() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
+        format!("must be one of {}", names.join(", "))
+    }
 }
 
 /// An amount as the client wrote it, and its exact value in hundredths.
@@ -123,7 +129,7 @@ pub fn parse_kind(value: &Value, spelling: Spelling) -> Result<ActionKind, Strin
     let text = match value {
         Value::String(s) => s.trim().to_owned(),
         Value::Number(n) if spelling == Spelling::Sync => n.to_string(),
-        _ => return Err("type must be a string".into()),
+        _ => return Err("must be a string".into()),
     };
     if text == "PAYMENT" {
         return Ok(ActionKind::Payment);
@@ -172,10 +178,7 @@ pub fn new_payment(body: &Map<String, Value>) -> Result<NewPayment, Vec<(&'stati
         .and_then(Value::as_str)
         .and_then(PaymentStatus::parse);
     if status.is_none() {
-        problems.push((
-            "status",
-            "must be PENDING, COMPLETED, FAILED, REFUNDED, CANCELLED or PROCESSING".to_owned(),
-        ));
+        problems.push(("status", PaymentStatus::expected()));
     }
     let payment_id = match body.get("paymentid") {
         None | Some(Value::Null) => None,
@@ -199,8 +202,11 @@ pub fn new_payment(body: &Map<String, Value>) -> Result<NewPayment, Vec<(&'stati
 /// Why a payment update is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentUpdateError {
-    /// The body names an immutable field (whatever its value, even the current one).
-    Immutable,
+    /// The body names an immutable field (whatever its value, even the current one); the
+    /// first of them.
+    Immutable {
+        field: &'static str,
+    },
     InvalidStatus,
 }
 
@@ -209,11 +215,11 @@ pub enum PaymentUpdateError {
 pub fn payment_update(
     body: &Map<String, Value>,
 ) -> Result<Option<PaymentStatus>, PaymentUpdateError> {
-    if IMMUTABLE_PAYMENT_FIELDS
+    if let Some(field) = IMMUTABLE_PAYMENT_FIELDS
         .iter()
-        .any(|field| body.contains_key(*field))
+        .find(|field| body.contains_key(**field))
     {
-        return Err(PaymentUpdateError::Immutable);
+        return Err(PaymentUpdateError::Immutable { field });
     }
     match body.get("status") {
         None => Ok(None),
@@ -307,9 +313,17 @@ mod tests {
             let body = map(json!({"type": "PAYMENT", "status": "COMPLETED", (*field): "5000"}));
             assert_eq!(
                 payment_update(&body),
-                Err(PaymentUpdateError::Immutable),
+                Err(PaymentUpdateError::Immutable { field }),
                 "{field}"
             );
+        }
+    }
+
+    #[test]
+    fn refused_statuses_are_told_every_valid_one() {
+        let told = PaymentStatus::expected();
+        for status in PaymentStatus::ALL {
+            assert!(told.contains(status.as_str()), "{told}");
         }
     }
 
@@ -339,7 +353,11 @@ mod tests {
         ) {
             let mut body: Map<String, Value> = extra.into_iter().collect();
             for field in immutable { body.insert(field.to_owned(), value.clone()); }
-            prop_assert_eq!(payment_update(&body), Err(PaymentUpdateError::Immutable));
+            let refused = payment_update(&body);
+            prop_assert!(
+                matches!(refused, Err(PaymentUpdateError::Immutable { field }) if body.contains_key(field)),
+                "{:?}", refused
+            );
         }
 
         /// Bodies without them change at most the status.

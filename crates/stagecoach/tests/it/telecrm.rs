@@ -17,6 +17,7 @@ backend_tests!(
     token_types_and_the_async_api,
     enterprises_and_leads_of_others_are_not_found,
     team_members_and_metadata,
+    every_refusal_names_its_field,
 );
 
 fn base(app: &TestApp) -> String {
@@ -413,7 +414,7 @@ async fn leads_are_created_with_remarks_and_read_back(app: TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         answer["error"]["message"],
-        "Limit should be between 1 and 100"
+        "limit: must be between 1 and 100"
     );
 }
 
@@ -442,7 +443,7 @@ async fn lead_updates_refuse_the_identifier_and_bad_values(app: TestApp) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         answer,
-        json!({"error": {"code": "INVALID_LEAD", "message": "Cannot modify lead identifier field"}})
+        json!({"error": {"code": "INVALID_LEAD", "message": "fields.phone: Cannot modify lead identifier field"}})
     );
     let (status, answer) = app
         .call(
@@ -587,7 +588,7 @@ async fn actions_are_created_in_request_order_and_scored(app: TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         answer,
-        json!({"error": {"code": "BAD_REQUEST", "message": "Only custom actions and payment actions can be created"}})
+        json!({"error": {"code": "BAD_REQUEST", "message": "actions[1].type: Only custom actions and payment actions can be created"}})
     );
     let (_, read) = app
         .call(Method::GET, &format!("{}/lead/{lead}", base(&app)), None)
@@ -865,7 +866,7 @@ async fn team_members_and_metadata(app: TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         answer["error"]["message"],
-        "Limit should be between 1 and 10"
+        "limit: must be between 1 and 10"
     );
     let (_, priya) = app
         .call(
@@ -975,4 +976,246 @@ async fn team_members_and_metadata(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+}
+
+/// A refusal for a field's sake names the field first in its message, in TeleCRM's body
+/// shape; a refused payment status is told the valid ones.
+async fn every_refusal_names_its_field(app: TestApp) {
+    configure(&app).await;
+    let base = base(&app);
+    let lead = lead(&app, json!({"phone": "919000000070"})).await;
+    let created = actions(
+        &app,
+        &lead,
+        json!([
+            {"type": "1001", "fields": {"note": "Call back"}},
+            {"type": "PAYMENT", "amount": "199.90", "currency": "USD", "status": "PENDING"}
+        ]),
+    )
+    .await;
+    let custom = format!(
+        "{base}/lead/{lead}/action/{}",
+        created["actions"][0]["action_id"].as_str().unwrap()
+    );
+    let payment = format!(
+        "{base}/lead/{lead}/action/{}",
+        created["actions"][1]["action_id"].as_str().unwrap()
+    );
+
+    let (status, answer) = app
+        .call(
+            Method::POST,
+            &payment,
+            Some(json!({"type": "PAYMENT", "status": "PAID"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"error": {"code": "BAD_REQUEST", "message":
+            "status: must be one of PENDING, COMPLETED, FAILED, REFUNDED, CANCELLED, PROCESSING"}})
+    );
+
+    let lead_path = format!("{base}/lead/{lead}");
+    let cases: Vec<(Method, String, Option<Value>, &str)> = vec![
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"fields": {"note": "x"}})),
+            "type",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": 1001.5})),
+            "type",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": "PAYMENT"})),
+            "type",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": "1001", "fields": []})),
+            "fields",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": "1001", "fields": {"note": 5}})),
+            "fields.note",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": "1001", "fields": {"nope": "x"}})),
+            "fields.nope",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": "1001", "fields": {"when": "2026-01-01"}})),
+            "fields.when",
+        ),
+        (
+            Method::POST,
+            payment.clone(),
+            Some(json!({"type": "PAYMENT", "status": 3})),
+            "status",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead"),
+            Some(json!({})),
+            "fields",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead"),
+            Some(json!({"fields": {"name": "No phone"}})),
+            "fields.phone",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead"),
+            Some(json!({"fields": {"phone": "12"}})),
+            "fields.phone",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead"),
+            Some(json!({"fields": {"phone": "919000000071"}, "actions": [{}]})),
+            "actions[0].type",
+        ),
+        (
+            Method::POST,
+            lead_path.clone(),
+            Some(json!({"fields": {"rating": 9}})),
+            "fields.rating",
+        ),
+        (
+            Method::POST,
+            lead_path.clone(),
+            Some(json!({"fields": {"city": 5}})),
+            "fields.city",
+        ),
+        (
+            Method::POST,
+            lead_path.clone(),
+            Some(json!({"fields": 5})),
+            "fields",
+        ),
+        (Method::GET, format!("{lead_path}?limit=0"), None, "limit"),
+        (Method::GET, format!("{lead_path}?skip=-1"), None, "skip"),
+        (
+            Method::POST,
+            format!("{base}/lead/search"),
+            Some(json!({"fields": {"created_on": {"from": "yesterday"}}})),
+            "fields.created_on.from",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead/search"),
+            Some(json!({"actions": {"performed_at": 5}})),
+            "actions.performed_at",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead/search?limit=101"),
+            Some(json!({})),
+            "limit",
+        ),
+        (
+            Method::POST,
+            format!("{lead_path}/action/search"),
+            Some(json!({"created_on": {"to": true}})),
+            "created_on.to",
+        ),
+        (
+            Method::POST,
+            format!("{lead_path}/action"),
+            Some(json!({"actions": []})),
+            "actions",
+        ),
+        (
+            Method::POST,
+            format!("{lead_path}/action"),
+            Some(json!({"actions": [{"type": "1001"}, {"type": "INCOMING_CALL"}]})),
+            "actions[1].type",
+        ),
+        (
+            Method::POST,
+            format!("{lead_path}/action"),
+            Some(json!({"actions": [{"type": "1001"}, {"fields": {}}]})),
+            "actions[1].type",
+        ),
+        (
+            Method::GET,
+            format!("{base}/team-members?limit=11"),
+            None,
+            "limit",
+        ),
+        (
+            Method::GET,
+            format!("{base}/team-members/not-an-email"),
+            None,
+            "email",
+        ),
+        (
+            Method::POST,
+            format!("{base}/team-members"),
+            Some(
+                json!({"email": "a@example.com", "phone_number": "919876543210", "role": "CALLER"}),
+            ),
+            "name",
+        ),
+        (
+            Method::POST,
+            format!("{base}/team-members"),
+            Some(
+                json!({"name": "A", "email": "a@example.com", "phone_number": "919876543210", "role": "BOSS"}),
+            ),
+            "role",
+        ),
+        (
+            Method::POST,
+            format!("{base}/team-members"),
+            Some(
+                json!({"name": "A", "email": "a@example.com", "phone_number": "+91 98", "role": "CALLER"}),
+            ),
+            "phone_number",
+        ),
+        (
+            Method::POST,
+            format!("{base}/teammember/state_change"),
+            Some(json!({"state": "Active"})),
+            "email",
+        ),
+        (
+            Method::POST,
+            format!("{base}/teammember/state_change"),
+            Some(json!({"state": "Asleep", "email": "a@example.com"})),
+            "state",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let (status, answer) = app.call(method.clone(), &path, body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path} {body:?}: {answer}"
+        );
+        assert_eq!(answer["error"]["code"], "BAD_REQUEST", "{answer}");
+        assert_eq!(answer["error"].as_object().unwrap().len(), 2, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{field}: ")),
+            "{method} {path} {body:?}: {message}"
+        );
+    }
+    let (_, state) = app.call(Method::GET, &payment, None).await;
+    assert_eq!(state["status"], "PENDING", "refusals change nothing");
 }

@@ -16,7 +16,7 @@ use super::error::{ApiError, Result, TelecrmErrorBody};
 use super::extract::{AsyncCaller, Body, Caller, Params, enterprise};
 use crate::AppState;
 
-fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
+fn bad(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> ApiError {
     stagecoach_domain::ValidationError::single(field, message).into()
 }
 
@@ -100,8 +100,8 @@ fn write_answer(write: LeadWrite) -> Value {
 fn object_of(value: Option<Value>, field: &'static str) -> Result<Map<String, Value>> {
     match value {
         Some(Value::Object(map)) => Ok(map),
-        Some(_) => Err(bad(field, format!("{field} must be an object"))),
-        None => Err(bad(field, format!("{field} is required"))),
+        Some(_) => Err(bad(field, "must be an object")),
+        None => Err(bad(field, "is required")),
     }
 }
 
@@ -138,10 +138,10 @@ pub struct GetLeadQuery {
 fn page(skip: Option<i64>, limit: Option<i64>, max: i64) -> Result<(i64, i64)> {
     let (skip, limit) = (skip.unwrap_or(0), limit.unwrap_or(10));
     if !(1..=max).contains(&limit) {
-        return Err(bad("limit", format!("Limit should be between 1 and {max}")));
+        return Err(bad("limit", format!("must be between 1 and {max}")));
     }
     if skip < 0 {
-        return Err(bad("skip", "Skip should be 0 or more"));
+        return Err(bad("skip", "must be 0 or more"));
     }
     Ok((skip, limit))
 }
@@ -235,7 +235,7 @@ pub struct LeadSearchBody {
 }
 
 /// A time as TeleCRM accepts it: epoch milliseconds or `dd/MM/yyyy HH:mm:ss`.
-fn time_of(value: &Value, field: &'static str) -> Result<DateTime<Utc>> {
+fn time_of(value: &Value, field: String) -> Result<DateTime<Utc>> {
     let parsed = match value {
         Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
         Value::String(s) => NaiveDateTime::parse_from_str(s.trim(), DATE_FORMAT)
@@ -243,14 +243,10 @@ fn time_of(value: &Value, field: &'static str) -> Result<DateTime<Utc>> {
             .map(|t| t.and_utc()),
         _ => None,
     };
-    parsed.ok_or_else(|| {
-        bad(
-            field,
-            format!("{field}: use epoch milliseconds or dd/MM/yyyy HH:mm:ss"),
-        )
-    })
+    parsed.ok_or_else(|| bad(field, "must be epoch milliseconds or dd/MM/yyyy HH:mm:ss"))
 }
 
+/// A time window `{from, to}` (either may be left out); `field` is its path in the body.
 fn range(
     value: Option<&Value>,
     field: &'static str,
@@ -258,10 +254,14 @@ fn range(
     match value {
         None => Ok((None, None)),
         Some(Value::Object(r)) => Ok((
-            r.get("from").map(|v| time_of(v, field)).transpose()?,
-            r.get("to").map(|v| time_of(v, field)).transpose()?,
+            r.get("from")
+                .map(|v| time_of(v, format!("{field}.from")))
+                .transpose()?,
+            r.get("to")
+                .map(|v| time_of(v, format!("{field}.to")))
+                .transpose()?,
         )),
-        Some(_) => Err(bad(field, "Invalid filter")),
+        Some(_) => Err(bad(field, "must be an object: {from, to}")),
     }
 }
 
@@ -298,7 +298,7 @@ pub async fn search(
     let mut query = LeadQuery::default();
     for (name, value) in body.fields.unwrap_or_default() {
         if name == "created_on" {
-            (query.created_from, query.created_to) = range(Some(&value), "created_on")?;
+            (query.created_from, query.created_to) = range(Some(&value), "fields.created_on")?;
             continue;
         }
         let values = match value {
@@ -308,7 +308,7 @@ pub async fn search(
         query.fields.push((name, values));
     }
     if let Some(actions) = body.actions {
-        let (from, to) = range(actions.get("performed_at"), "performed_at")?;
+        let (from, to) = range(actions.get("performed_at"), "actions.performed_at")?;
         // Actions record who performed them as an actor label (`api_token:<id>`, …).
         let performed_by = strings(actions.get("performed_by"));
         query.actions = Some(ActionFilter {
@@ -350,7 +350,7 @@ pub async fn create_actions(
     let actions = body
         .actions
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| bad("actions", "actions must hold at least one action"))?;
+        .ok_or_else(|| bad("actions", "must hold at least one action"))?;
     let write = state
         .core
         .add_actions(&who, ContactId::parse(&lead), actions, Spelling::Sync)
@@ -472,10 +472,7 @@ pub async fn auto_update(
 ) -> Result<Json<Queued>> {
     enterprise(&who, &enterprise_id)?;
     if !body.is_object() {
-        return Err(bad(
-            "body",
-            "the body must be an object with fields and actions",
-        ));
+        return Err(bad("body", "must be an object with fields and actions"));
     }
     state.core.queue_lead_write(&who, body).await?;
     Ok(Json(Queued { status: "QUEUED" }))

@@ -51,7 +51,7 @@ pub async fn list(
     if !(1..=10).contains(&limit) {
         return Err(stagecoach_domain::ValidationError::single(
             "limit",
-            "Limit should be between 1 and 10",
+            "must be between 1 and 10",
         )
         .into());
     }
@@ -141,12 +141,15 @@ pub async fn state_change(
     Body(body): Body<TeamMemberStateBody>,
 ) -> Result<Json<Value>> {
     enterprise(&who, &enterprise_id)?;
+    let mut errors = stagecoach_domain::error::Errors::default();
+    for (field, value) in [("state", &body.state), ("email", &body.email)] {
+        if value.is_none() {
+            errors.add(field, "is required");
+        }
+    }
+    errors.into_result()?;
     let (Some(new_state), Some(email)) = (body.state, body.email) else {
-        return Err(stagecoach_domain::ValidationError::single(
-            "state",
-            "state and email are required",
-        )
-        .into());
+        unreachable!("checked above")
     };
     let updated = state
         .core
