@@ -48,7 +48,9 @@ pub const IMMUTABLE_PAYMENT_FIELDS: &[&str] = &["amount", "currency", "paymentid
 pub const IMMUTABLE_PAYMENT_MESSAGE: &str =
     "Cannot update amount, currency, or paymentid fields for existing payment action.";
 
+/// A payment's status; any can follow any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentStatus {
     Pending,

@@ -4,13 +4,15 @@
 use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
+use stagecoach_domain::enums::TokenType;
 
 use crate::support::TestApp;
 
 backend_tests!(
     parameters_are_documented_where_the_server_reads_them,
     texter_bodies_mark_what_the_server_requires,
+    telecrm_bodies_are_documented_and_mark_what_the_server_requires,
 );
 
 async fn document(app: &TestApp) -> Value {
@@ -255,4 +257,157 @@ async fn texter_bodies_mark_what_the_server_requires(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// The fields a schema requires; of a `oneOf`, those every alternative requires.
+fn required_of_any(document: &Value, schema: &Value) -> BTreeSet<String> {
+    match schema["oneOf"].as_array() {
+        Some(alternatives) => alternatives
+            .iter()
+            .map(|a| required_of(resolve(document, a)))
+            .reduce(|a, b| a.intersection(&b).cloned().collect())
+            .unwrap_or_default(),
+        None => required_of(schema),
+    }
+}
+
+/// The fields a TeleCRM refusal names: `a: …; b: …`.
+fn telecrm_fields_named(body: &Value) -> BTreeSet<String> {
+    let message = body["error"]["message"].as_str().unwrap();
+    message
+        .split("; ")
+        .map(|part| {
+            part.split_once(": ")
+                .unwrap_or_else(|| panic!("{message}"))
+                .0
+                .to_owned()
+        })
+        .collect()
+}
+
+async fn telecrm_bodies_are_documented_and_mark_what_the_server_requires(app: TestApp) {
+    let document = document(&app).await;
+    let enterprise = format!("/autoupdate/v2/enterprise/{}", app.org);
+    let (status, lead) = app
+        .call(
+            Method::POST,
+            &format!("{enterprise}/lead"),
+            Some(json!({"fields": {"phone": "919000000090"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{lead}");
+    let lead = lead["lead_id"].as_str().unwrap().to_owned();
+    let (_, created) = app
+        .call(
+            Method::POST,
+            &format!("{enterprise}/lead/{lead}/action"),
+            Some(json!({"actions": [{"type": "PAYMENT", "amount": "10", "currency": "INR", "status": "PENDING"}]})),
+        )
+        .await;
+    let payment = created["actions"][0]["action_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let async_token = app
+        .core
+        .create_token(app.org, "ingest", None, TokenType::Async)
+        .await
+        .unwrap()
+        .secret;
+
+    let mut with_bodies = 0;
+    for (method, path, operation) in operations(&document) {
+        if !operation["operationId"]
+            .as_str()
+            .unwrap()
+            .starts_with("telecrm")
+        {
+            continue;
+        }
+        // Summaries are one plain sentence for the reader, with no note for the makers.
+        let summary = operation["summary"].as_str().unwrap();
+        assert!(
+            !summary.contains('\n') && !summary.to_lowercase().contains("seed"),
+            "{summary}"
+        );
+        if operation["requestBody"].is_null() {
+            continue;
+        }
+        with_bodies += 1;
+        // Every body is described: its properties, or the shapes it may take.
+        let schema = body_schema(&document, &operation);
+        let described = |s: &Value| s["properties"].is_object();
+        let alternatives = schema["oneOf"].as_array().cloned().unwrap_or_default();
+        assert!(
+            described(schema)
+                || (!alternatives.is_empty()
+                    && alternatives
+                        .iter()
+                        .all(|a| described(resolve(&document, a)))),
+            "{method} {path}: {schema}"
+        );
+        // The fields it marks required are those the server asks for when `{}` is sent; a
+        // body not marked required may be left out.
+        let required = required_of_any(&document, schema);
+        let url = path
+            .replace("{enterpriseId}", &app.org.to_string())
+            .replace("{leadId}", &lead)
+            .replace("{actionId}", &payment);
+        let token = if path.starts_with("/enterprise/") {
+            &async_token
+        } else {
+            &app.token
+        };
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let (status, body) = app
+            .call_as(token, method.clone(), &url, Some(json!({})))
+            .await;
+        if required.is_empty() {
+            assert!(status.is_success(), "{method} {path}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {body}");
+            assert_eq!(telecrm_fields_named(&body), required, "{method} {path}");
+        }
+        if operation["requestBody"]["required"] != true {
+            let response = app
+                .request_as(token, method.clone(), &url)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                response.status().is_success(),
+                "{method} {path} without a body"
+            );
+        }
+    }
+    assert_eq!(with_bodies, 9);
+
+    // An action update: the payment's statuses are listed, and each is accepted.
+    let operation = &document["paths"]["/autoupdate/v2/enterprise/{enterpriseId}/lead/{leadId}/action/{actionId}"]
+        ["post"];
+    let alternatives = body_schema(&document, operation)["oneOf"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let payment_update = alternatives
+        .iter()
+        .map(|a| resolve(&document, a))
+        .find(|a| !a["properties"]["status"].is_null())
+        .expect("a payment alternative");
+    let statuses = resolve(&document, &payment_update["properties"]["status"])["enum"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(statuses.len(), 6);
+    for status in statuses {
+        let (code, state) = app
+            .call(
+                Method::POST,
+                &format!("{enterprise}/lead/{lead}/action/{payment}"),
+                Some(json!({"type": "PAYMENT", "status": status})),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{state}");
+        assert_eq!(state["status"], status);
+    }
 }

@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stagecoach_app::{ActionFilter, LeadQuery, LeadWrite, lead_fields};
 use stagecoach_domain::ids::{ActionId, ContactId};
-use stagecoach_domain::leads::actions::{LeadAction, Spelling};
+use stagecoach_domain::leads::actions::{LeadAction, PaymentStatus, Spelling};
 use stagecoach_domain::leads::fields::DATE_FORMAT;
 use utoipa::{IntoParams, ToSchema};
 
+use super::bodies::{ActionUpdateBody, AutoUpdateLeadBody, NewAction};
 use super::error::{ApiError, Result, TelecrmErrorBody};
 use super::extract::{AsyncCaller, Body, Caller, Params, enterprise};
 use crate::AppState;
@@ -21,20 +22,27 @@ fn bad(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<Stri
 }
 
 /// An action as TeleCRM shows it on its own (`GET …/action/{actionId}` and updates),
-/// with its keys in TeleCRM's order.
-#[derive(Debug, Serialize)]
+/// with its keys in TeleCRM's order: a payment, or a custom action.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub(crate) enum ActionState {
     Payment {
+        /// `PAYMENT`.
         #[serde(rename = "type")]
+        #[schema(value_type = String)]
         kind: &'static str,
+        #[schema(value_type = PaymentStatus)]
         status: &'static str,
         currency: String,
+        /// A decimal string.
         amount: String,
     },
     Other {
+        /// The custom action type's code (`"1001"`).
         #[serde(rename = "type")]
         kind: String,
+        /// Values by the type's field api names.
+        #[schema(value_type = Object)]
         fields: Map<String, Value>,
     },
 }
@@ -78,11 +86,12 @@ fn action_entry(action: &LeadAction) -> Value {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateLeadBody {
-    /// Lead fields by api name; must include the identifier field.
-    #[schema(value_type = Object)]
+    /// Lead fields by api name (see `custom-fields`); must include the identifier field.
+    /// A bad value other than the identifier's is skipped and reported in `remarks`.
+    #[schema(required = true, value_type = Object)]
     pub fields: Option<Value>,
     /// Custom (`"1001"`) and `PAYMENT` actions to record on the new lead.
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<NewAction>>)]
     pub actions: Option<Vec<Value>>,
 }
 
@@ -189,7 +198,9 @@ async fn member_emails(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateLeadBody {
-    #[schema(value_type = Object)]
+    /// The fields to change, by api name; one bad value refuses the update. The
+    /// identifier field cannot be sent.
+    #[schema(required = true, value_type = Object)]
     pub fields: Option<Value>,
 }
 
@@ -225,11 +236,12 @@ pub struct SearchQuery {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct LeadSearchBody {
-    /// Field filters: a value or an array of values (any of them); `created_on` takes
-    /// `{from, to}`.
+    /// Field filters by api name: a value or an array of values (any of them);
+    /// `created_on` takes `{from, to}`, each epoch milliseconds or `dd/MM/yyyy HH:mm:ss`.
     #[schema(value_type = Option<Object>)]
     pub fields: Option<Map<String, Value>>,
-    /// Leads with at least one action matching `type`, `performed_by`, `performed_at`.
+    /// Leads with at least one action matching `type` (a type or an array of them),
+    /// `performed_by` (actor labels) and `performed_at` (`{from, to}`).
     #[schema(value_type = Option<Object>)]
     pub actions: Option<Map<String, Value>>,
 }
@@ -279,7 +291,7 @@ fn strings(value: Option<&Value>) -> Vec<String> {
 
 /// Search leads, newest first. Stagecoach also answers each lead's id.
 #[utoipa::path(post, operation_id = "telecrmSearchLeads", path = "/autoupdate/v2/enterprise/{enterpriseId}/lead/search", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path), SearchQuery), request_body = LeadSearchBody,
+    params(("enterpriseId" = String, Path), SearchQuery), request_body = Option<LeadSearchBody>,
     responses((status = 200, body = Object), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
@@ -331,7 +343,8 @@ pub async fn search(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateActionsBody {
-    #[schema(value_type = Vec<Object>)]
+    /// At least one action.
+    #[schema(required = true, value_type = Vec<NewAction>, min_items = 1)]
     pub actions: Option<Vec<Value>>,
 }
 
@@ -362,7 +375,7 @@ pub async fn create_actions(
 /// A custom or payment action of a lead.
 #[utoipa::path(get, operation_id = "telecrmGetAction", path = "/autoupdate/v2/enterprise/{enterpriseId}/lead/{leadId}/action/{actionId}", tag = "TeleCRM",
     params(("enterpriseId" = String, Path), ("leadId" = String, Path), ("actionId" = String, Path)),
-    responses((status = 200, body = Object), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
+    responses((status = 200, body = ActionState), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
         (status = 404, body = TelecrmErrorBody)))]
 pub async fn get_action(
     State(state): State<AppState>,
@@ -378,11 +391,14 @@ pub async fn get_action(
     Ok(Json(action_state(&found)))
 }
 
-/// Update an action (seed 002): custom actions change only the fields sent; payments
-/// change only their status, and never their amount, currency or payment id.
+/// Update a custom action's fields or a payment's status.
+///
+/// A custom action changes only the fields sent, each checked against its type's schema.
+/// A payment changes only its status: its amount, currency and payment id never change.
+/// Answers the action's whole state.
 #[utoipa::path(post, operation_id = "telecrmUpdateAction", path = "/autoupdate/v2/enterprise/{enterpriseId}/lead/{leadId}/action/{actionId}", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path), ("leadId" = String, Path), ("actionId" = String, Path)), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
+    params(("enterpriseId" = String, Path), ("leadId" = String, Path), ("actionId" = String, Path)), request_body = ActionUpdateBody,
+    responses((status = 200, body = ActionState), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
         (status = 404, body = TelecrmErrorBody)))]
 pub async fn update_action(
     State(state): State<AppState>,
@@ -406,10 +422,12 @@ pub async fn update_action(
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ActionSearchBody {
-    /// An action type: a custom code, `PAYMENT`, or a system type.
+    /// An action type, or an array of them (any): a custom code, `PAYMENT`, or a system
+    /// type such as `PAYMENT_STATUS_CHANGED`.
     #[schema(value_type = Option<String>)]
     #[serde(rename = "type")]
     pub kind: Option<Value>,
+    /// `{from, to}`, each epoch milliseconds or `dd/MM/yyyy HH:mm:ss`.
     #[schema(value_type = Option<Object>)]
     pub created_on: Option<Value>,
     /// Who performed the actions (actor labels such as `api_token:<id>`).
@@ -419,7 +437,7 @@ pub struct ActionSearchBody {
 
 /// Search a lead's actions of every type, newest first.
 #[utoipa::path(post, operation_id = "telecrmSearchActions", path = "/autoupdate/v2/enterprise/{enterpriseId}/lead/{leadId}/action/search", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path), ("leadId" = String, Path), SearchQuery), request_body = ActionSearchBody,
+    params(("enterpriseId" = String, Path), ("leadId" = String, Path), SearchQuery), request_body = Option<ActionSearchBody>,
     responses((status = 200, body = Object), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
         (status = 404, body = TelecrmErrorBody)))]
 pub async fn search_actions(
@@ -461,7 +479,7 @@ pub struct Queued {
 
 /// The async API: create or update a lead by its identifier, in the background.
 #[utoipa::path(post, operation_id = "telecrmAutoUpdateLead", path = "/enterprise/{enterpriseId}/autoupdatelead", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path)), request_body = Object,
+    params(("enterpriseId" = String, Path)), request_body = AutoUpdateLeadBody,
     responses((status = 200, body = Queued), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
         (status = 404, body = TelecrmErrorBody)))]
 pub async fn auto_update(

@@ -76,11 +76,15 @@ pub async fn get(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateTeamMemberBody {
+    #[schema(required = true, value_type = String)]
     pub name: Option<String>,
+    #[schema(required = true, value_type = String)]
     pub email: Option<String>,
     /// Digits with the country code, no `+` or spaces.
+    #[schema(required = true, value_type = String)]
     pub phone_number: Option<String>,
     /// ADMIN, MANAGER, CALLER or MARKETING_USER.
+    #[schema(required = true, value_type = String)]
     pub role: Option<String>,
     /// Makes the member Active at once (it is not kept: Stagecoach has no logins).
     pub password: Option<String>,
@@ -126,7 +130,9 @@ pub async fn create(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TeamMemberStateBody {
     /// Active, Inactive, On Leave or Working.
+    #[schema(required = true, value_type = String)]
     pub state: Option<String>,
+    #[schema(required = true, value_type = String)]
     pub email: Option<String>,
 }
 
