@@ -18,6 +18,7 @@ backend_tests!(
     enterprises_and_leads_of_others_are_not_found,
     team_members_and_metadata,
     every_refusal_names_its_field,
+    amounts_are_written_with_their_currency_s_decimals,
 );
 
 fn base(app: &TestApp) -> String {
@@ -123,7 +124,7 @@ async fn seed_002_examples_and_responses_byte_for_byte(app: TestApp) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         text,
-        r#"{"type":"PAYMENT","status":"COMPLETED","currency":"INR","amount":"5000"}"#
+        r#"{"type":"PAYMENT","status":"COMPLETED","currency":"INR","amount":"5000.00"}"#
     );
 
     // The documented 400.
@@ -648,8 +649,8 @@ async fn payment_totals_per_status_currency_and_step(app: TestApp) {
     assert_eq!(
         totals,
         json!([
-            {"status": "COMPLETED", "currency": "INR", "count": 3, "amount": "1150.1"},
-            {"status": "PENDING", "currency": "USD", "count": 1, "amount": "7"}
+            {"status": "COMPLETED", "currency": "INR", "count": 3, "amount": "1150.10"},
+            {"status": "PENDING", "currency": "USD", "count": 1, "amount": "7.00"}
         ])
     );
     let (_, by_step) = app
@@ -661,7 +662,7 @@ async fn payment_totals_per_status_currency_and_step(app: TestApp) {
         .iter()
         .find(|t| t["stepId"] == closing["id"] && t["currency"] == "INR")
         .unwrap();
-    assert_eq!(step_inr["amount"], "150.1");
+    assert_eq!(step_inr["amount"], "150.10");
     assert_eq!(step_inr["count"], 2);
     let none_inr = by_step
         .as_array()
@@ -669,7 +670,7 @@ async fn payment_totals_per_status_currency_and_step(app: TestApp) {
         .iter()
         .find(|t| t["stepId"].is_null())
         .unwrap();
-    assert_eq!(none_inr["amount"], "1000");
+    assert_eq!(none_inr["amount"], "1000.00");
     let (_, mine) = app
         .call(
             Method::GET,
@@ -679,7 +680,7 @@ async fn payment_totals_per_status_currency_and_step(app: TestApp) {
         .await;
     assert_eq!(
         mine,
-        json!([{"status": "COMPLETED", "currency": "INR", "count": 1, "amount": "1000"}])
+        json!([{"status": "COMPLETED", "currency": "INR", "count": 1, "amount": "1000.00"}])
     );
     let (status, _) = app
         .call(Method::GET, "/v1/payments/totals?groupBy=month", None)
@@ -1218,4 +1219,121 @@ async fn every_refusal_names_its_field(app: TestApp) {
     }
     let (_, state) = app.call(Method::GET, &payment, None).await;
     assert_eq!(state["status"], "PENDING", "refusals change nothing");
+}
+
+/// Money is written with its currency's decimals (ISO 4217's minor units: none for XOF,
+/// two for the others) wherever it is answered, and a payment's amount may not have more.
+async fn amounts_are_written_with_their_currency_s_decimals(app: TestApp) {
+    configure(&app).await;
+    let base = base(&app);
+    let lead = lead(&app, json!({"phone": "919000000080"})).await;
+    let created = actions(
+        &app,
+        &lead,
+        json!([
+            {"type": "PAYMENT", "amount": "199.9", "currency": "USD", "status": "COMPLETED"},
+            {"type": "PAYMENT", "amount": "5000", "currency": "XOF", "status": "COMPLETED"},
+            {"type": "PAYMENT", "amount": "5000.5", "currency": "XOF", "status": "COMPLETED"},
+            {"type": "PAYMENT", "amount": "5000.00", "currency": "XOF", "status": "COMPLETED"},
+            {"type": "PAYMENT", "amount": "1.234", "currency": "INR", "status": "COMPLETED"}
+        ]),
+    )
+    .await;
+    let outcomes: Vec<&str> = created["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["CREATED", "CREATED", "IGNORED", "IGNORED", "IGNORED"]
+    );
+    let remarks = created["remarks"].as_array().unwrap();
+    let remark = |field: &str| {
+        remarks
+            .iter()
+            .find(|r| r["field"] == field)
+            .unwrap_or_else(|| panic!("no remark for {field}: {created}"))["remark"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(remark("actions[2].amount").contains("XOF has no decimals"));
+    assert!(remark("actions[3].amount").contains("XOF has no decimals"));
+    assert!(remark("actions[4].amount").contains("at most 2 decimals"));
+    let usd = created["actions"][0]["action_id"].as_str().unwrap();
+    let xof = created["actions"][1]["action_id"].as_str().unwrap();
+
+    let (_, state) = app
+        .call(
+            Method::GET,
+            &format!("{base}/lead/{lead}/action/{usd}"),
+            None,
+        )
+        .await;
+    assert_eq!(state["amount"], "199.90");
+    let (_, state) = app
+        .call(
+            Method::GET,
+            &format!("{base}/lead/{lead}/action/{xof}"),
+            None,
+        )
+        .await;
+    assert_eq!(state["amount"], "5000");
+    let (_, updated) = app
+        .call(
+            Method::POST,
+            &format!("{base}/lead/{lead}/action/{usd}"),
+            Some(json!({"type": "PAYMENT", "status": "REFUNDED"})),
+        )
+        .await;
+    assert_eq!(updated["amount"], "199.90");
+    let (_, read) = app
+        .call(
+            Method::GET,
+            &format!("{base}/lead/{lead}?includeActions=true"),
+            None,
+        )
+        .await;
+    let (_, searched) = app
+        .call(
+            Method::POST,
+            &format!("{base}/lead/{lead}/action/search"),
+            Some(json!({"type": "PAYMENT"})),
+        )
+        .await;
+    for listing in [&read["actions"], &searched["data"]] {
+        let amounts: Vec<(&str, &str)> = listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["type"] == "PAYMENT")
+            .map(|a| {
+                (
+                    a["currency"].as_str().unwrap(),
+                    a["amount"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(amounts.len(), 2, "{listing}");
+        assert!(amounts.contains(&("USD", "199.90")), "{listing}");
+        assert!(amounts.contains(&("XOF", "5000")), "{listing}");
+    }
+
+    let expected = json!([
+        {"status": "COMPLETED", "currency": "XOF", "count": 1, "amount": "5000"},
+        {"status": "REFUNDED", "currency": "USD", "count": 1, "amount": "199.90"}
+    ]);
+    let (status, totals) = app.call(Method::GET, "/v1/payments/totals", None).await;
+    assert_eq!(status, StatusCode::OK, "{totals}");
+    assert_eq!(totals, expected);
+    let (_, totals) = app
+        .call(
+            Method::GET,
+            &format!("/v1/leads/{lead}/payments/totals"),
+            None,
+        )
+        .await;
+    assert_eq!(totals, expected);
 }

@@ -11,7 +11,8 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use stagecoach_domain::leads::actions::{CURRENCIES, PaymentStatus};
+use stagecoach_domain::leads::actions::PaymentStatus;
+use stagecoach_domain::leads::money::CURRENCIES;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
@@ -25,10 +26,10 @@ pub enum PaymentType {
 fn currency_schema() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .enum_values(Some(CURRENCIES.iter().copied()))
+        .enum_values(Some(CURRENCIES.iter().map(|c| c.code)))
         .description(Some(
-            "ISO 4217 code. Amounts are written with its decimals: none for XOF, two \
-             for the others.",
+            "ISO 4217 code. Amounts are written with its decimals (ISO 4217's minor \
+             units): none for XOF, two for the others.",
         ))
         .build()
 }
@@ -53,7 +54,7 @@ pub struct NewPaymentAction {
     #[serde(rename = "type")]
     pub kind: PaymentType,
     /// A positive decimal number as a string, with at most as many decimals as the
-    /// currency has.
+    /// currency has (`"199.9"` or `"199.90"` in USD, `"5000"` in XOF).
     #[schema(example = "5000")]
     pub amount: String,
     #[schema(schema_with = currency_schema)]

@@ -10,6 +10,7 @@ use stagecoach_app::{ActionFilter, LeadQuery, LeadWrite, lead_fields};
 use stagecoach_domain::ids::{ActionId, ContactId};
 use stagecoach_domain::leads::actions::{LeadAction, PaymentStatus, Spelling};
 use stagecoach_domain::leads::fields::DATE_FORMAT;
+use stagecoach_domain::leads::money::format_amount;
 use utoipa::{IntoParams, ToSchema};
 
 use super::bodies::{ActionUpdateBody, AutoUpdateLeadBody, NewAction};
@@ -34,7 +35,7 @@ pub(crate) enum ActionState {
         #[schema(value_type = PaymentStatus)]
         status: &'static str,
         currency: String,
-        /// A decimal string.
+        /// A decimal string with the currency's decimals (`"5000.00"`, `"5000"` in XOF).
         amount: String,
     },
     Other {
@@ -53,7 +54,7 @@ pub(crate) fn action_state(action: &LeadAction) -> ActionState {
             kind: "PAYMENT",
             status: p.status.as_str(),
             currency: p.currency.clone(),
-            amount: p.amount.text.clone(),
+            amount: format_amount(p.amount.hundredths, &p.currency),
         },
         (None, Some(code)) => ActionState::Other {
             kind: code.to_string(),
