@@ -8,7 +8,9 @@ use axum::Json;
 use axum::http::Method;
 use stagecoach_domain::scope::{Access, Scope, TexterGrant, TexterScope};
 use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::RefOr;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -59,7 +61,48 @@ pub fn document() -> Document {
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc.info.license = None;
     document_scopes(&mut doc);
+    optional_bodies_are_not_null(&mut doc);
     doc
+}
+
+/// A handler whose body may be left out declares `request_body = Option<T>`. utoipa marks
+/// such a body not required, and also lets it be JSON `null`, which no handler reads (every
+/// body must be an object): the schema is put back to `T`.
+fn optional_bodies_are_not_null(doc: &mut Document) {
+    let operations = doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+    });
+    for operation in operations {
+        let Some(RefOr::T(body)) = operation.request_body.as_mut() else {
+            continue;
+        };
+        for content in body.content.values_mut() {
+            let RefOr::T(content) = content else {
+                continue;
+            };
+            let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+                continue;
+            };
+            let (nulls, others): (Vec<_>, Vec<_>) =
+                one_of.items.iter().cloned().partition(is_null_schema);
+            if let ([_], [only]) = (nulls.as_slice(), others.as_slice()) {
+                content.schema = Some(only.clone());
+            }
+        }
+    }
+}
+
+fn is_null_schema(schema: &RefOr<Schema>) -> bool {
+    matches!(schema, RefOr::T(Schema::Object(object))
+        if object.schema_type == SchemaType::Type(Type::Null))
 }
 
 /// Writes each operation's scopes from [`crate::scopes`] into its `security`: the
@@ -121,6 +164,37 @@ pub(crate) async fn serve_document() -> Json<&'static Document> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    /// Types of one name share one entry of `components.schemas`: of two dialects' bodies
+    /// named alike, one would document the other's operation. Every name is one schema.
+    #[test]
+    fn no_two_dialects_give_one_schema_name_different_shapes() {
+        let dialects = [
+            ("chatvolt", crate::dialects::chatvolt::routes()),
+            ("native", crate::dialects::native::routes()),
+            ("texter", crate::dialects::texter::routes()),
+            ("telecrm", crate::dialects::telecrm::routes()),
+        ];
+        let mut seen: BTreeMap<String, (&str, serde_json::Value)> = BTreeMap::new();
+        for (dialect, routes) in dialects {
+            let (_, doc) = routes.split_for_parts();
+            let schemas = doc.components.map(|c| c.schemas).unwrap_or_default();
+            for (name, schema) in schemas {
+                let schema = serde_json::to_value(schema).unwrap();
+                match seen.get(&name) {
+                    Some((other, first)) => assert!(
+                        *first == schema,
+                        "{other} and {dialect} both name a schema {name}: rename one"
+                    ),
+                    None => {
+                        seen.insert(name, (dialect, schema));
+                    }
+                }
+            }
+        }
+    }
+
     /// Every operation of the document says which scopes open it, or that it takes no
     /// token; and the scope table names no route the document lacks.
     #[test]

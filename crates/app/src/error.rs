@@ -101,7 +101,10 @@ impl AppError {
         AppError::NotFound { entity, field }
     }
 
-    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(
+        field: impl Into<std::borrow::Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         AppError::Invalid(ValidationError::single(field, message))
     }
 }

@@ -6,8 +6,8 @@ use stagecoach_domain::engine::effects::OutboundEffect;
 use stagecoach_domain::engine::timeline::Actor;
 use stagecoach_domain::ids::{ActionId, ContactId, OrganizationId, OutboxId};
 use stagecoach_domain::leads::actions::{
-    self, ActionKind, LeadAction, PAYMENT_STATUS_CHANGED, PaymentRecord, PaymentUpdateError,
-    Spelling,
+    self, ActionKind, LeadAction, PAYMENT_STATUS_CHANGED, PaymentRecord, PaymentStatus,
+    PaymentUpdateError, Spelling,
 };
 use stagecoach_domain::leads::fields::{self, ValueContext};
 use stagecoach_domain::leads::settings::{FieldType, LeadSettings};
@@ -36,7 +36,10 @@ pub struct LeadWrite {
 }
 
 /// Why a lead request is refused as a whole.
-fn bad_request(field: &'static str, message: impl Into<String>) -> AppError {
+fn bad_request(
+    field: impl Into<std::borrow::Cow<'static, str>>,
+    message: impl Into<String>,
+) -> AppError {
     AppError::invalid(field, message)
 }
 
@@ -136,15 +139,7 @@ impl Stagecoach {
         check_action_types(&actions, Spelling::Sync)?;
         let mut ctx = LeadContext::load(tx.as_mut(), org).await?;
         let identifier = ctx.settings.identifier.clone();
-        let value = fields.get(&identifier).ok_or_else(|| {
-            bad_request(
-                "fields",
-                format!("the identifier field {identifier} is required"),
-            )
-        })?;
-        let id_value = ctx
-            .check(&identifier, value)
-            .map_err(|e| bad_request("fields", format!("fields.{identifier}: {e}")))?;
+        let id_value = identifier_value(&ctx, &fields)?;
         if let Some(existing) = ctx.find_by_identifier(tx.as_mut(), &id_value).await? {
             return Err(AppError::Conflict {
                 field: "fields",
@@ -346,14 +341,11 @@ impl Stagecoach {
             ActionKind::Payment => {
                 let status = match actions::payment_update(&body) {
                     Ok(status) => status,
-                    Err(PaymentUpdateError::Immutable) => {
-                        return Err(bad_request("amount", actions::IMMUTABLE_PAYMENT_MESSAGE));
+                    Err(PaymentUpdateError::Immutable { field }) => {
+                        return Err(bad_request(field, actions::IMMUTABLE_PAYMENT_MESSAGE));
                     }
                     Err(PaymentUpdateError::InvalidStatus) => {
-                        return Err(bad_request(
-                            "status",
-                            "must be PENDING, COMPLETED, FAILED, REFUNDED, CANCELLED or PROCESSING",
-                        ));
+                        return Err(bad_request("status", PaymentStatus::expected()));
                     }
                 };
                 let payment = action.payment.as_mut().expect("payments carry their terms");
@@ -405,13 +397,13 @@ impl Stagecoach {
                         .iter()
                         .find(|f| &f.api_name == name)
                         .ok_or_else(|| {
-                            AppError::invalid(
-                                "fields",
-                                format!("fields.{name}: not a field of action {code}"),
+                            bad_request(
+                                format!("fields.{name}"),
+                                format!("is not a field of action {code}"),
                             )
                         })?;
                     let checked = fields::check(def, value, &ctx.value_context())
-                        .map_err(|e| AppError::invalid("fields", format!("fields.{name}: {e}")))?;
+                        .map_err(|e| bad_request(format!("fields.{name}"), e))?;
                     action.fields.insert(name.clone(), checked);
                 }
                 tx.set_action_fields(org, action.id, &action.fields, now)
@@ -687,10 +679,7 @@ impl LeadContext {
             let value = match checked {
                 Ok(v) => v,
                 Err(problem) if strict => {
-                    return Err(AppError::invalid(
-                        "fields",
-                        format!("fields.{name}: {problem}"),
-                    ));
+                    return Err(bad_request(format!("fields.{name}"), problem));
                 }
                 Err(problem) => {
                     remarks.push(Remark {
@@ -802,19 +791,27 @@ fn key_of(value: &Value) -> Option<String> {
 
 /// Refuses a request that tries to write a type the API cannot write.
 fn check_action_types(actions: &[Value], spelling: Spelling) -> Result<(), AppError> {
-    for entry in actions {
-        if let Some(kind) = entry.get("type") {
-            if actions::parse_kind(kind, spelling).is_err() {
-                return Err(bad_request(
-                    "actions",
-                    "Only custom actions and payment actions can be created",
-                ));
+    for (i, entry) in actions.iter().enumerate() {
+        let field = format!("actions[{i}].type");
+        match entry.get("type") {
+            Some(kind) => {
+                actions::parse_kind(kind, spelling).map_err(|e| bad_request(field, e))?;
             }
-        } else {
-            return Err(bad_request("actions", "every action needs a type"));
+            None => return Err(bad_request(field, "is required")),
         }
     }
     Ok(())
+}
+
+/// The identifier field's value of a lead write, checked: without it the write is refused.
+fn identifier_value(ctx: &LeadContext, fields: &Map<String, Value>) -> Result<Value, AppError> {
+    let identifier = &ctx.settings.identifier;
+    let field = format!("fields.{identifier}");
+    let value = fields
+        .get(identifier)
+        .ok_or_else(|| bad_request(field.clone(), "is required: it is the lead identifier"))?;
+    ctx.check(identifier, value)
+        .map_err(|e| bad_request(field, e))
 }
 
 fn writable_kind(action: &LeadAction) -> Result<ActionKind, AppError> {
@@ -1067,15 +1064,7 @@ impl Stagecoach {
         let mut tx = self.store.begin_write().await?;
         let mut ctx = LeadContext::load(tx.as_mut(), org).await?;
         let identifier = ctx.settings.identifier.clone();
-        let value = fields.get(&identifier).ok_or_else(|| {
-            bad_request(
-                "fields",
-                format!("the identifier field {identifier} is missing"),
-            )
-        })?;
-        let id_value = ctx
-            .check(&identifier, value)
-            .map_err(|e| bad_request("fields", e))?;
+        let id_value = identifier_value(&ctx, &fields)?;
         let now = self.now();
         let mut remarks = Vec::new();
         let mut contact = match ctx.find_by_identifier(tx.as_mut(), &id_value).await? {

@@ -141,7 +141,7 @@ mod tests {
         s.temperature = 1.5;
         s.handle = Some("no spaces".into());
         let err = s.validated().unwrap_err();
-        let fields: Vec<_> = err.0.iter().map(|e| e.field).collect();
+        let fields: Vec<_> = err.0.iter().map(|e| e.field.as_ref()).collect();
         assert_eq!(fields, ["name", "temperature", "handle"]);
     }
 

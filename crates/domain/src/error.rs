@@ -1,16 +1,19 @@
+use std::borrow::Cow;
 use std::fmt;
 
-/// One rule broken by one input field. `field` is the field's canonical (camelCase) name.
+/// One rule broken by one input field. `field` is the field's canonical (camelCase) name,
+/// or its path when it sits inside an object or list whose keys the client chose
+/// (`fields.city`, `actions[0].type`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
-    pub field: &'static str,
+    pub field: Cow<'static, str>,
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }
@@ -21,7 +24,7 @@ impl FieldError {
 pub struct ValidationError(pub Vec<FieldError>);
 
 impl ValidationError {
-    pub fn single(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn single(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self(vec![FieldError::new(field, message)])
     }
 }
@@ -42,7 +45,7 @@ impl fmt::Display for ValidationError {
 pub struct Errors(Vec<FieldError>);
 
 impl Errors {
-    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+    pub fn add(&mut self, field: impl Into<Cow<'static, str>>, message: impl Into<String>) {
         self.0.push(FieldError::new(field, message));
     }
 

@@ -59,7 +59,7 @@ mod tests {
         assert!(check(Some("vip"), Some("VIP"), Some("#00ff00")).is_ok());
         assert!(check(None, None, None).is_ok());
         let err = check(Some(""), Some(&"x".repeat(101)), Some("green")).unwrap_err();
-        let fields: Vec<_> = err.0.iter().map(|e| e.field).collect();
+        let fields: Vec<_> = err.0.iter().map(|e| e.field.as_ref()).collect();
         assert_eq!(fields, ["id", "name", "color"]);
     }
 }

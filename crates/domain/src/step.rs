@@ -465,8 +465,8 @@ mod tests {
         }
     }
 
-    fn fields(err: ValidationError) -> Vec<&'static str> {
-        err.0.into_iter().map(|e| e.field).collect()
+    fn fields(err: ValidationError) -> Vec<String> {
+        err.0.into_iter().map(|e| e.field.into_owned()).collect()
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::fields::parse_decimal;
+use super::money::{CURRENCIES, Currency};
 
 /// The kind a system action recording a payment's status change has.
 pub const PAYMENT_STATUS_CHANGED: &str = "PAYMENT_STATUS_CHANGED";
@@ -36,11 +36,6 @@ pub struct PaymentRecord {
     pub status: PaymentStatus,
 }
 
-/// The currencies a payment can be in.
-pub const CURRENCIES: &[&str] = &[
-    "INR", "USD", "PKR", "AED", "QAR", "SAR", "MYR", "AUD", "CAD", "SGD", "XOF",
-];
-
 /// The fields of a payment that no update may carry, whatever their values.
 pub const IMMUTABLE_PAYMENT_FIELDS: &[&str] = &["amount", "currency", "paymentid"];
 
@@ -48,7 +43,9 @@ pub const IMMUTABLE_PAYMENT_FIELDS: &[&str] = &["amount", "currency", "paymentid
 pub const IMMUTABLE_PAYMENT_MESSAGE: &str =
     "Cannot update amount, currency, or paymentid fields for existing payment action.";
 
+/// A payment's status; any can follow any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentStatus {
     Pending,
@@ -83,9 +80,16 @@ impl PaymentStatus {
     pub fn parse(text: &str) -> Option<PaymentStatus> {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
+
+    /// What a refused status is told: every valid one.
+    pub fn expected() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
+        format!("must be one of {}", names.join(", "))
+    }
 }
 
-/// An amount as the client wrote it, and its exact value in hundredths.
+/// An amount: its exact value in hundredths, and its text as recorded (written with its
+/// currency's decimals since those are checked; answers render the hundredths).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Amount {
     pub text: String,
@@ -123,7 +127,7 @@ pub fn parse_kind(value: &Value, spelling: Spelling) -> Result<ActionKind, Strin
     let text = match value {
         Value::String(s) => s.trim().to_owned(),
         Value::Number(n) if spelling == Spelling::Sync => n.to_string(),
-        _ => return Err("type must be a string".into()),
+        _ => return Err("must be a string".into()),
     };
     if text == "PAYMENT" {
         return Ok(ActionKind::Payment);
@@ -141,41 +145,34 @@ pub fn parse_kind(value: &Value, spelling: Spelling) -> Result<ActionKind, Strin
 /// Checks a new payment; every problem names its field.
 pub fn new_payment(body: &Map<String, Value>) -> Result<NewPayment, Vec<(&'static str, String)>> {
     let mut problems = Vec::new();
-    let amount = match body.get("amount") {
-        Some(Value::String(text)) => match parse_decimal(text) {
-            Some(hundredths) if hundredths > 0 => Some(Amount {
-                text: text.trim().to_owned(),
-                hundredths,
-            }),
-            _ => None,
-        },
-        _ => None,
-    };
-    if amount.is_none() {
-        problems.push((
-            "amount",
-            "must be a positive numeric string (at most two decimals)".to_owned(),
-        ));
-    }
     let currency = body
         .get("currency")
         .and_then(Value::as_str)
-        .filter(|c| CURRENCIES.contains(c));
+        .and_then(Currency::find);
+    // The amount is read with the currency's decimals; without a known currency, with
+    // the most any has, so that a bad amount is reported along with the currency.
+    let reading = currency.unwrap_or(Currency::UNKNOWN);
+    let amount = body
+        .get("amount")
+        .and_then(Value::as_str)
+        .and_then(|text| reading.parse_amount(text))
+        .map(|hundredths| Amount {
+            text: reading.format(hundredths),
+            hundredths,
+        });
+    if amount.is_none() {
+        problems.push(("amount", reading.amount_rule()));
+    }
     if currency.is_none() {
-        problems.push((
-            "currency",
-            format!("must be one of {}", CURRENCIES.join(", ")),
-        ));
+        let codes: Vec<&str> = CURRENCIES.iter().map(|c| c.code).collect();
+        problems.push(("currency", format!("must be one of {}", codes.join(", "))));
     }
     let status = body
         .get("status")
         .and_then(Value::as_str)
         .and_then(PaymentStatus::parse);
     if status.is_none() {
-        problems.push((
-            "status",
-            "must be PENDING, COMPLETED, FAILED, REFUNDED, CANCELLED or PROCESSING".to_owned(),
-        ));
+        problems.push(("status", PaymentStatus::expected()));
     }
     let payment_id = match body.get("paymentid") {
         None | Some(Value::Null) => None,
@@ -188,7 +185,7 @@ pub fn new_payment(body: &Map<String, Value>) -> Result<NewPayment, Vec<(&'stati
     match (amount, currency, status) {
         (Some(amount), Some(currency), Some(status)) if problems.is_empty() => Ok(NewPayment {
             amount,
-            currency: currency.to_owned(),
+            currency: currency.code.to_owned(),
             status,
             payment_id,
         }),
@@ -199,8 +196,11 @@ pub fn new_payment(body: &Map<String, Value>) -> Result<NewPayment, Vec<(&'stati
 /// Why a payment update is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentUpdateError {
-    /// The body names an immutable field (whatever its value, even the current one).
-    Immutable,
+    /// The body names an immutable field (whatever its value, even the current one); the
+    /// first of them.
+    Immutable {
+        field: &'static str,
+    },
     InvalidStatus,
 }
 
@@ -209,11 +209,11 @@ pub enum PaymentUpdateError {
 pub fn payment_update(
     body: &Map<String, Value>,
 ) -> Result<Option<PaymentStatus>, PaymentUpdateError> {
-    if IMMUTABLE_PAYMENT_FIELDS
+    if let Some(field) = IMMUTABLE_PAYMENT_FIELDS
         .iter()
-        .any(|field| body.contains_key(*field))
+        .find(|field| body.contains_key(**field))
     {
-        return Err(PaymentUpdateError::Immutable);
+        return Err(PaymentUpdateError::Immutable { field });
     }
     match body.get("status") {
         None => Ok(None),
@@ -222,16 +222,6 @@ pub fn payment_update(
             .and_then(PaymentStatus::parse)
             .map(Some)
             .ok_or(PaymentUpdateError::InvalidStatus),
-    }
-}
-
-/// Renders hundredths as the shortest decimal (`500000` → `5000`, `1250` → `12.5`).
-pub fn format_hundredths(hundredths: i64) -> String {
-    let (whole, cents) = (hundredths / 100, (hundredths % 100).abs());
-    match cents {
-        0 => whole.to_string(),
-        c if c % 10 == 0 => format!("{whole}.{}", c / 10),
-        c => format!("{whole}.{c:02}"),
     }
 }
 
@@ -274,7 +264,7 @@ mod tests {
         assert_eq!(
             ok.amount,
             Amount {
-                text: "5000".into(),
+                text: "5000.00".into(),
                 hundredths: 500_000
             }
         );
@@ -307,17 +297,33 @@ mod tests {
             let body = map(json!({"type": "PAYMENT", "status": "COMPLETED", (*field): "5000"}));
             assert_eq!(
                 payment_update(&body),
-                Err(PaymentUpdateError::Immutable),
+                Err(PaymentUpdateError::Immutable { field }),
                 "{field}"
             );
         }
     }
 
     #[test]
-    fn hundredths_render_as_short_decimals() {
-        assert_eq!(format_hundredths(500_000), "5000");
-        assert_eq!(format_hundredths(1250), "12.5");
-        assert_eq!(format_hundredths(7), "0.07");
+    fn refused_statuses_are_told_every_valid_one() {
+        let told = PaymentStatus::expected();
+        for status in PaymentStatus::ALL {
+            assert!(told.contains(status.as_str()), "{told}");
+        }
+    }
+
+    #[test]
+    fn payment_amounts_take_their_currency_s_decimals() {
+        let payment = |amount: &str, currency: &str| {
+            new_payment(&map(
+                json!({"amount": amount, "currency": currency, "status": "PENDING"}),
+            ))
+        };
+        assert_eq!(payment("199.9", "USD").unwrap().amount.text, "199.90");
+        assert_eq!(payment("5000", "XOF").unwrap().amount.hundredths, 500_000);
+        let refused = payment("5000.5", "XOF").unwrap_err();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, "amount");
+        assert!(refused[0].1.contains("XOF has no decimals"), "{refused:?}");
     }
 
     fn any_json() -> impl Strategy<Value = Value> {
@@ -339,7 +345,11 @@ mod tests {
         ) {
             let mut body: Map<String, Value> = extra.into_iter().collect();
             for field in immutable { body.insert(field.to_owned(), value.clone()); }
-            prop_assert_eq!(payment_update(&body), Err(PaymentUpdateError::Immutable));
+            let refused = payment_update(&body);
+            prop_assert!(
+                matches!(refused, Err(PaymentUpdateError::Immutable { field }) if body.contains_key(field)),
+                "{:?}", refused
+            );
         }
 
         /// Bodies without them change at most the status.

@@ -93,23 +93,9 @@ pub fn check(
     }
 }
 
-/// A positive decimal with at most two decimals, in hundredths.
+/// A decimal with at most two decimals, in hundredths (a money field has no currency).
 pub fn parse_decimal(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if text.ends_with('.')
-        || whole.is_empty()
-        || !whole.chars().all(|c| c.is_ascii_digit())
-        || fraction.len() > 2
-    {
-        return None;
-    }
-    if !fraction.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let whole: i64 = whole.parse().ok()?;
-    let cents: i64 = format!("{fraction:0<2}").parse().ok()?;
-    whole.checked_mul(100)?.checked_add(cents)
+    super::money::parse_hundredths(text, 2)
 }
 
 #[cfg(test)]

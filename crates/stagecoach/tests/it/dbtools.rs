@@ -392,8 +392,8 @@ async fn a_sqlite_deployment_moves_to_postgres_and_answers_alike() {
     assert_eq!(
         totals,
         &json!([
-            {"status": "COMPLETED", "currency": "INR", "count": 2, "amount": "1100.1"},
-            {"status": "PENDING", "currency": "USD", "count": 1, "amount": "7"}
+            {"status": "COMPLETED", "currency": "INR", "count": 2, "amount": "1100.10"},
+            {"status": "PENDING", "currency": "USD", "count": 1, "amount": "7.00"}
         ])
     );
     assert_populated(&before, &deployment);

@@ -16,6 +16,7 @@ mod engine;
 mod health;
 mod inbox;
 mod metrics;
+mod openapi;
 mod retention;
 mod scenarios;
 mod schema;

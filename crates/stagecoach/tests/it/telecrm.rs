@@ -17,6 +17,8 @@ backend_tests!(
     token_types_and_the_async_api,
     enterprises_and_leads_of_others_are_not_found,
     team_members_and_metadata,
+    every_refusal_names_its_field,
+    amounts_are_written_with_their_currency_s_decimals,
 );
 
 fn base(app: &TestApp) -> String {
@@ -122,7 +124,7 @@ async fn seed_002_examples_and_responses_byte_for_byte(app: TestApp) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         text,
-        r#"{"type":"PAYMENT","status":"COMPLETED","currency":"INR","amount":"5000"}"#
+        r#"{"type":"PAYMENT","status":"COMPLETED","currency":"INR","amount":"5000.00"}"#
     );
 
     // The documented 400.
@@ -413,7 +415,7 @@ async fn leads_are_created_with_remarks_and_read_back(app: TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         answer["error"]["message"],
-        "Limit should be between 1 and 100"
+        "limit: must be between 1 and 100"
     );
 }
 
@@ -442,7 +444,7 @@ async fn lead_updates_refuse_the_identifier_and_bad_values(app: TestApp) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         answer,
-        json!({"error": {"code": "INVALID_LEAD", "message": "Cannot modify lead identifier field"}})
+        json!({"error": {"code": "INVALID_LEAD", "message": "fields.phone: Cannot modify lead identifier field"}})
     );
     let (status, answer) = app
         .call(
@@ -587,7 +589,7 @@ async fn actions_are_created_in_request_order_and_scored(app: TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         answer,
-        json!({"error": {"code": "BAD_REQUEST", "message": "Only custom actions and payment actions can be created"}})
+        json!({"error": {"code": "BAD_REQUEST", "message": "actions[1].type: Only custom actions and payment actions can be created"}})
     );
     let (_, read) = app
         .call(Method::GET, &format!("{}/lead/{lead}", base(&app)), None)
@@ -647,8 +649,8 @@ async fn payment_totals_per_status_currency_and_step(app: TestApp) {
     assert_eq!(
         totals,
         json!([
-            {"status": "COMPLETED", "currency": "INR", "count": 3, "amount": "1150.1"},
-            {"status": "PENDING", "currency": "USD", "count": 1, "amount": "7"}
+            {"status": "COMPLETED", "currency": "INR", "count": 3, "amount": "1150.10"},
+            {"status": "PENDING", "currency": "USD", "count": 1, "amount": "7.00"}
         ])
     );
     let (_, by_step) = app
@@ -660,7 +662,7 @@ async fn payment_totals_per_status_currency_and_step(app: TestApp) {
         .iter()
         .find(|t| t["stepId"] == closing["id"] && t["currency"] == "INR")
         .unwrap();
-    assert_eq!(step_inr["amount"], "150.1");
+    assert_eq!(step_inr["amount"], "150.10");
     assert_eq!(step_inr["count"], 2);
     let none_inr = by_step
         .as_array()
@@ -668,7 +670,7 @@ async fn payment_totals_per_status_currency_and_step(app: TestApp) {
         .iter()
         .find(|t| t["stepId"].is_null())
         .unwrap();
-    assert_eq!(none_inr["amount"], "1000");
+    assert_eq!(none_inr["amount"], "1000.00");
     let (_, mine) = app
         .call(
             Method::GET,
@@ -678,7 +680,7 @@ async fn payment_totals_per_status_currency_and_step(app: TestApp) {
         .await;
     assert_eq!(
         mine,
-        json!([{"status": "COMPLETED", "currency": "INR", "count": 1, "amount": "1000"}])
+        json!([{"status": "COMPLETED", "currency": "INR", "count": 1, "amount": "1000.00"}])
     );
     let (status, _) = app
         .call(Method::GET, "/v1/payments/totals?groupBy=month", None)
@@ -865,7 +867,7 @@ async fn team_members_and_metadata(app: TestApp) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         answer["error"]["message"],
-        "Limit should be between 1 and 10"
+        "limit: must be between 1 and 10"
     );
     let (_, priya) = app
         .call(
@@ -975,4 +977,363 @@ async fn team_members_and_metadata(app: TestApp) {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+}
+
+/// A refusal for a field's sake names the field first in its message, in TeleCRM's body
+/// shape; a refused payment status is told the valid ones.
+async fn every_refusal_names_its_field(app: TestApp) {
+    configure(&app).await;
+    let base = base(&app);
+    let lead = lead(&app, json!({"phone": "919000000070"})).await;
+    let created = actions(
+        &app,
+        &lead,
+        json!([
+            {"type": "1001", "fields": {"note": "Call back"}},
+            {"type": "PAYMENT", "amount": "199.90", "currency": "USD", "status": "PENDING"}
+        ]),
+    )
+    .await;
+    let custom = format!(
+        "{base}/lead/{lead}/action/{}",
+        created["actions"][0]["action_id"].as_str().unwrap()
+    );
+    let payment = format!(
+        "{base}/lead/{lead}/action/{}",
+        created["actions"][1]["action_id"].as_str().unwrap()
+    );
+
+    let (status, answer) = app
+        .call(
+            Method::POST,
+            &payment,
+            Some(json!({"type": "PAYMENT", "status": "PAID"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"error": {"code": "BAD_REQUEST", "message":
+            "status: must be one of PENDING, COMPLETED, FAILED, REFUNDED, CANCELLED, PROCESSING"}})
+    );
+
+    let lead_path = format!("{base}/lead/{lead}");
+    let cases: Vec<(Method, String, Option<Value>, &str)> = vec![
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"fields": {"note": "x"}})),
+            "type",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": 1001.5})),
+            "type",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": "PAYMENT"})),
+            "type",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": "1001", "fields": []})),
+            "fields",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": "1001", "fields": {"note": 5}})),
+            "fields.note",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": "1001", "fields": {"nope": "x"}})),
+            "fields.nope",
+        ),
+        (
+            Method::POST,
+            custom.clone(),
+            Some(json!({"type": "1001", "fields": {"when": "2026-01-01"}})),
+            "fields.when",
+        ),
+        (
+            Method::POST,
+            payment.clone(),
+            Some(json!({"type": "PAYMENT", "status": 3})),
+            "status",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead"),
+            Some(json!({})),
+            "fields",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead"),
+            Some(json!({"fields": {"name": "No phone"}})),
+            "fields.phone",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead"),
+            Some(json!({"fields": {"phone": "12"}})),
+            "fields.phone",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead"),
+            Some(json!({"fields": {"phone": "919000000071"}, "actions": [{}]})),
+            "actions[0].type",
+        ),
+        (
+            Method::POST,
+            lead_path.clone(),
+            Some(json!({"fields": {"rating": 9}})),
+            "fields.rating",
+        ),
+        (
+            Method::POST,
+            lead_path.clone(),
+            Some(json!({"fields": {"city": 5}})),
+            "fields.city",
+        ),
+        (
+            Method::POST,
+            lead_path.clone(),
+            Some(json!({"fields": 5})),
+            "fields",
+        ),
+        (Method::GET, format!("{lead_path}?limit=0"), None, "limit"),
+        (Method::GET, format!("{lead_path}?skip=-1"), None, "skip"),
+        (
+            Method::POST,
+            format!("{base}/lead/search"),
+            Some(json!({"fields": {"created_on": {"from": "yesterday"}}})),
+            "fields.created_on.from",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead/search"),
+            Some(json!({"actions": {"performed_at": 5}})),
+            "actions.performed_at",
+        ),
+        (
+            Method::POST,
+            format!("{base}/lead/search?limit=101"),
+            Some(json!({})),
+            "limit",
+        ),
+        (
+            Method::POST,
+            format!("{lead_path}/action/search"),
+            Some(json!({"created_on": {"to": true}})),
+            "created_on.to",
+        ),
+        (
+            Method::POST,
+            format!("{lead_path}/action"),
+            Some(json!({"actions": []})),
+            "actions",
+        ),
+        (
+            Method::POST,
+            format!("{lead_path}/action"),
+            Some(json!({"actions": [{"type": "1001"}, {"type": "INCOMING_CALL"}]})),
+            "actions[1].type",
+        ),
+        (
+            Method::POST,
+            format!("{lead_path}/action"),
+            Some(json!({"actions": [{"type": "1001"}, {"fields": {}}]})),
+            "actions[1].type",
+        ),
+        (
+            Method::GET,
+            format!("{base}/team-members?limit=11"),
+            None,
+            "limit",
+        ),
+        (
+            Method::GET,
+            format!("{base}/team-members/not-an-email"),
+            None,
+            "email",
+        ),
+        (
+            Method::POST,
+            format!("{base}/team-members"),
+            Some(
+                json!({"email": "a@example.com", "phone_number": "919876543210", "role": "CALLER"}),
+            ),
+            "name",
+        ),
+        (
+            Method::POST,
+            format!("{base}/team-members"),
+            Some(
+                json!({"name": "A", "email": "a@example.com", "phone_number": "919876543210", "role": "BOSS"}),
+            ),
+            "role",
+        ),
+        (
+            Method::POST,
+            format!("{base}/team-members"),
+            Some(
+                json!({"name": "A", "email": "a@example.com", "phone_number": "+91 98", "role": "CALLER"}),
+            ),
+            "phone_number",
+        ),
+        (
+            Method::POST,
+            format!("{base}/teammember/state_change"),
+            Some(json!({"state": "Active"})),
+            "email",
+        ),
+        (
+            Method::POST,
+            format!("{base}/teammember/state_change"),
+            Some(json!({"state": "Asleep", "email": "a@example.com"})),
+            "state",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let (status, answer) = app.call(method.clone(), &path, body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path} {body:?}: {answer}"
+        );
+        assert_eq!(answer["error"]["code"], "BAD_REQUEST", "{answer}");
+        assert_eq!(answer["error"].as_object().unwrap().len(), 2, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{field}: ")),
+            "{method} {path} {body:?}: {message}"
+        );
+    }
+    let (_, state) = app.call(Method::GET, &payment, None).await;
+    assert_eq!(state["status"], "PENDING", "refusals change nothing");
+}
+
+/// Money is written with its currency's decimals (ISO 4217's minor units: none for XOF,
+/// two for the others) wherever it is answered, and a payment's amount may not have more.
+async fn amounts_are_written_with_their_currency_s_decimals(app: TestApp) {
+    configure(&app).await;
+    let base = base(&app);
+    let lead = lead(&app, json!({"phone": "919000000080"})).await;
+    let created = actions(
+        &app,
+        &lead,
+        json!([
+            {"type": "PAYMENT", "amount": "199.9", "currency": "USD", "status": "COMPLETED"},
+            {"type": "PAYMENT", "amount": "5000", "currency": "XOF", "status": "COMPLETED"},
+            {"type": "PAYMENT", "amount": "5000.5", "currency": "XOF", "status": "COMPLETED"},
+            {"type": "PAYMENT", "amount": "5000.00", "currency": "XOF", "status": "COMPLETED"},
+            {"type": "PAYMENT", "amount": "1.234", "currency": "INR", "status": "COMPLETED"}
+        ]),
+    )
+    .await;
+    let outcomes: Vec<&str> = created["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["CREATED", "CREATED", "IGNORED", "IGNORED", "IGNORED"]
+    );
+    let remarks = created["remarks"].as_array().unwrap();
+    let remark = |field: &str| {
+        remarks
+            .iter()
+            .find(|r| r["field"] == field)
+            .unwrap_or_else(|| panic!("no remark for {field}: {created}"))["remark"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(remark("actions[2].amount").contains("XOF has no decimals"));
+    assert!(remark("actions[3].amount").contains("XOF has no decimals"));
+    assert!(remark("actions[4].amount").contains("at most 2 decimals"));
+    let usd = created["actions"][0]["action_id"].as_str().unwrap();
+    let xof = created["actions"][1]["action_id"].as_str().unwrap();
+
+    let (_, state) = app
+        .call(
+            Method::GET,
+            &format!("{base}/lead/{lead}/action/{usd}"),
+            None,
+        )
+        .await;
+    assert_eq!(state["amount"], "199.90");
+    let (_, state) = app
+        .call(
+            Method::GET,
+            &format!("{base}/lead/{lead}/action/{xof}"),
+            None,
+        )
+        .await;
+    assert_eq!(state["amount"], "5000");
+    let (_, updated) = app
+        .call(
+            Method::POST,
+            &format!("{base}/lead/{lead}/action/{usd}"),
+            Some(json!({"type": "PAYMENT", "status": "REFUNDED"})),
+        )
+        .await;
+    assert_eq!(updated["amount"], "199.90");
+    let (_, read) = app
+        .call(
+            Method::GET,
+            &format!("{base}/lead/{lead}?includeActions=true"),
+            None,
+        )
+        .await;
+    let (_, searched) = app
+        .call(
+            Method::POST,
+            &format!("{base}/lead/{lead}/action/search"),
+            Some(json!({"type": "PAYMENT"})),
+        )
+        .await;
+    for listing in [&read["actions"], &searched["data"]] {
+        let amounts: Vec<(&str, &str)> = listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["type"] == "PAYMENT")
+            .map(|a| {
+                (
+                    a["currency"].as_str().unwrap(),
+                    a["amount"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(amounts.len(), 2, "{listing}");
+        assert!(amounts.contains(&("USD", "199.90")), "{listing}");
+        assert!(amounts.contains(&("XOF", "5000")), "{listing}");
+    }
+
+    let expected = json!([
+        {"status": "COMPLETED", "currency": "XOF", "count": 1, "amount": "5000"},
+        {"status": "REFUNDED", "currency": "USD", "count": 1, "amount": "199.90"}
+    ]);
+    let (status, totals) = app.call(Method::GET, "/v1/payments/totals", None).await;
+    assert_eq!(status, StatusCode::OK, "{totals}");
+    assert_eq!(totals, expected);
+    let (_, totals) = app
+        .call(
+            Method::GET,
+            &format!("/v1/leads/{lead}/payments/totals"),
+            None,
+        )
+        .await;
+    assert_eq!(totals, expected);
 }

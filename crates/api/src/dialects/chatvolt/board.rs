@@ -204,6 +204,7 @@ pub async fn move_conversation(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct BoardQuery {
     /// Only the cards of this step.
@@ -418,8 +419,10 @@ fn not_a_step() -> super::error::ChatvoltError {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoveQuery {
+    #[param(required = true, value_type = String)]
     pub conversation_id: Option<String>,
 }
 

@@ -55,6 +55,7 @@ impl From<Contact> for ContactBody {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactQuery {
     /// Default 0.

@@ -196,6 +196,7 @@ impl From<ConversationDetail> for ConversationDetailed {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     /// An agent id, or `null` for conversations without an agent.

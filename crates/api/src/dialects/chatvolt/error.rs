@@ -71,7 +71,7 @@ impl ChatvoltError {
                     .0
                     .iter()
                     .map(|e| FieldErrorBody {
-                        field: e.field.to_owned(),
+                        field: e.field.to_string(),
                         message: e.message.clone(),
                     })
                     .collect(),

@@ -15,6 +15,7 @@ use super::extract::{Caller, Params};
 use crate::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct LogQuery {
     pub conversation_id: Option<String>,

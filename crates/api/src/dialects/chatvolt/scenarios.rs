@@ -42,6 +42,7 @@ impl From<Scenario> for CrmScenario {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListScenariosQuery {
     /// Only scenarios with a step handled by this agent.

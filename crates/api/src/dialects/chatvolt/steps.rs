@@ -189,9 +189,11 @@ impl From<StepView> for CrmStep {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListStepsQuery {
-    /// The scenario whose steps to list (required).
+    /// The scenario whose steps to list.
+    #[param(required = true, value_type = String)]
     pub scenario_id: Option<String>,
     /// Only the steps this agent handles.
     pub agent_id: Option<String>,

@@ -94,7 +94,7 @@ impl IntoResponse for ApiError {
                     .0
                     .iter()
                     .map(|e| NativeFieldError {
-                        field: e.field.to_owned(),
+                        field: e.field.to_string(),
                         message: e.message.clone(),
                     })
                     .collect(),

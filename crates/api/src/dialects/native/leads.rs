@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use stagecoach_domain::ids::ContactId;
-use stagecoach_domain::leads::actions::format_hundredths;
+use stagecoach_domain::leads::money::format_amount;
 use stagecoach_domain::leads::settings::LeadSettings;
 use utoipa::{IntoParams, ToSchema};
 
@@ -42,6 +42,7 @@ pub async fn replace_settings(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct TotalsQuery {
     /// `step`: also per scenario step of the lead's active conversation.
@@ -58,7 +59,8 @@ pub struct PaymentTotalBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_id: Option<Value>,
     pub count: i64,
-    /// The exact sum, as a decimal string.
+    /// The exact sum, as a decimal string with the currency's decimals (`"199.90"`,
+    /// `"5000"` in XOF).
     pub amount: String,
 }
 
@@ -82,13 +84,13 @@ async fn totals(
         rows.into_iter()
             .map(|t| PaymentTotalBody {
                 status: t.status.as_str(),
+                amount: format_amount(t.hundredths, &t.currency),
                 currency: t.currency,
                 step_id: by_step.then(|| {
                     t.step_id
                         .map_or(Value::Null, |s| Value::from(s.to_string()))
                 }),
                 count: t.count,
-                amount: format_hundredths(t.hundredths),
             })
             .collect(),
     ))

@@ -245,6 +245,7 @@ pub(super) fn delivery_body(entry: OutboxEntry, attempts: Option<Vec<Attempt>>) 
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveriesQuery {
     pub conversation_id: Option<String>,

@@ -1,11 +1,13 @@
 //! The TeleCRM dialect's errors: every one has the body `{"error": {"code", "message"}}`,
-//! as TeleCRM documents, with TeleCRM's codes.
+//! as TeleCRM documents, with TeleCRM's codes. A refusal for a field's sake names the field
+//! first in its message (`status: must be one of …`); several are joined with `; `.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use stagecoach_app::{AppError, Entity};
+use stagecoach_domain::leads::actions::IMMUTABLE_PAYMENT_MESSAGE;
 use utoipa::ToSchema;
 
 use crate::extract::Rejection;
@@ -106,16 +108,17 @@ impl IntoResponse for ApiError {
                 bad(format!("request body is larger than {limit} bytes"))
             }
             ApiError::Request(Rejection::App(error)) => match error {
-                // One problem reads as its own sentence (TeleCRM's messages); several are
-                // listed with their fields.
-                AppError::Invalid(errors) if errors.0.len() == 1 => {
-                    bad(errors.0[0].message.clone())
-                }
-                AppError::Invalid(errors) => bad(errors.to_string()),
-                AppError::Immutable { .. } => (
+                AppError::Invalid(errors) => match errors.0.as_slice() {
+                    // TeleCRM documents this refusal word for word, and it names its fields.
+                    [only] if only.message == IMMUTABLE_PAYMENT_MESSAGE => {
+                        bad(only.message.clone())
+                    }
+                    _ => bad(errors.to_string()),
+                },
+                AppError::Immutable { field } => (
                     StatusCode::FORBIDDEN,
                     "INVALID_LEAD",
-                    "Cannot modify lead identifier field".to_owned(),
+                    format!("{field}: Cannot modify lead identifier field"),
                 ),
                 AppError::NotFound {
                     entity: Entity::Lead,

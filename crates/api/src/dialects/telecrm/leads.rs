@@ -8,33 +8,42 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use stagecoach_app::{ActionFilter, LeadQuery, LeadWrite, lead_fields};
 use stagecoach_domain::ids::{ActionId, ContactId};
-use stagecoach_domain::leads::actions::{LeadAction, Spelling};
+use stagecoach_domain::leads::actions::{LeadAction, PaymentStatus, Spelling};
 use stagecoach_domain::leads::fields::DATE_FORMAT;
+use stagecoach_domain::leads::money::format_amount;
 use utoipa::{IntoParams, ToSchema};
 
+use super::bodies::{ActionUpdateBody, AutoUpdateLeadBody, NewAction};
 use super::error::{ApiError, Result, TelecrmErrorBody};
 use super::extract::{AsyncCaller, Body, Caller, Params, enterprise};
 use crate::AppState;
 
-fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
+fn bad(field: impl Into<std::borrow::Cow<'static, str>>, message: impl Into<String>) -> ApiError {
     stagecoach_domain::ValidationError::single(field, message).into()
 }
 
 /// An action as TeleCRM shows it on its own (`GET …/action/{actionId}` and updates),
-/// with its keys in TeleCRM's order.
-#[derive(Debug, Serialize)]
+/// with its keys in TeleCRM's order: a payment, or a custom action.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub(crate) enum ActionState {
     Payment {
+        /// `PAYMENT`.
         #[serde(rename = "type")]
+        #[schema(value_type = String)]
         kind: &'static str,
+        #[schema(value_type = PaymentStatus)]
         status: &'static str,
         currency: String,
+        /// A decimal string with the currency's decimals (`"5000.00"`, `"5000"` in XOF).
         amount: String,
     },
     Other {
+        /// The custom action type's code (`"1001"`).
         #[serde(rename = "type")]
         kind: String,
+        /// Values by the type's field api names.
+        #[schema(value_type = Object)]
         fields: Map<String, Value>,
     },
 }
@@ -45,7 +54,7 @@ pub(crate) fn action_state(action: &LeadAction) -> ActionState {
             kind: "PAYMENT",
             status: p.status.as_str(),
             currency: p.currency.clone(),
-            amount: p.amount.text.clone(),
+            amount: format_amount(p.amount.hundredths, &p.currency),
         },
         (None, Some(code)) => ActionState::Other {
             kind: code.to_string(),
@@ -78,11 +87,12 @@ fn action_entry(action: &LeadAction) -> Value {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateLeadBody {
-    /// Lead fields by api name; must include the identifier field.
-    #[schema(value_type = Object)]
+    /// Lead fields by api name (see `custom-fields`); must include the identifier field.
+    /// A bad value other than the identifier's is skipped and reported in `remarks`.
+    #[schema(required = true, value_type = Object)]
     pub fields: Option<Value>,
     /// Custom (`"1001"`) and `PAYMENT` actions to record on the new lead.
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<NewAction>>)]
     pub actions: Option<Vec<Value>>,
 }
 
@@ -100,8 +110,8 @@ fn write_answer(write: LeadWrite) -> Value {
 fn object_of(value: Option<Value>, field: &'static str) -> Result<Map<String, Value>> {
     match value {
         Some(Value::Object(map)) => Ok(map),
-        Some(_) => Err(bad(field, format!("{field} must be an object"))),
-        None => Err(bad(field, format!("{field} is required"))),
+        Some(_) => Err(bad(field, "must be an object")),
+        None => Err(bad(field, "is required")),
     }
 }
 
@@ -126,6 +136,7 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct GetLeadQuery {
     pub include_actions: Option<bool>,
@@ -137,10 +148,10 @@ pub struct GetLeadQuery {
 fn page(skip: Option<i64>, limit: Option<i64>, max: i64) -> Result<(i64, i64)> {
     let (skip, limit) = (skip.unwrap_or(0), limit.unwrap_or(10));
     if !(1..=max).contains(&limit) {
-        return Err(bad("limit", format!("Limit should be between 1 and {max}")));
+        return Err(bad("limit", format!("must be between 1 and {max}")));
     }
     if skip < 0 {
-        return Err(bad("skip", "Skip should be 0 or more"));
+        return Err(bad("skip", "must be 0 or more"));
     }
     Ok((skip, limit))
 }
@@ -188,7 +199,9 @@ async fn member_emails(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateLeadBody {
-    #[schema(value_type = Object)]
+    /// The fields to change, by api name; one bad value refuses the update. The
+    /// identifier field cannot be sent.
+    #[schema(required = true, value_type = Object)]
     pub fields: Option<Value>,
 }
 
@@ -215,6 +228,7 @@ pub async fn update(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     pub skip: Option<i64>,
     /// 1 to 100 (default 10).
@@ -223,17 +237,18 @@ pub struct SearchQuery {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct LeadSearchBody {
-    /// Field filters: a value or an array of values (any of them); `created_on` takes
-    /// `{from, to}`.
+    /// Field filters by api name: a value or an array of values (any of them);
+    /// `created_on` takes `{from, to}`, each epoch milliseconds or `dd/MM/yyyy HH:mm:ss`.
     #[schema(value_type = Option<Object>)]
     pub fields: Option<Map<String, Value>>,
-    /// Leads with at least one action matching `type`, `performed_by`, `performed_at`.
+    /// Leads with at least one action matching `type` (a type or an array of them),
+    /// `performed_by` (actor labels) and `performed_at` (`{from, to}`).
     #[schema(value_type = Option<Object>)]
     pub actions: Option<Map<String, Value>>,
 }
 
 /// A time as TeleCRM accepts it: epoch milliseconds or `dd/MM/yyyy HH:mm:ss`.
-fn time_of(value: &Value, field: &'static str) -> Result<DateTime<Utc>> {
+fn time_of(value: &Value, field: String) -> Result<DateTime<Utc>> {
     let parsed = match value {
         Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
         Value::String(s) => NaiveDateTime::parse_from_str(s.trim(), DATE_FORMAT)
@@ -241,14 +256,10 @@ fn time_of(value: &Value, field: &'static str) -> Result<DateTime<Utc>> {
             .map(|t| t.and_utc()),
         _ => None,
     };
-    parsed.ok_or_else(|| {
-        bad(
-            field,
-            format!("{field}: use epoch milliseconds or dd/MM/yyyy HH:mm:ss"),
-        )
-    })
+    parsed.ok_or_else(|| bad(field, "must be epoch milliseconds or dd/MM/yyyy HH:mm:ss"))
 }
 
+/// A time window `{from, to}` (either may be left out); `field` is its path in the body.
 fn range(
     value: Option<&Value>,
     field: &'static str,
@@ -256,10 +267,14 @@ fn range(
     match value {
         None => Ok((None, None)),
         Some(Value::Object(r)) => Ok((
-            r.get("from").map(|v| time_of(v, field)).transpose()?,
-            r.get("to").map(|v| time_of(v, field)).transpose()?,
+            r.get("from")
+                .map(|v| time_of(v, format!("{field}.from")))
+                .transpose()?,
+            r.get("to")
+                .map(|v| time_of(v, format!("{field}.to")))
+                .transpose()?,
         )),
-        Some(_) => Err(bad(field, "Invalid filter")),
+        Some(_) => Err(bad(field, "must be an object: {from, to}")),
     }
 }
 
@@ -277,7 +292,7 @@ fn strings(value: Option<&Value>) -> Vec<String> {
 
 /// Search leads, newest first. Stagecoach also answers each lead's id.
 #[utoipa::path(post, operation_id = "telecrmSearchLeads", path = "/autoupdate/v2/enterprise/{enterpriseId}/lead/search", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path), SearchQuery), request_body = LeadSearchBody,
+    params(("enterpriseId" = String, Path), SearchQuery), request_body = Option<LeadSearchBody>,
     responses((status = 200, body = Object), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
@@ -296,7 +311,7 @@ pub async fn search(
     let mut query = LeadQuery::default();
     for (name, value) in body.fields.unwrap_or_default() {
         if name == "created_on" {
-            (query.created_from, query.created_to) = range(Some(&value), "created_on")?;
+            (query.created_from, query.created_to) = range(Some(&value), "fields.created_on")?;
             continue;
         }
         let values = match value {
@@ -306,7 +321,7 @@ pub async fn search(
         query.fields.push((name, values));
     }
     if let Some(actions) = body.actions {
-        let (from, to) = range(actions.get("performed_at"), "performed_at")?;
+        let (from, to) = range(actions.get("performed_at"), "actions.performed_at")?;
         // Actions record who performed them as an actor label (`api_token:<id>`, …).
         let performed_by = strings(actions.get("performed_by"));
         query.actions = Some(ActionFilter {
@@ -329,7 +344,8 @@ pub async fn search(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateActionsBody {
-    #[schema(value_type = Vec<Object>)]
+    /// At least one action.
+    #[schema(required = true, value_type = Vec<NewAction>, min_items = 1)]
     pub actions: Option<Vec<Value>>,
 }
 
@@ -348,7 +364,7 @@ pub async fn create_actions(
     let actions = body
         .actions
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| bad("actions", "actions must hold at least one action"))?;
+        .ok_or_else(|| bad("actions", "must hold at least one action"))?;
     let write = state
         .core
         .add_actions(&who, ContactId::parse(&lead), actions, Spelling::Sync)
@@ -360,7 +376,7 @@ pub async fn create_actions(
 /// A custom or payment action of a lead.
 #[utoipa::path(get, operation_id = "telecrmGetAction", path = "/autoupdate/v2/enterprise/{enterpriseId}/lead/{leadId}/action/{actionId}", tag = "TeleCRM",
     params(("enterpriseId" = String, Path), ("leadId" = String, Path), ("actionId" = String, Path)),
-    responses((status = 200, body = Object), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
+    responses((status = 200, body = ActionState), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
         (status = 404, body = TelecrmErrorBody)))]
 pub async fn get_action(
     State(state): State<AppState>,
@@ -376,11 +392,14 @@ pub async fn get_action(
     Ok(Json(action_state(&found)))
 }
 
-/// Update an action (seed 002): custom actions change only the fields sent; payments
-/// change only their status, and never their amount, currency or payment id.
+/// Update a custom action's fields or a payment's status.
+///
+/// A custom action changes only the fields sent, each checked against its type's schema.
+/// A payment changes only its status: its amount, currency and payment id never change.
+/// Answers the action's whole state.
 #[utoipa::path(post, operation_id = "telecrmUpdateAction", path = "/autoupdate/v2/enterprise/{enterpriseId}/lead/{leadId}/action/{actionId}", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path), ("leadId" = String, Path), ("actionId" = String, Path)), request_body = Object,
-    responses((status = 200, body = Object), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
+    params(("enterpriseId" = String, Path), ("leadId" = String, Path), ("actionId" = String, Path)), request_body = ActionUpdateBody,
+    responses((status = 200, body = ActionState), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
         (status = 404, body = TelecrmErrorBody)))]
 pub async fn update_action(
     State(state): State<AppState>,
@@ -404,10 +423,12 @@ pub async fn update_action(
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ActionSearchBody {
-    /// An action type: a custom code, `PAYMENT`, or a system type.
+    /// An action type, or an array of them (any): a custom code, `PAYMENT`, or a system
+    /// type such as `PAYMENT_STATUS_CHANGED`.
     #[schema(value_type = Option<String>)]
     #[serde(rename = "type")]
     pub kind: Option<Value>,
+    /// `{from, to}`, each epoch milliseconds or `dd/MM/yyyy HH:mm:ss`.
     #[schema(value_type = Option<Object>)]
     pub created_on: Option<Value>,
     /// Who performed the actions (actor labels such as `api_token:<id>`).
@@ -417,7 +438,7 @@ pub struct ActionSearchBody {
 
 /// Search a lead's actions of every type, newest first.
 #[utoipa::path(post, operation_id = "telecrmSearchActions", path = "/autoupdate/v2/enterprise/{enterpriseId}/lead/{leadId}/action/search", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path), ("leadId" = String, Path), SearchQuery), request_body = ActionSearchBody,
+    params(("enterpriseId" = String, Path), ("leadId" = String, Path), SearchQuery), request_body = Option<ActionSearchBody>,
     responses((status = 200, body = Object), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
         (status = 404, body = TelecrmErrorBody)))]
 pub async fn search_actions(
@@ -459,7 +480,7 @@ pub struct Queued {
 
 /// The async API: create or update a lead by its identifier, in the background.
 #[utoipa::path(post, operation_id = "telecrmAutoUpdateLead", path = "/enterprise/{enterpriseId}/autoupdatelead", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path)), request_body = Object,
+    params(("enterpriseId" = String, Path)), request_body = AutoUpdateLeadBody,
     responses((status = 200, body = Queued), (status = 400, body = TelecrmErrorBody), (status = 401, body = TelecrmErrorBody),
         (status = 404, body = TelecrmErrorBody)))]
 pub async fn auto_update(
@@ -470,10 +491,7 @@ pub async fn auto_update(
 ) -> Result<Json<Queued>> {
     enterprise(&who, &enterprise_id)?;
     if !body.is_object() {
-        return Err(bad(
-            "body",
-            "the body must be an object with fields and actions",
-        ));
+        return Err(bad("body", "must be an object with fields and actions"));
     }
     state.core.queue_lead_write(&who, body).await?;
     Ok(Json(Queued { status: "QUEUED" }))

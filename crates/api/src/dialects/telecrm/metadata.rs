@@ -12,6 +12,7 @@ use super::extract::{Caller, Params, enterprise};
 use crate::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DetailQuery {
     /// The detailed shape.
     pub detail: Option<bool>,

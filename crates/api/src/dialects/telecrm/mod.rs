@@ -3,6 +3,7 @@
 //! `/enterprise/{enterpriseId}/autoupdatelead` for `async` tokens. A lead is a contact; the
 //! enterprise is the token's organization. Errors: see [`error`].
 
+mod bodies;
 pub(crate) mod error;
 mod extract;
 mod leads;

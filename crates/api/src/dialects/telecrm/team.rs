@@ -27,6 +27,7 @@ fn member(m: &Membership) -> Value {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     pub skip: Option<i64>,
@@ -50,7 +51,7 @@ pub async fn list(
     if !(1..=10).contains(&limit) {
         return Err(stagecoach_domain::ValidationError::single(
             "limit",
-            "Limit should be between 1 and 10",
+            "must be between 1 and 10",
         )
         .into());
     }
@@ -74,12 +75,16 @@ pub async fn get(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateBody {
+pub struct CreateTeamMemberBody {
+    #[schema(required = true, value_type = String)]
     pub name: Option<String>,
+    #[schema(required = true, value_type = String)]
     pub email: Option<String>,
     /// Digits with the country code, no `+` or spaces.
+    #[schema(required = true, value_type = String)]
     pub phone_number: Option<String>,
     /// ADMIN, MANAGER, CALLER or MARKETING_USER.
+    #[schema(required = true, value_type = String)]
     pub role: Option<String>,
     /// Makes the member Active at once (it is not kept: Stagecoach has no logins).
     pub password: Option<String>,
@@ -87,13 +92,13 @@ pub struct CreateBody {
 
 /// Add a team member: Invited, or Active when a password is given.
 #[utoipa::path(post, operation_id = "telecrmCreateTeamMember", path = "/autoupdate/v2/enterprise/{enterpriseId}/team-members", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path)), request_body = CreateBody,
+    params(("enterpriseId" = String, Path)), request_body = CreateTeamMemberBody,
     responses((status = 201, body = Object), (status = 400, body = TelecrmErrorBody), (status = 409, body = TelecrmErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(enterprise_id): Path<String>,
-    Body(body): Body<CreateBody>,
+    Body(body): Body<CreateTeamMemberBody>,
 ) -> Result<(StatusCode, Json<Value>)> {
     enterprise(&who, &enterprise_id)?;
     let mut errors = stagecoach_domain::error::Errors::default();
@@ -123,29 +128,34 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct StateBody {
+pub struct TeamMemberStateBody {
     /// Active, Inactive, On Leave or Working.
+    #[schema(required = true, value_type = String)]
     pub state: Option<String>,
+    #[schema(required = true, value_type = String)]
     pub email: Option<String>,
 }
 
 /// Change a member's availability.
 #[utoipa::path(post, operation_id = "telecrmTeamMemberState", path = "/autoupdate/v2/enterprise/{enterpriseId}/teammember/state_change", tag = "TeleCRM",
-    params(("enterpriseId" = String, Path)), request_body = StateBody,
+    params(("enterpriseId" = String, Path)), request_body = TeamMemberStateBody,
     responses((status = 200, body = Object), (status = 400, body = TelecrmErrorBody), (status = 404, body = TelecrmErrorBody)))]
 pub async fn state_change(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(enterprise_id): Path<String>,
-    Body(body): Body<StateBody>,
+    Body(body): Body<TeamMemberStateBody>,
 ) -> Result<Json<Value>> {
     enterprise(&who, &enterprise_id)?;
+    let mut errors = stagecoach_domain::error::Errors::default();
+    for (field, value) in [("state", &body.state), ("email", &body.email)] {
+        if value.is_none() {
+            errors.add(field, "is required");
+        }
+    }
+    errors.into_result()?;
     let (Some(new_state), Some(email)) = (body.state, body.email) else {
-        return Err(stagecoach_domain::ValidationError::single(
-            "state",
-            "state and email are required",
-        )
-        .into());
+        unreachable!("checked above")
     };
     let updated = state
         .core

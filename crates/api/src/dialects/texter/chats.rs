@@ -201,7 +201,7 @@ impl Chat {
 #[serde(rename_all = "camelCase")]
 pub struct CrmDataBody {
     /// The CRM data to write: a JSON object.
-    #[schema(value_type = Object)]
+    #[schema(required = true, value_type = Object)]
     pub data: Option<Value>,
     /// `replace`, `assign`, `merge` (default), `defaults` or `defaultsDeep`.
     pub merging_mode: Option<String>,
@@ -255,6 +255,7 @@ pub async fn update_crm_data(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// Phone number or name, at least 2 characters.
     pub search: Option<String>,
@@ -424,14 +425,22 @@ pub async fn get(
     }))
 }
 
+/// Name the chat by exactly one of `phone` and `chatId`, and the agent by exactly one of
+/// `agentUid` and `agentEmail`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct AssignBody {
+pub struct AssignChatBody {
+    /// The contact's phone number (or `chatId`).
     pub phone: Option<String>,
+    /// The chat (or `phone`).
     pub chat_id: Option<String>,
+    /// The member's membership id (or `agentEmail`).
     pub agent_uid: Option<String>,
+    /// The member's e-mail (or `agentUid`).
     pub agent_email: Option<String>,
+    /// Not supported: a request with it is refused.
     pub agent_crm_id: Option<String>,
+    /// Not supported (Stagecoach has no departments): a request with it is refused.
     pub department_id: Option<String>,
     /// With `phone`, when the contact has chats on several channels: `{name}`.
     #[schema(value_type = Option<Object>)]
@@ -440,13 +449,13 @@ pub struct AssignBody {
 
 /// Assign a chat to an agent (a member): it then waits for them (PENDING).
 #[utoipa::path(post, operation_id = "texterAssignChat", path = "/server/api/v2/chats/assign", tag = "Texter",
-    request_body = AssignBody,
+    request_body = AssignChatBody,
     responses((status = 200, body = String, description = "`OK`"), (status = 400, body = TexterErrorBody),
         (status = 401, body = TexterErrorBody), (status = 403, body = TexterErrorBody), (status = 404, body = TexterErrorBody)))]
 pub async fn assign(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Body(body): Body<AssignBody>,
+    Body(body): Body<AssignChatBody>,
 ) -> Result<&'static str> {
     let mut errors = Errors::default();
     let chat = match (body.phone, body.chat_id) {
@@ -509,7 +518,7 @@ pub struct Success {
 
 /// Resolve a chat; the contact's next message goes back to the bot.
 #[utoipa::path(post, operation_id = "texterResolveChat", path = "/server/api/v2/chats/{chatId}/resolve", tag = "Texter",
-    params(("chatId" = String, Path)), request_body = ResolveBody,
+    params(("chatId" = String, Path)), request_body = Option<ResolveBody>,
     responses((status = 200, body = Success), (status = 400, body = TexterErrorBody), (status = 401, body = TexterErrorBody),
         (status = 403, body = TexterErrorBody), (status = 404, body = TexterErrorBody)))]
 pub async fn resolve(

@@ -106,7 +106,7 @@ impl IntoResponse for TexterError {
                         .0
                         .iter()
                         .map(|e| TexterFieldError {
-                            field: e.field.to_owned(),
+                            field: e.field.to_string(),
                             message: e.message.clone(),
                         })
                         .collect(),

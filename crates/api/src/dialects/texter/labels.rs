@@ -32,6 +32,7 @@ impl From<Label> for LabelBody {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 10000 (default 100).
     pub limit: Option<i64>,
@@ -82,22 +83,28 @@ pub async fn get(
     Ok(Json(state.core.get_label(&who, &id).await?.into()))
 }
 
+// The required fields are `Option`s so that a missing one is answered "is required" by
+// name, with every other problem, rather than with serde's first complaint.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateBody {
+pub struct CreateLabelBody {
+    /// Chosen by the client, 1 to 100 characters: what chats carry in `labels`.
+    #[schema(required = true, value_type = String)]
     pub id: Option<String>,
+    /// 1 to 100 characters.
+    #[schema(required = true, value_type = String)]
     pub name: Option<String>,
-    /// Default `#555555`.
+    /// `#RRGGBB`, default `#555555`.
     pub color: Option<String>,
 }
 
 /// Create a label.
-#[utoipa::path(post, operation_id = "texterCreateLabel", path = "/server/api/v2/labels", tag = "Texter", request_body = CreateBody,
+#[utoipa::path(post, operation_id = "texterCreateLabel", path = "/server/api/v2/labels", tag = "Texter", request_body = CreateLabelBody,
     responses((status = 200, body = LabelBody), (status = 400, body = TexterErrorBody), (status = 401, body = TexterErrorBody),
         (status = 403, body = TexterErrorBody), (status = 409, body = TexterErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
-    Body(body): Body<CreateBody>,
+    Body(body): Body<CreateLabelBody>,
 ) -> Result<Json<LabelBody>> {
     let mut errors = stagecoach_domain::error::Errors::default();
     if body.id.is_none() {
@@ -120,21 +127,23 @@ pub async fn create(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct UpdateBody {
+pub struct UpdateLabelBody {
+    /// 1 to 100 characters.
     pub name: Option<String>,
+    /// `#RRGGBB`.
     pub color: Option<String>,
 }
 
 /// Rename or recolour a label.
 #[utoipa::path(patch, operation_id = "texterUpdateLabel", path = "/server/api/v2/labels/{labelId}", tag = "Texter",
-    params(("labelId" = String, Path)), request_body = UpdateBody,
+    params(("labelId" = String, Path)), request_body = UpdateLabelBody,
     responses((status = 200, body = String, description = "`OK`"), (status = 400, body = TexterErrorBody),
         (status = 401, body = TexterErrorBody), (status = 403, body = TexterErrorBody), (status = 404, body = TexterErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
-    Body(body): Body<UpdateBody>,
+    Body(body): Body<UpdateLabelBody>,
 ) -> Result<&'static str> {
     state
         .core

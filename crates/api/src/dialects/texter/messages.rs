@@ -86,11 +86,14 @@ fn message(m: Message, chat: &Conversation, contact_id: Option<String>) -> Texte
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct MessagesQuery {
     /// Epoch milliseconds, inclusive; with `beforeId`.
+    #[param(required = true, value_type = i64)]
     pub before_time: Option<i64>,
     /// The cursor message (excluded); with `beforeTime`.
+    #[param(required = true, value_type = String)]
     pub before_id: Option<String>,
     /// Bot sessions are not supported: page with `beforeTime` and `beforeId`.
     pub bot_session_id: Option<String>,
@@ -161,11 +164,13 @@ pub async fn list(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct SendBody {
+pub struct SendMessageBody {
     /// Only `text` is supported.
     #[serde(rename = "type")]
+    #[schema(required = true, value_type = String)]
     pub kind: Option<String>,
-    /// Up to 4096 characters.
+    /// 1 to 4096 characters.
+    #[schema(required = true, value_type = String)]
     pub text: Option<String>,
 }
 
@@ -177,14 +182,14 @@ pub struct Sent {
 
 /// Send a text to the chat (queued for delivery); refused outside the 24-hour window.
 #[utoipa::path(post, operation_id = "texterSendMessage", path = "/server/api/v2/messages/send/{chatId}", tag = "Texter",
-    params(("chatId" = String, Path)), request_body = SendBody,
+    params(("chatId" = String, Path)), request_body = SendMessageBody,
     responses((status = 200, body = Sent), (status = 400, body = TexterErrorBody), (status = 401, body = TexterErrorBody),
         (status = 403, body = TexterErrorBody), (status = 404, body = TexterErrorBody)))]
 pub async fn send(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(chat): Path<String>,
-    Body(body): Body<SendBody>,
+    Body(body): Body<SendMessageBody>,
 ) -> Result<Json<Sent>> {
     let mut errors = Errors::default();
     match body.kind.as_deref() {
