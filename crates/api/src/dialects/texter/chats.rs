@@ -600,6 +600,7 @@ pub async fn update(
     Ok(Json(Chat::from_view(view, true, true)))
 }
 
+/// Exactly one of `add`, `remove` and `set`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatLabelsBody {
     pub add: Option<Vec<String>>,
