@@ -52,23 +52,25 @@ impl Store for PgStore {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATIONS.run(&self.pool).await?;
-        let mut total = search_text::Folded::default();
-        loop {
-            // Nodes started together take turns, a batch each: each batch reads what
-            // the previous one left unfolded, so no row is folded twice.
-            let mut tx = self.pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(FOLD_LOCK)
-                .execute(&mut *tx)
-                .await?;
-            let folded = search_text::fold_pending(&mut *tx).await?;
-            tx.commit().await?;
-            if folded.is_empty() {
-                break;
+        for table in search_text::FOLD_ORDER {
+            let mut folded = 0;
+            loop {
+                // Nodes started together take turns, a batch each: each batch reads what
+                // the previous one left unfolded, so no row is folded twice.
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(FOLD_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                let batch = search_text::fold_pending(&mut *tx, table).await?;
+                tx.commit().await?;
+                if batch == 0 {
+                    break;
+                }
+                folded += batch;
             }
-            total.add(folded);
+            search_text::log_folded(table, folded);
         }
-        total.log();
         Ok(())
     }
 

@@ -196,9 +196,8 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        // Holding the writer keeps this process's transactions out while the schema
-        // changes and the search text is folded.
-        let mut writer = self.writer.lock().await;
+        // Holding the writer keeps this process's transactions out while the schema changes.
+        let writer = self.writer.lock().await;
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(self.options.clone())
@@ -206,25 +205,30 @@ impl Store for SqliteStore {
         let migrated = MIGRATIONS.run(&pool).await;
         pool.close().await;
         migrated?;
-        let mut total = search_text::Folded::default();
-        loop {
-            // One write transaction per batch: `BEGIN IMMEDIATE` takes the database's
-            // write lock, so no other process writes between the read and the update.
-            writer.execute_batch("BEGIN IMMEDIATE")?;
-            let folded = match search_text::fold_pending(&mut *writer).await {
-                Ok(folded) => folded,
-                Err(error) => {
-                    writer.execute_batch("ROLLBACK")?;
-                    return Err(error);
+        drop(writer);
+        for table in search_text::FOLD_ORDER {
+            let mut folded = 0;
+            loop {
+                // The writer for one batch at a time, so that the checkpointer may take
+                // it in between and the WAL stays bounded. `BEGIN IMMEDIATE` takes the
+                // database's write lock: no other process writes during a batch either.
+                let mut writer = self.writer.lock().await;
+                writer.execute_batch("BEGIN IMMEDIATE")?;
+                let batch = match search_text::fold_pending(&mut *writer, table).await {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        writer.execute_batch("ROLLBACK")?;
+                        return Err(error);
+                    }
+                };
+                writer.execute_batch("COMMIT")?;
+                if batch == 0 {
+                    break;
                 }
-            };
-            writer.execute_batch("COMMIT")?;
-            if folded.is_empty() {
-                break;
+                folded += batch;
             }
-            total.add(folded);
+            search_text::log_folded(table, folded);
         }
-        total.log();
         Ok(())
     }
 

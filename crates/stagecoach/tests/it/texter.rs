@@ -1031,7 +1031,15 @@ async fn the_search_ignores_case_and_accents_on_both_sides(app: TestApp) {
     );
 }
 
-/// A database migrated before the folded copies existed (migration 0010) holds names and
+/// The columns of a conversation as migration 0009 left them, and the values of those
+/// after the id, organization, contact and title.
+const OLD_CONVERSATION: &str = "(id, organization_id, contact_id, title, channel, status, \
+     priority, ai_enabled, crm_data, contact_fields_to_collect, unread_count, created_at, \
+     updated_at)";
+const OLD_DEFAULTS: &str = "'whatsapp', 'UNRESOLVED', 'MEDIUM', TRUE, '{}', \
+     '{\"name\":false,\"email\":false,\"phone\":false}', 0, 0, 0";
+
+/// A database migrated before the folded copies existed (migration 0011) holds names and
 /// titles without them: migrating it folds them, so the search finds those rows as it
 /// finds new ones, and migrating again changes nothing.
 async fn names_and_titles_stored_before_folding_are_found_once_migrated(app: TestApp) {
@@ -1051,7 +1059,7 @@ async fn names_and_titles_stored_before_folding_are_found_once_migrated(app: Tes
     for entry in std::fs::read_dir(&migrations).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        if name.as_str() < "0010" {
+        if name.as_str() < "0011" {
             std::fs::copy(&path, before.path().join(&name)).unwrap();
         }
     }
@@ -1061,14 +1069,49 @@ async fn names_and_titles_stored_before_folding_are_found_once_migrated(app: Tes
         uuid::Uuid::now_v7(),
         uuid::Uuid::now_v7(),
     );
-    let statements = [
-        "INSERT INTO organizations (id, name, created_at, updated_at) VALUES ($1, 'Old org', 0, 0)",
-        "INSERT INTO contacts (id, organization_id, first_name, last_name, phone, metadata, \
-         created_at, updated_at) VALUES ($2, $1, 'João', 'CONCEIÇÃO', '+5511900000009', '{}', 0, 0)",
-        "INSERT INTO conversations (id, organization_id, contact_id, channel, title, status, \
-         priority, ai_enabled, crm_data, contact_fields_to_collect, unread_count, created_at, \
-         updated_at) VALUES ($3, $1, $2, 'whatsapp', 'Renovação', 'UNRESOLVED', 'MEDIUM', TRUE, \
-         '{}', '{\"name\":false,\"email\":false,\"phone\":false}', 0, 0, 0)",
+    // One chat to look for, and more than a batch of folding (1,000 rows) beside it.
+    let new_id = match backend {
+        Backend::Sqlite => "randomblob(16)",
+        Backend::Postgres => "gen_random_uuid()",
+    };
+    let statements: [(String, Vec<uuid::Uuid>); 5] = [
+        (
+            "INSERT INTO organizations (id, name, created_at, updated_at) \
+             VALUES ($1, 'Old org', 0, 0)"
+                .into(),
+            vec![org],
+        ),
+        (
+            "INSERT INTO contacts (id, organization_id, first_name, last_name, phone, metadata, \
+             created_at, updated_at) \
+             VALUES ($1, $2, 'João', 'CONCEIÇÃO', '+5511900000009', '{}', 0, 0)"
+                .into(),
+            vec![contact, org],
+        ),
+        (
+            format!(
+                "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500) \
+                 INSERT INTO contacts (id, organization_id, first_name, last_name, phone, \
+                 metadata, created_at, updated_at) \
+                 SELECT {new_id}, $1, 'Ação', CAST(i AS TEXT), '+55118' || CAST(i AS TEXT), \
+                 '{{}}', 0, 0 FROM n"
+            ),
+            vec![org],
+        ),
+        (
+            format!(
+                "INSERT INTO conversations {OLD_CONVERSATION} VALUES ($1, $2, $3, 'Renovação', {OLD_DEFAULTS})"
+            ),
+            vec![chat, org, contact],
+        ),
+        (
+            format!(
+                "INSERT INTO conversations {OLD_CONVERSATION} \
+                 SELECT {new_id}, organization_id, id, NULL, {OLD_DEFAULTS} \
+                 FROM contacts WHERE first_name = 'Ação'"
+            ),
+            vec![],
+        ),
     ];
     match backend {
         Backend::Sqlite => {
@@ -1077,8 +1120,11 @@ async fn names_and_titles_stored_before_folding_are_found_once_migrated(app: Tes
                 .await
                 .unwrap();
             migrator.run(&pool).await.unwrap();
-            for sql in statements {
-                let query = sqlx::query(sql).bind(org).bind(contact).bind(chat);
+            for (sql, ids) in &statements {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+                for id in ids {
+                    query = query.bind(*id);
+                }
                 query.execute(&pool).await.expect(sql);
             }
             pool.close().await;
@@ -1086,14 +1132,30 @@ async fn names_and_titles_stored_before_folding_are_found_once_migrated(app: Tes
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
             migrator.run(&pool).await.unwrap();
-            for sql in statements {
-                let query = sqlx::query(sql).bind(org).bind(contact).bind(chat);
+            for (sql, ids) in &statements {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+                for id in ids {
+                    query = query.bind(*id);
+                }
                 query.execute(&pool).await.expect(sql);
             }
             pool.close().await;
         }
     }
 
+    if backend == Backend::Postgres {
+        // Nodes starting together on PostgreSQL migrate and fold at the same time.
+        let nodes = [
+            stagecoach_storage::connect(&db.url).await.unwrap(),
+            stagecoach_storage::connect(&db.url).await.unwrap(),
+        ];
+        let (first, second) = tokio::join!(nodes[0].migrate(), nodes[1].migrate());
+        first.expect("the first node migrates");
+        second.expect("the second node migrates");
+        for node in nodes {
+            node.close().await;
+        }
+    }
     let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
     let org = stagecoach_domain::ids::OrganizationId(org);
     let upgraded = TestApp::serve(db, org, String::new(), now).await;
@@ -1116,6 +1178,17 @@ async fn names_and_titles_stored_before_folding_are_found_once_migrated(app: Tes
             "{text}"
         );
     }
+    let path = format!("{API}/chats/search?search=acao");
+    let (status, found) = upgraded.call_as(&token, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    // The 1,500 contacts named "Ação", and the chat titled "Renovação".
+    assert_eq!(found["total"], 1501, "every batch was folded");
+    assert_eq!(
+        chats_found(&upgraded, &token, "A%C3%87%C3%83O%201499")
+            .await
+            .len(),
+        1
+    );
     upgraded
         .core
         .store()

@@ -34,95 +34,104 @@ pub(crate) fn conversation_search_title(title: Option<&str>) -> String {
     fold(title.unwrap_or_default())
 }
 
-/// Rows folded by one call of [`fold_pending`], per table: small enough that a batch
-/// holds the write lock for milliseconds, large enough that a million rows take a
-/// thousand round trips rather than a million.
+/// Rows folded by one call of [`fold_pending`]: small enough that a batch holds the
+/// write lock for milliseconds, large enough that a million rows take a thousand round
+/// trips rather than a million.
 pub(crate) const FOLD_BATCH: usize = 1000;
 
-/// How many rows one [`fold_pending`] call folded.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Folded {
-    pub(crate) contacts: usize,
-    pub(crate) conversations: usize,
+/// A table whose searched text has a folded copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pending {
+    Contacts,
+    Conversations,
 }
 
-impl Folded {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.contacts == 0 && self.conversations == 0
+/// The order the tables are folded in: every contact first, so that on SQLite each
+/// conversation's search row is written once, when the conversation is folded, with its
+/// contact's name already folded (folding a contact leaves the search rows of
+/// conversations not folded yet alone; see the SQLite migration 0011).
+pub(crate) const FOLD_ORDER: [Pending; 2] = [Pending::Contacts, Pending::Conversations];
+
+impl Pending {
+    fn table(self) -> &'static str {
+        match self {
+            Pending::Contacts => "contacts",
+            Pending::Conversations => "conversations",
+        }
     }
 
-    pub(crate) fn add(&mut self, more: Folded) {
-        self.contacts += more.contacts;
-        self.conversations += more.conversations;
-    }
-
-    /// Says what was folded, once it is all done (after migration 0011, the rows it
-    /// found; later, only rows an older binary wrote).
-    pub(crate) fn log(&self) {
-        if !self.is_empty() {
-            tracing::info!(
-                contacts = self.contacts,
-                conversations = self.conversations,
-                "folded the names and titles chat search matches"
-            );
+    /// The column holding the folded copy.
+    fn column(self) -> &'static str {
+        match self {
+            Pending::Contacts => "search_name",
+            Pending::Conversations => "search_title",
         }
     }
 }
 
-/// Folds up to [`FOLD_BATCH`] contacts and conversations whose copies are still NULL.
-/// Run it in a write transaction and repeat until it folds nothing. Each row is written
-/// only while still NULL: a row written meanwhile already carries its copy, and two
-/// processes folding at once write the same values.
-pub(crate) async fn fold_pending<E: Executor + ?Sized>(on: &mut E) -> Result<Folded, StoreError> {
-    let contacts: Vec<(Uuid, Option<String>, Option<String>)> = crate::sql::query_as(
-        "SELECT id, first_name, last_name FROM contacts WHERE search_name IS NULL LIMIT $1",
-    )
-    .bind(FOLD_BATCH as i64)
-    .fetch_all(on)
-    .await?;
-    let folded_contacts = contacts
-        .iter()
-        .map(|(id, first, last)| (*id, contact_search_name(first.as_deref(), last.as_deref())));
-    write_folded(on, "contacts", "search_name", folded_contacts).await?;
-
-    let conversations: Vec<(Uuid, Option<String>)> = crate::sql::query_as(
-        "SELECT id, title FROM conversations WHERE search_title IS NULL LIMIT $1",
-    )
-    .bind(FOLD_BATCH as i64)
-    .fetch_all(on)
-    .await?;
-    let folded_conversations = conversations
-        .iter()
-        .map(|(id, title)| (*id, conversation_search_title(title.as_deref())));
-    write_folded(on, "conversations", "search_title", folded_conversations).await?;
-
-    Ok(Folded {
-        contacts: contacts.len(),
-        conversations: conversations.len(),
-    })
-}
-
-/// One `UPDATE` for a batch: the `(id, folded)` pairs as a `VALUES` list, which both
-/// engines join against (`UPDATE … FROM`).
-async fn write_folded<E: Executor + ?Sized>(
+/// Folds up to [`FOLD_BATCH`] rows of `table` whose copy is still NULL; how many. Run it
+/// in a write transaction and repeat until it folds none. Each row is written only while
+/// still NULL: a row written meanwhile already carries its copy, and two processes
+/// folding at once would write the same values.
+pub(crate) async fn fold_pending<E: Executor + ?Sized>(
     on: &mut E,
-    table: &str,
-    column: &str,
-    rows: impl ExactSizeIterator<Item = (Uuid, String)>,
-) -> Result<(), StoreError> {
-    if rows.len() == 0 {
-        return Ok(());
+    table: Pending,
+) -> Result<usize, StoreError> {
+    let folded: Vec<(Uuid, String)> = match table {
+        Pending::Contacts => {
+            let rows: Vec<(Uuid, Option<String>, Option<String>)> = crate::sql::query_as(
+                "SELECT id, first_name, last_name FROM contacts WHERE search_name IS NULL LIMIT $1",
+            )
+            .bind(FOLD_BATCH as i64)
+            .fetch_all(on)
+            .await?;
+            rows.into_iter()
+                .map(|(id, first, last)| {
+                    (id, contact_search_name(first.as_deref(), last.as_deref()))
+                })
+                .collect()
+        }
+        Pending::Conversations => {
+            let rows: Vec<(Uuid, Option<String>)> = crate::sql::query_as(
+                "SELECT id, title FROM conversations WHERE search_title IS NULL LIMIT $1",
+            )
+            .bind(FOLD_BATCH as i64)
+            .fetch_all(on)
+            .await?;
+            rows.into_iter()
+                .map(|(id, title)| (id, conversation_search_title(title.as_deref())))
+                .collect()
+        }
+    };
+    if folded.is_empty() {
+        return Ok(0);
     }
+    let (name, column) = (table.table(), table.column());
+    // One `UPDATE` for the batch: the (id, folded) pairs as a `VALUES` list, which both
+    // engines join against (`UPDATE … FROM`).
+    let count = folded.len();
     let mut qb = crate::sql::QueryBuilder::new("WITH folded (id, folded_text) AS (");
-    qb.push_values(rows, |mut row, (id, folded_text)| {
+    qb.push_values(folded, |mut row, (id, folded_text)| {
         row.push_bind(id).push_bind(folded_text);
     });
     qb.push(format_args!(
-        ") UPDATE {table} SET {column} = folded.folded_text FROM folded \
-         WHERE {table}.id = folded.id AND {table}.{column} IS NULL"
+        ") UPDATE {name} SET {column} = folded.folded_text FROM folded \
+         WHERE {name}.id = folded.id AND {name}.{column} IS NULL"
     ));
     qb.build().execute(on).await?;
-    Ok(())
+    Ok(count)
+}
+
+/// Says how many rows of a table were folded, when there were any: after migration
+/// 0011, every row; later, only rows that a binary predating it wrote.
+pub(crate) fn log_folded(table: Pending, rows: usize) {
+    if rows > 0 {
+        tracing::info!(
+            table = table.table(),
+            rows,
+            "folded the text chat search matches"
+        );
+    }
 }
 
 #[cfg(test)]
