@@ -1051,7 +1051,7 @@ async fn names_and_titles_stored_before_folding_are_found_once_migrated(app: Tes
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
-    // The migrations up to 0009, as a database of that time had them.
+    // The migrations before 0011, as a database of that time had them.
     let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../storage/migrations")
         .join(engine);
