@@ -53,7 +53,7 @@ impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATIONS.run(&self.pool).await?;
         for table in search_text::FOLD_ORDER {
-            let mut folded = 0;
+            let (mut folded, mut after) = (0, Uuid::nil());
             loop {
                 // Nodes started together take turns, a batch each: each batch reads what
                 // the previous one left unfolded, so no row is folded twice.
@@ -62,12 +62,10 @@ impl Store for PgStore {
                     .bind(FOLD_LOCK)
                     .execute(&mut *tx)
                     .await?;
-                let batch = search_text::fold_pending(&mut *tx, table).await?;
+                let batch = search_text::fold_pending(&mut *tx, table, after).await?;
                 tx.commit().await?;
-                if batch == 0 {
-                    break;
-                }
-                folded += batch;
+                let Some(batch) = batch else { break };
+                (folded, after) = (folded + batch.rows, batch.last);
             }
             search_text::log_folded(table, folded);
         }

@@ -207,14 +207,14 @@ impl Store for SqliteStore {
         migrated?;
         drop(writer);
         for table in search_text::FOLD_ORDER {
-            let mut folded = 0;
+            let (mut folded, mut after) = (0, uuid::Uuid::nil());
             loop {
                 // The writer for one batch at a time, so that the checkpointer may take
                 // it in between and the WAL stays bounded. `BEGIN IMMEDIATE` takes the
                 // database's write lock: no other process writes during a batch either.
                 let mut writer = self.writer.lock().await;
                 writer.execute_batch("BEGIN IMMEDIATE")?;
-                let batch = match search_text::fold_pending(&mut *writer, table).await {
+                let batch = match search_text::fold_pending(&mut *writer, table, after).await {
                     Ok(batch) => batch,
                     Err(error) => {
                         writer.execute_batch("ROLLBACK")?;
@@ -222,10 +222,8 @@ impl Store for SqliteStore {
                     }
                 };
                 writer.execute_batch("COMMIT")?;
-                if batch == 0 {
-                    break;
-                }
-                folded += batch;
+                let Some(batch) = batch else { break };
+                (folded, after) = (folded + batch.rows, batch.last);
             }
             search_text::log_folded(table, folded);
         }

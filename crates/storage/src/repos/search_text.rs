@@ -69,19 +69,33 @@ impl Pending {
     }
 }
 
-/// Folds up to [`FOLD_BATCH`] rows of `table` whose copy is still NULL; how many. Run it
-/// in a write transaction and repeat until it folds none. Each row is written only while
-/// still NULL: a row written meanwhile already carries its copy, and two processes
-/// folding at once would write the same values.
+/// A batch [`fold_pending`] folded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FoldedBatch {
+    pub(crate) rows: usize,
+    /// The batch's greatest id, after which the next batch starts.
+    pub(crate) last: Uuid,
+}
+
+/// Folds up to [`FOLD_BATCH`] rows of `table` whose copy is still NULL, in id order from
+/// after `after` (start with [`Uuid::nil`]); `None` when none is left. Run it in a write
+/// transaction and repeat from the batch's `last`. Reading by id rather than from the
+/// start each time keeps a pass linear on PostgreSQL, whose partial index keeps the
+/// entries of rows already folded until a vacuum. Each row is written only while still
+/// NULL: a row written meanwhile already carries its copy, and two processes folding at
+/// once would write the same values.
 pub(crate) async fn fold_pending<E: Executor + ?Sized>(
     on: &mut E,
     table: Pending,
-) -> Result<usize, StoreError> {
+    after: Uuid,
+) -> Result<Option<FoldedBatch>, StoreError> {
     let folded: Vec<(Uuid, String)> = match table {
         Pending::Contacts => {
             let rows: Vec<(Uuid, Option<String>, Option<String>)> = crate::sql::query_as(
-                "SELECT id, first_name, last_name FROM contacts WHERE search_name IS NULL LIMIT $1",
+                "SELECT id, first_name, last_name FROM contacts \
+                 WHERE search_name IS NULL AND id > $1 ORDER BY id LIMIT $2",
             )
+            .bind(after)
             .bind(FOLD_BATCH as i64)
             .fetch_all(on)
             .await?;
@@ -93,8 +107,10 @@ pub(crate) async fn fold_pending<E: Executor + ?Sized>(
         }
         Pending::Conversations => {
             let rows: Vec<(Uuid, Option<String>)> = crate::sql::query_as(
-                "SELECT id, title FROM conversations WHERE search_title IS NULL LIMIT $1",
+                "SELECT id, title FROM conversations \
+                 WHERE search_title IS NULL AND id > $1 ORDER BY id LIMIT $2",
             )
+            .bind(after)
             .bind(FOLD_BATCH as i64)
             .fetch_all(on)
             .await?;
@@ -103,13 +119,13 @@ pub(crate) async fn fold_pending<E: Executor + ?Sized>(
                 .collect()
         }
     };
-    if folded.is_empty() {
-        return Ok(0);
-    }
+    let Some(&(last, _)) = folded.last() else {
+        return Ok(None);
+    };
+    let rows = folded.len();
     let (name, column) = (table.table(), table.column());
     // One `UPDATE` for the batch: the (id, folded) pairs as a `VALUES` list, which both
     // engines join against (`UPDATE … FROM`).
-    let count = folded.len();
     let mut qb = crate::sql::QueryBuilder::new("WITH folded (id, folded_text) AS (");
     qb.push_values(folded, |mut row, (id, folded_text)| {
         row.push_bind(id).push_bind(folded_text);
@@ -119,7 +135,7 @@ pub(crate) async fn fold_pending<E: Executor + ?Sized>(
          WHERE {name}.id = folded.id AND {name}.{column} IS NULL"
     ));
     qb.build().execute(on).await?;
-    Ok(count)
+    Ok(Some(FoldedBatch { rows, last }))
 }
 
 /// Says how many rows of a table were folded, when there were any: after migration
