@@ -41,6 +41,7 @@ ENDPOINTS = [
     ("get", "/agents/{id}", "200"),
     ("patch", "/agents/{id}", "200"),
     ("delete", "/agents/{id}", "200"),
+    ("post", "/agents/{id}/query", "200"),
 ]
 
 

@@ -152,6 +152,8 @@ static TABLE: &[(Method, &str, Requirement)] = &[
     (Method::GET, "/agents/{id}", read(Admin)),
     (Method::PATCH, "/agents/{id}", write(Admin)),
     (Method::DELETE, "/agents/{id}", write(Admin)),
+    // Asking an agent stores the question and the answer in a conversation.
+    (Method::POST, "/agents/{id}/query", write(Conversations)),
     // Texter: the scopes Texter lists for each endpoint, or the Stagecoach scope they
     // are part of.
     (Method::GET, texter!("/chats/search"), texter(ListAllChats)),
@@ -295,6 +297,14 @@ static TABLE: &[(Method, &str, Requirement)] = &[
     (Method::GET, "/v1/channels", read(Webhooks)),
     (Method::POST, "/v1/channels", write(Webhooks)),
     (Method::DELETE, "/v1/channels/{id}", write(Webhooks)),
+    (Method::GET, "/v1/ai/settings", read(Admin)),
+    (Method::PUT, "/v1/ai/settings", write(Admin)),
+    (Method::DELETE, "/v1/ai/settings", write(Admin)),
+    (
+        Method::GET,
+        "/v1/conversations/{id}/ai-turns",
+        read(Conversations),
+    ),
 ];
 
 /// Documented routes that take no bearer token: the providers prove themselves with a

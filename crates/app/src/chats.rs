@@ -344,6 +344,7 @@ impl Stagecoach {
             external_id: None,
             channel: conversation.channel,
             status: "queued".into(),
+            author: Some(Actor::api_token(who.token_id).label()),
             created_at: now,
         };
         tx.insert_message(&message).await?;
@@ -364,6 +365,13 @@ impl Stagecoach {
         .await?;
         conversation.last_message_at = Some(now);
         conversation.updated_at = now;
+        // A person writing takes the conversation over from the AI agent.
+        self.silence_ai(
+            tx.as_mut(),
+            &mut conversation,
+            &Actor::api_token(who.token_id),
+        )
+        .await?;
         tx.save_conversation(&conversation, now).await?;
         let event = Event::MessageQueued {
             message_id: message.id,

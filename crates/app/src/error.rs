@@ -86,6 +86,10 @@ pub enum AppError {
     /// A provider's webhook did not prove where it came from (signature, verify token).
     #[error("the webhook's signature or token does not match the channel's")]
     Unverified,
+    /// The AI agent could not answer: no model endpoint serves the organization, or the
+    /// model failed (the conversation was handed to a person).
+    #[error("{0}")]
+    AiUnavailable(String),
     #[error(transparent)]
     Store(StoreError),
 }

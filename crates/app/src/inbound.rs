@@ -31,6 +31,14 @@ pub struct InboundMessage {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
+/// A message taken into its conversation.
+pub(crate) struct TakenIn {
+    /// The conversation as it is after the message (and any step it entered).
+    pub conversation: Conversation,
+    pub message: Message,
+    pub entered: Option<(ScenarioId, EntryReport)>,
+}
+
 /// What receiving a message did.
 #[derive(Debug, Clone)]
 pub struct InboundReceipt {
@@ -86,7 +94,7 @@ impl Stagecoach {
                 now,
             )
             .await?;
-        let (mut conversation, conversation_created) = match tx
+        let (conversation, conversation_created) = match tx
             .lock_latest_conversation(org, contact.id, inbound.channel)
             .await?
         {
@@ -97,6 +105,58 @@ impl Stagecoach {
                 (fresh, true)
             }
         };
+        let Some(taken) = self
+            .take_in(
+                tx.as_mut(),
+                &actor,
+                conversation,
+                conversation_created,
+                &inbound,
+                now,
+            )
+            .await?
+        else {
+            // A concurrent delivery of the same message won; answer with what it stored.
+            drop(tx);
+            let mut tx = self.store.begin_read().await?;
+            return duplicate_of(tx.as_mut(), org, &inbound)
+                .await?
+                .ok_or(AppError::Store(StoreError::UniqueViolation));
+        };
+        // The agent answers once the burst ends; a keyword already routed the message.
+        self.queue_ai_turn(
+            tx.as_mut(),
+            &taken.conversation,
+            &taken.message,
+            taken.entered.is_some(),
+        )
+        .await?;
+        tx.commit().await?;
+        let (conversation, message, entered) = (taken.conversation, taken.message, taken.entered);
+        Ok(InboundReceipt {
+            conversation_id: conversation.id,
+            contact_id: contact.id,
+            message_id: message.id,
+            duplicate: false,
+            contact_created,
+            conversation_created,
+            entered,
+        })
+    }
+
+    /// Stores a contact's message in its conversation (found or just created), notes it in
+    /// the timeline and the events, and lets triggers route it. `None` when the channel's
+    /// message id is stored already (a concurrent delivery of the same message).
+    pub(crate) async fn take_in(
+        &self,
+        tx: &mut dyn Transaction,
+        actor: &Actor,
+        mut conversation: Conversation,
+        conversation_created: bool,
+        inbound: &InboundMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TakenIn>, AppError> {
+        let org = conversation.organization_id;
         let sent_at = inbound.sent_at.unwrap_or(now);
         let message = Message {
             id: MessageId::new(),
@@ -108,17 +168,11 @@ impl Stagecoach {
             external_id: inbound.external_id.clone(),
             channel: inbound.channel,
             status: "received".into(),
+            author: None,
             created_at: sent_at,
         };
         match tx.insert_message(&message).await {
-            // A concurrent delivery of the same message won; answer with what it stored.
-            Err(StoreError::UniqueViolation) => {
-                drop(tx);
-                let mut tx = self.store.begin_read().await?;
-                return duplicate_of(tx.as_mut(), org, &inbound)
-                    .await?
-                    .ok_or(AppError::Store(StoreError::UniqueViolation));
-            }
+            Err(StoreError::UniqueViolation) => return Ok(None),
             other => other?,
         }
         conversation.last_inbound_at = Some(
@@ -144,39 +198,30 @@ impl Stagecoach {
             &Event::MessageReceived {
                 message_id: message.id,
             },
-            &actor,
+            actor,
             now,
         )
         .await?;
         if conversation_created {
             let data = json!({"channel": conversation.channel, "title": conversation.title});
-            self.emit(
-                tx.as_mut(),
-                &conversation,
-                "conversation.created",
-                &actor,
-                data,
-            )
-            .await?;
+            self.emit(tx, &conversation, "conversation.created", actor, data)
+                .await?;
         }
         let data = json!({"messageId": message.id, "channel": message.channel,
                           "from": inbound.from, "text": message.text, "sentAt": sent_at});
-        self.emit(tx.as_mut(), &conversation, "message.received", &actor, data)
+        self.emit(tx, &conversation, "message.received", actor, data)
             .await?;
-
         let entered = self
-            .apply_triggers(tx.as_mut(), conversation.clone(), &inbound.text)
+            .apply_triggers(tx, conversation.clone(), &inbound.text)
             .await?;
-        tx.commit().await?;
-        Ok(InboundReceipt {
-            conversation_id: conversation.id,
-            contact_id: contact.id,
-            message_id: message.id,
-            duplicate: false,
-            contact_created,
-            conversation_created,
+        if let Some((_, report)) = &entered {
+            conversation = report.conversation.clone();
+        }
+        Ok(Some(TakenIn {
+            conversation,
+            message,
             entered,
-        })
+        }))
     }
 
     /// Moves the conversation to the first step whose trigger the text matches: in its

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use stagecoach_domain::conversation::{Conversation, Message};
+use stagecoach_domain::engine::timeline::Actor;
 
 use stagecoach_domain::enums::{ConversationStatus, MessageDirection, Priority};
 use stagecoach_domain::ids::{ConversationId, MembershipId, MessageId};
@@ -158,10 +159,20 @@ impl Stagecoach {
             external_id: None,
             channel: conversation.channel,
             status: "registered".into(),
+            author: Some(Actor::api_token(who.token_id).label()),
             created_at: now,
         };
         tx.insert_message(&message).await?;
         conversation.last_message_at = Some(now);
+        if direction == MessageDirection::Outbound {
+            // Someone wrote to the contact elsewhere: the AI agent stops answering.
+            self.silence_ai(
+                tx.as_mut(),
+                &mut conversation,
+                &Actor::api_token(who.token_id),
+            )
+            .await?;
+        }
         tx.save_conversation(&conversation, now).await?;
         tx.commit().await?;
         Ok(message)

@@ -6,6 +6,9 @@
 
 mod admin;
 mod agents;
+mod ai;
+mod ai_query;
+mod ai_turn;
 mod auth;
 mod channels;
 mod chats;
@@ -38,6 +41,12 @@ use stagecoach_domain::delivery::network::IpNet;
 
 pub use admin::{Bootstrap, NewToken};
 pub use agents::AgentRef;
+pub use ai::{
+    AiConfig, AiSettingsInput, AiSettingsView, EndpointSource, ModelAnswer, ModelClient,
+    ModelEndpoint,
+};
+pub use ai_query::{AgentAnswer, AgentQuery, QueryContact};
+pub use ai_turn::{AI_TURN, ClaimedTurn, TurnOverrides, TurnResult};
 pub use auth::Principal;
 pub use channels::{ChannelInput, WebhookReceipt};
 pub use chats::{ChatMessages, ChatPatch, ChatRef, ChatView, DEFAULT_CRM_DATA_LIMIT, LabelChange};
@@ -84,6 +93,10 @@ pub struct Stagecoach {
     /// Internal networks outbound requests may reach (`--outbound-allow-cidrs`), for
     /// refusing at creation a URL that no delivery could reach.
     outbound_allowed: Arc<Vec<IpNet>>,
+    /// How the AI agent runs, and the client that calls its models.
+    ai: Arc<ai::AiConfig>,
+    model: Arc<dyn ai::ModelClient>,
+    breakers: Arc<ai::Breakers>,
 }
 
 impl Stagecoach {
@@ -98,6 +111,9 @@ impl Stagecoach {
             // A key for this process only, until the server's key is configured.
             secrets: SecretBox::new(&rand::random()),
             outbound_allowed: Arc::new(Vec::new()),
+            ai: Arc::new(ai::AiConfig::default()),
+            model: Arc::new(ai::NoModelClient),
+            breakers: Arc::new(ai::Breakers::default()),
         }
     }
 

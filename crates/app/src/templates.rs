@@ -135,6 +135,7 @@ impl Stagecoach {
             external_id: None,
             channel: Channel::Whatsapp,
             status: "queued".into(),
+            author: Some(actor.label()),
             created_at: now,
         };
         tx.insert_message(&message).await?;

@@ -7,8 +7,8 @@ use crate::ids::{AgentId, OrganizationId};
 use crate::organization::clean_name;
 use crate::patch::Patch;
 
-/// The model an agent uses when none is chosen. No model is called yet; this is what the
-/// agent will use once the AI loop exists.
+/// The model an agent gets when none is chosen. Turns of such an agent ask for the model
+/// endpoint's default model instead (see `ai::settings::effective_model`).
 pub const DEFAULT_MODEL_NAME: &str = "gpt-4o-mini";
 pub const DEFAULT_TEMPERATURE: f64 = 0.2;
 

@@ -124,6 +124,8 @@ pub struct Message {
     pub external_id: Option<String>,
     pub channel: Channel,
     pub status: String,
+    /// Who wrote an outbound message (`ai:<agent id>`, `api_token:<id>`), when known.
+    pub author: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -117,6 +117,10 @@ id_type!(
     /// One attempt at a delivery.
     AttemptId
 );
+id_type!(
+    /// One AI turn: the job that answers a contact's message, and its record.
+    AiTurnId
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 //! exist) and persist what comes out.
 
 pub mod agent;
+pub mod ai;
 pub mod contact;
 pub mod conversation;
 pub mod crm_data;

@@ -45,6 +45,9 @@ pub enum Command {
     /// Lead settings (fields, pipeline, custom action types).
     #[command(subcommand)]
     Leads(LeadsCommand),
+    /// An organization's AI settings: its model endpoint and limits.
+    #[command(subcommand)]
+    Ai(AiCommand),
     /// Print the OpenAPI document.
     Openapi,
     /// Write a consistent copy of a SQLite database to a new file, while the server runs;
@@ -131,6 +134,47 @@ pub struct ServeArgs {
     pub zapi_api_url: String,
     #[command(flatten)]
     pub secret_key: SecretKeyArgs,
+    #[command(flatten)]
+    pub ai: AiArgs,
+}
+
+/// The AI agent: the model endpoint of organizations without their own, and how turns run.
+#[derive(Debug, Args)]
+pub struct AiArgs {
+    /// An OpenAI-compatible Chat Completions base URL (`https://api.openai.com/v1`, or
+    /// `http://127.0.0.1:11434/v1` for Ollama) for organizations without their own.
+    /// Without it, only organizations with their own endpoint get AI answers.
+    #[arg(long, env = "STAGECOACH_AI_BASE_URL")]
+    pub ai_base_url: Option<String>,
+    /// The endpoint's API key. Prefer the key file or the environment: command lines are
+    /// visible to other users of the machine.
+    #[arg(long, env = "STAGECOACH_AI_API_KEY", hide_env_values = true)]
+    pub ai_api_key: Option<String>,
+    /// A file holding the endpoint's API key.
+    #[arg(
+        long,
+        env = "STAGECOACH_AI_API_KEY_FILE",
+        conflicts_with = "ai_api_key"
+    )]
+    pub ai_api_key_file: Option<std::path::PathBuf>,
+    /// The model agents use unless they name their own.
+    #[arg(long, env = "STAGECOACH_AI_MODEL", default_value = stagecoach_domain::agent::DEFAULT_MODEL_NAME)]
+    pub ai_model: String,
+    /// What the endpoint supports beyond plain chat, comma-separated: `tools` (named
+    /// tool_choice), `json_schema` (structured output). Without either, the decision is
+    /// asked for as JSON in the text.
+    #[arg(long, env = "STAGECOACH_AI_SUPPORTS", default_value = "")]
+    pub ai_supports: String,
+    /// How long a turn waits after the contact's last message, so a burst is answered once.
+    #[arg(long, env = "STAGECOACH_AI_REPLY_DELAY_MS", default_value_t = 3000)]
+    pub ai_reply_delay_ms: u64,
+    /// Seconds one model call may take.
+    #[arg(long, env = "STAGECOACH_AI_TIMEOUT", default_value_t = 60)]
+    pub ai_timeout: u64,
+    /// Seconds after the contact's message within which an answer may still be sent;
+    /// after them a person takes over.
+    #[arg(long, env = "STAGECOACH_AI_DEADLINE", default_value_t = 120)]
+    pub ai_deadline: u64,
 }
 
 /// The key stored secrets (webhook signing secrets, channel tokens) are encrypted with.
@@ -239,6 +283,50 @@ pub enum LeadsCommand {
         /// A JSON file with the new settings (the shape `leads settings` prints).
         #[arg(long)]
         file: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AiCommand {
+    /// Print an organization's AI settings as JSON: where its turns go, its limits, and
+    /// the tokens used this month.
+    Show {
+        #[arg(long, value_parser = parse_org)]
+        org: OrganizationId,
+    },
+    /// Set an organization's own model endpoint and limits, replacing what was set (the
+    /// API key is kept unless a new one is given); prints the settings.
+    Set {
+        #[arg(long, value_parser = parse_org)]
+        org: OrganizationId,
+        /// An OpenAI-compatible Chat Completions base URL. Without it, the server's
+        /// default endpoint serves the organization (with these limits and model).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// The model agents use unless they name their own.
+        #[arg(long)]
+        model: Option<String>,
+        /// A file holding the endpoint's API key (stored encrypted, never shown).
+        #[arg(long)]
+        api_key_file: Option<std::path::PathBuf>,
+        /// Remove the stored API key.
+        #[arg(long, conflicts_with = "api_key_file")]
+        no_api_key: bool,
+        /// What the endpoint supports, comma-separated: `tools`, `json_schema`.
+        #[arg(long, default_value = "")]
+        supports: String,
+        /// AI replies one conversation may get per hour; past it, a person takes over.
+        #[arg(long, default_value_t = stagecoach_domain::ai::settings::DEFAULT_REPLIES_PER_CONVERSATION_PER_HOUR)]
+        max_replies_per_hour: i64,
+        /// Tokens the organization may use per calendar month; past it, a person takes
+        /// over. Without it, no limit.
+        #[arg(long)]
+        max_tokens_per_month: Option<i64>,
+    },
+    /// Remove an organization's own AI settings: the server's default serves it.
+    Clear {
+        #[arg(long, value_parser = parse_org)]
+        org: OrganizationId,
     },
 }
 

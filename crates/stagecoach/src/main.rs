@@ -13,16 +13,18 @@ use anyhow::Context;
 use clap::Parser;
 use stagecoach_api::metrics::HttpMetrics;
 use stagecoach_app::{
-    DeliverySettings, ProviderUrls, SecretBox, Stagecoach, SystemClock, Transport,
+    AiConfig, AiSettingsInput, AiSettingsView, DeliverySettings, ModelEndpoint, ProviderUrls,
+    SecretBox, Stagecoach, SystemClock, Transport,
 };
+use stagecoach_domain::ai::{AiLimits, ModelCapabilities};
 use stagecoach_domain::delivery::network::parse_allow_list;
 use stagecoach_domain::delivery::retry::parse_schedule;
-use stagecoach_worker::{HttpTransport, WorkerMetrics, WorkerSettings};
+use stagecoach_worker::{HttpModelClient, HttpTransport, WorkerMetrics, WorkerSettings};
 use tokio::net::TcpListener;
 
 use cli::{
-    Cli, Command, DbCommand, LeadsCommand, MemberCommand, OrgCommand, Role, SecretKeyArgs,
-    ServeArgs, TokenCommand,
+    AiArgs, AiCommand, Cli, Command, DbCommand, LeadsCommand, MemberCommand, OrgCommand, Role,
+    SecretKeyArgs, ServeArgs, TokenCommand,
 };
 
 fn main() -> ExitCode {
@@ -134,7 +136,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     },
                 })
                 .with_secret_box(load_secret_key(&serve.secret_key)?)
-                .with_outbound_allow_list(allowed.clone());
+                .with_outbound_allow_list(allowed.clone())
+                .with_ai(ai_config(&serve.ai)?)
+                .with_model_client(Arc::new(
+                    HttpModelClient::new(allowed.clone())
+                        .context("cannot set up the model HTTP client")?,
+                ));
             let transport = HttpTransport::new(
                 allowed,
                 std::time::Duration::from_secs(serve.delivery_timeout),
@@ -236,6 +243,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => core.lead_settings_of(org).await?,
             };
             out(serde_json::to_string_pretty(&settings)?)
+        }
+        Command::Ai(AiCommand::Show { org }) => {
+            store.migrate().await?;
+            out(ai_settings_json(
+                &core.organization_ai_settings(org).await?,
+            )?)
+        }
+        Command::Ai(AiCommand::Set {
+            org,
+            base_url,
+            model,
+            api_key_file,
+            no_api_key,
+            supports,
+            max_replies_per_hour,
+            max_tokens_per_month,
+        }) => {
+            store.migrate().await?;
+            let api_key = match (api_key_file, no_api_key) {
+                (Some(path), _) => Some(Some(read_key_file(&path)?)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let input = AiSettingsInput {
+                base_url,
+                api_key,
+                model,
+                capabilities: ModelCapabilities::parse_list(&supports)
+                    .map_err(|e| anyhow::anyhow!("--supports: {e}"))?,
+                limits: AiLimits {
+                    replies_per_conversation_per_hour: max_replies_per_hour,
+                    tokens_per_month: max_tokens_per_month,
+                },
+            };
+            let view = core.put_organization_ai_settings(org, input).await?;
+            out(ai_settings_json(&view)?)
+        }
+        Command::Ai(AiCommand::Clear { org }) => {
+            store.migrate().await?;
+            core.delete_organization_ai_settings(org).await?;
+            Ok(())
         }
         Command::Openapi | Command::Backup(_) | Command::Db(_) => {
             unreachable!("handled before opening the database")
@@ -407,6 +455,58 @@ async fn run_server(
     signal.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The AI agent's server-wide settings, from `serve`'s flags.
+fn ai_config(args: &AiArgs) -> anyhow::Result<AiConfig> {
+    let server_endpoint = match &args.ai_base_url {
+        None => None,
+        Some(raw) => {
+            let base_url = stagecoach_domain::ai::settings::normalize_base_url(raw)
+                .map_err(|e| anyhow::anyhow!("--ai-base-url: {e}"))?;
+            let api_key = match (&args.ai_api_key, &args.ai_api_key_file) {
+                (Some(key), _) => Some(key.trim().to_owned()),
+                (None, Some(path)) => Some(read_key_file(path)?),
+                (None, None) => None,
+            };
+            Some(ModelEndpoint {
+                base_url,
+                api_key: api_key.filter(|k| !k.is_empty()),
+                model: args.ai_model.clone(),
+                capabilities: ModelCapabilities::parse_list(&args.ai_supports)
+                    .map_err(|e| anyhow::anyhow!("--ai-supports: {e}"))?,
+            })
+        }
+    };
+    Ok(AiConfig {
+        server_endpoint,
+        reply_delay: std::time::Duration::from_millis(args.ai_reply_delay_ms),
+        request_timeout: std::time::Duration::from_secs(args.ai_timeout.max(1)),
+        deadline: std::time::Duration::from_secs(args.ai_deadline.max(1)),
+        ..AiConfig::default()
+    })
+}
+
+/// An API key from a file, without surrounding whitespace.
+fn read_key_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let key = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the API key file {}", path.display()))?;
+    Ok(key.trim().to_owned())
+}
+
+/// An organization's AI settings as `stagecoach ai` prints them (the key never).
+fn ai_settings_json(view: &AiSettingsView) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "source": view.source.as_str(),
+        "baseUrl": view.base_url,
+        "model": view.model,
+        "supportsTools": view.capabilities.tools,
+        "supportsJsonSchema": view.capabilities.json_schema,
+        "hasApiKey": view.stored.as_ref().is_some_and(|s| s.has_api_key),
+        "maxRepliesPerConversationPerHour": view.limits.replies_per_conversation_per_hour,
+        "maxTokensPerMonth": view.limits.tokens_per_month,
+        "tokensUsedThisMonth": view.tokens_this_month,
+    }))?)
 }
 
 /// The server's secret key: given, read from its file, or generated into a new file

@@ -25,6 +25,7 @@ use async_trait::async_trait;
 
 pub use error::StoreError;
 pub use repos::agents::Agents;
+pub use repos::ai::AiStore;
 pub use repos::board::{AutoAdvanceBacklog, Board, PendingAutoAdvance, StayFilter};
 pub use repos::contacts::{ContactFilter, Contacts};
 pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations, LinkWrite};
@@ -87,6 +88,7 @@ pub trait Transaction:
     + Labels
     + Leads
     + Deliveries
+    + AiStore
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

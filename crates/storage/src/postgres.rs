@@ -12,7 +12,7 @@ use sqlx::{AssertSqlSafe, Column, PgConnection, PgPool, Postgres, Row as _, Type
 use uuid::Uuid;
 
 use crate::repos::{
-    agents, board, contacts, conversations, delivery, labels, leads, memberships, messages,
+    agents, ai, board, contacts, conversations, delivery, labels, leads, memberships, messages,
     organizations, scenarios, search_text, steps, timeline, tokens,
 };
 use crate::sql::{Executor, Kind, Numbering, Param, Row, Value};
@@ -228,3 +228,4 @@ timeline::impl_timeline!(
 labels::impl_labels!(PgTx);
 leads::impl_leads!(PgTx);
 delivery::impl_deliveries!(PgTx);
+ai::impl_ai!(PgTx);

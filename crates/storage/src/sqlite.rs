@@ -16,7 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::repos::{
-    agents, board, contacts, conversations, delivery, labels, leads, memberships, messages,
+    agents, ai, board, contacts, conversations, delivery, labels, leads, memberships, messages,
     organizations, scenarios, search_text, steps, timeline, tokens,
 };
 use crate::sql::{Executor, Numbering, Param, Row, Value};
@@ -431,3 +431,4 @@ timeline::impl_timeline!(
 labels::impl_labels!(SqliteTx);
 leads::impl_leads!(SqliteTx);
 delivery::impl_deliveries!(SqliteTx);
+ai::impl_ai!(SqliteTx);

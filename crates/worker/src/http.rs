@@ -103,7 +103,7 @@ impl Transport for HttpTransport {
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date.
-fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(seconds) = value.trim().parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
@@ -114,7 +114,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 /// The error and its causes, which is where the resolver's refusal and timeouts show.
-fn error_chain(error: &reqwest::Error) -> String {
+pub(crate) fn error_chain(error: &reqwest::Error) -> String {
     let mut text = if error.is_timeout() {
         "timed out".to_owned()
     } else {
@@ -141,7 +141,7 @@ impl std::fmt::Display for RefusedAddress {
 
 impl std::error::Error for RefusedAddress {}
 
-fn refused_by_policy(error: &reqwest::Error) -> bool {
+pub(crate) fn refused_by_policy(error: &reqwest::Error) -> bool {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         if cause.is::<RefusedAddress>() {
@@ -153,8 +153,14 @@ fn refused_by_policy(error: &reqwest::Error) -> bool {
 }
 
 /// Resolves with the system resolver, then drops the addresses the policy refuses.
-struct GuardedResolver {
+pub(crate) struct GuardedResolver {
     allowed: Arc<Vec<IpNet>>,
+}
+
+impl GuardedResolver {
+    pub(crate) fn new(allowed: Arc<Vec<IpNet>>) -> GuardedResolver {
+        GuardedResolver { allowed }
+    }
 }
 
 impl Resolve for GuardedResolver {

@@ -4,6 +4,7 @@
 //! there are; claims with leases make sure each piece of work is done by one worker at a
 //! time, and a crashed worker's work comes back when its lease ends.
 
+mod ai;
 mod http;
 mod metrics;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use stagecoach_app::{AppError, DeliveryOutcome, Stagecoach, Transport};
 use tokio::task::JoinSet;
 
+pub use ai::HttpModelClient;
 pub use http::{DEFAULT_TIMEOUT, HttpTransport, install_tls_provider};
 pub use metrics::WorkerMetrics;
 
@@ -28,6 +30,13 @@ const BATCH: i64 = 500;
 
 /// How many deliveries one worker has in flight at most.
 pub const MAX_IN_FLIGHT: usize = 32;
+
+/// How many AI turns one worker runs at once (each mostly waits for its model).
+pub const MAX_TURNS_IN_FLIGHT: usize = 8;
+
+/// How often the worker looks for due AI turns: a reply should not wait a second more
+/// than the configured delay.
+const TURN_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long delivered and failed outbox rows are kept by default.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -76,6 +85,7 @@ pub async fn run(
         Loop::LeadWrites,
         Loop::Events,
         Loop::Deliveries,
+        Loop::AiTurns,
     ] {
         metrics.started(worker_loop);
     }
@@ -91,10 +101,11 @@ pub async fn run(
             stopped.clone(),
         ))
     });
+    let turns = tokio::spawn(run_ai_turns(core.clone(), metrics.clone(), stopped.clone()));
     let deliveries = tokio::spawn(run_deliveries(core, transport, metrics, stopped));
     shutdown.await;
     let _ = stop.send(true);
-    let _ = tokio::join!(timers, deliveries);
+    let _ = tokio::join!(timers, deliveries, turns);
     if let Some(retention) = retention {
         let _ = retention.await;
     }
@@ -217,6 +228,48 @@ async fn run_deliveries(
     while in_flight.join_next().await.is_some() {}
 }
 
+async fn run_ai_turns(
+    core: Stagecoach,
+    metrics: WorkerMetrics,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut in_flight = JoinSet::new();
+    loop {
+        let room = MAX_TURNS_IN_FLIGHT - in_flight.len();
+        let claimed = if room == 0 {
+            Vec::new()
+        } else {
+            let claimed = core.claim_ai_turns(room as i64).await;
+            metrics.pass(Loop::AiTurns, &claimed);
+            claimed.unwrap_or_else(|error| {
+                tracing::error!(%error, "could not claim AI turns");
+                Vec::new()
+            })
+        };
+        for turn in claimed {
+            let core = core.clone();
+            in_flight.spawn(async move {
+                let id = turn.entry.id;
+                match core.perform_ai_turn(turn).await {
+                    Ok(Some(outcome)) => tracing::info!(turn = %id, %outcome, "AI turn finished"),
+                    Ok(None) => {}
+                    // The lease runs out and another pass tries again.
+                    Err(error) => tracing::error!(turn = %id, %error, "could not run an AI turn"),
+                }
+            });
+        }
+        tokio::select! {
+            () = until_stopped(&mut stopped) => break,
+            () = tokio::time::sleep(TURN_POLL_INTERVAL) => {}
+            Some(_) = in_flight.join_next(), if room == 0 => {}
+        }
+        while in_flight.try_join_next().is_some() {}
+    }
+    // A turn cut short comes back to another worker when its lease ends.
+    in_flight.abort_all();
+    while in_flight.join_next().await.is_some() {}
+}
+
 async fn run_retention(
     core: Stagecoach,
     retention: Duration,
@@ -293,4 +346,23 @@ pub async fn deliver_due(
         delivered += usize::from(outcome == DeliveryOutcome::Delivered);
     }
     Ok(delivered)
+}
+
+/// One pass of AI turns, waiting for each: runs the due turns (at most `limit`) and
+/// returns what each came to (`None`: put back to try later). For tests and operators'
+/// one-off runs; `run` is the long-lived loop.
+pub async fn answer_due(
+    core: &Stagecoach,
+    limit: i64,
+) -> Result<Vec<Option<stagecoach_domain::ai::TurnOutcome>>, AppError> {
+    let mut turns = JoinSet::new();
+    for turn in core.claim_ai_turns(limit).await? {
+        let core = core.clone();
+        turns.spawn(async move { core.perform_ai_turn(turn).await });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(joined) = turns.join_next().await {
+        outcomes.push(joined.expect("an AI turn panicked")?);
+    }
+    Ok(outcomes)
 }

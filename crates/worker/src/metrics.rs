@@ -19,6 +19,7 @@ pub(crate) enum Loop {
     Events,
     Deliveries,
     Retention,
+    AiTurns,
 }
 
 impl Loop {
@@ -29,6 +30,7 @@ impl Loop {
             Loop::Events => "events",
             Loop::Deliveries => "deliveries",
             Loop::Retention => "retention",
+            Loop::AiTurns => "ai_turns",
         }
     }
 }

@@ -48,6 +48,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "conversation.status_changed",
     "conversation.priority_changed",
     "conversation.assignee_changed",
+    "conversation.human_requested",
     "message.received",
     "message.sent",
     "message.blocked",

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::assignment::MemberLoad;
 use crate::enums::ActorKind;
-use crate::ids::{ApiTokenId, MessageId, OutboxId, ScenarioId, StayId, StepId};
+use crate::ids::{AgentId, AiTurnId, ApiTokenId, MessageId, OutboxId, ScenarioId, StayId, StepId};
 
 /// Who or what caused a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,14 @@ impl Actor {
     pub fn channel(id: crate::ids::ChannelId) -> Actor {
         Actor {
             kind: ActorKind::Channel,
+            id: Some(id.to_string()),
+        }
+    }
+
+    /// An AI agent acting in a turn.
+    pub fn ai(id: crate::ids::AgentId) -> Actor {
+        Actor {
+            kind: ActorKind::Ai,
             id: Some(id.to_string()),
         }
     }
@@ -91,6 +99,8 @@ pub enum EntryCause {
     Timer,
     /// The previous step auto-advances without delay.
     Chained,
+    /// The AI agent judged that the contact's messages meet the step's condition.
+    Ai,
 }
 
 /// One timeline entry's content.
@@ -174,6 +184,19 @@ pub enum Event {
         message_id: MessageId,
         outbox_id: OutboxId,
     },
+    /// An AI turn finished: what the model decided and what came of it.
+    #[serde(rename_all = "camelCase")]
+    AiTurn {
+        turn_id: AiTurnId,
+        agent_id: AgentId,
+        outcome: crate::ai::TurnOutcome,
+        action: String,
+        step_id: Option<StepId>,
+        reason: String,
+    },
+    /// The conversation was handed to a person (status HUMAN_REQUESTED, AI off), and why.
+    #[serde(rename_all = "camelCase")]
+    HandedToHuman { reason: String },
     /// A text sent by a delivery named placeholders that had no value; they rendered empty.
     #[serde(rename_all = "camelCase")]
     PlaceholdersUnknown {
@@ -203,6 +226,8 @@ impl Event {
             Event::CrmDataUpdated { .. } => "crm_data_updated",
             Event::MessageQueued { .. } => "message_queued",
             Event::PlaceholdersUnknown { .. } => "placeholders_unknown",
+            Event::AiTurn { .. } => "ai_turn",
+            Event::HandedToHuman { .. } => "handed_to_human",
         }
     }
 

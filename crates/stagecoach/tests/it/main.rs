@@ -6,6 +6,7 @@
 mod support;
 
 mod agents;
+mod ai;
 mod auth;
 mod bench;
 mod channels;
@@ -16,6 +17,7 @@ mod engine;
 mod health;
 mod inbox;
 mod metrics;
+mod model;
 mod openapi;
 mod retention;
 mod scenarios;

@@ -95,6 +95,17 @@ impl TestDatabase {
         }
     }
 
+    /// The same database once more, for a second server on it (a restart); this handle
+    /// neither owns nor drops it.
+    pub fn again(&self) -> TestDatabase {
+        TestDatabase {
+            url: self.url.clone(),
+            backend: self.backend,
+            postgres_schema: None,
+            _folder: None,
+        }
+    }
+
     /// The SQLite file, for a SQLite database.
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         self.url
@@ -204,9 +215,13 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(now));
         // As a server started with --outbound-allow-cidrs 127.0.0.1/32, so tests' receivers
         // on loopback can be subscribed.
+        let loopback = vec!["127.0.0.1/32".parse().unwrap()];
         let core = Stagecoach::new(store, clock.clone())
             .with_secret_box(secret_box())
-            .with_outbound_allow_list(vec!["127.0.0.1/32".parse().unwrap()]);
+            .with_outbound_allow_list(loopback.clone())
+            .with_model_client(Arc::new(
+                stagecoach_worker::HttpModelClient::new(loopback).expect("model client"),
+            ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -71,6 +71,7 @@ crate::sql::row_struct! {
         channel: String,
         status: String,
         created_at: i64,
+        author: Option<String>,
     }
 }
 
@@ -87,6 +88,7 @@ impl MessageRow {
             external_id: self.external_id,
             channel: parse_enum("channel", &self.channel, Channel::parse)?,
             status: self.status,
+            author: self.author,
             created_at: time(self.created_at)?,
         })
     }
@@ -102,8 +104,8 @@ macro_rules! impl_messages {
             ) -> Result<(), $crate::StoreError> {
                 $crate::sql::query(
                     "INSERT INTO messages (id, organization_id, conversation_id, direction, text, \
-                     attachments, external_id, channel, status, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     attachments, external_id, channel, status, created_at, author) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(m.id.0)
                 .bind(m.organization_id.0)
@@ -115,6 +117,7 @@ macro_rules! impl_messages {
                 .bind(m.channel.as_str())
                 .bind(&m.status)
                 .bind($crate::rows::millis(m.created_at))
+                .bind(&m.author)
                 .execute(self.conn())
                 .await?;
                 Ok(())

@@ -3,6 +3,7 @@
 //! accept (`$n` placeholders, `ON CONFLICT`, `RETURNING`).
 
 pub mod agents;
+pub mod ai;
 pub mod board;
 pub mod contacts;
 pub mod conversations;

@@ -1,5 +1,5 @@
-//! `/agents`: the minimal AI-agent records that steps and scenarios point at. Settings for
-//! model calls are stored now; no model is called yet.
+//! `/agents`: the AI agents that steps and channels hand conversations to; their model,
+//! temperature and system prompt shape every AI turn (see `query.rs` for asking one).
 
 use axum::Json;
 use axum::extract::{Path, State};

@@ -118,6 +118,12 @@ impl ChatvoltError {
             ChatvoltError::App(AppError::Undeliverable(message)) => {
                 (StatusCode::CONFLICT, "NO_CHANNEL", message.clone(), vec![])
             }
+            ChatvoltError::App(AppError::AiUnavailable(message)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "AI_UNAVAILABLE",
+                message.clone(),
+                vec![],
+            ),
             ChatvoltError::App(error @ AppError::MissingScope(_)) => (
                 StatusCode::FORBIDDEN,
                 "MISSING_SCOPE",

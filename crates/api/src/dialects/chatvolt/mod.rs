@@ -8,6 +8,7 @@ mod conversations;
 pub(crate) mod error;
 mod extract;
 mod logs;
+mod query;
 
 mod scenarios;
 mod steps;
@@ -57,4 +58,5 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(contacts::delete))
         .routes(routes!(agents::create))
         .routes(routes!(agents::get, agents::update, agents::delete))
+        .routes(routes!(query::query))
 }

@@ -141,6 +141,12 @@ impl IntoResponse for ApiError {
             Rejection::App(AppError::Undeliverable(message)) => {
                 (StatusCode::CONFLICT, "NO_CHANNEL", message, vec![])
             }
+            Rejection::App(AppError::AiUnavailable(message)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "AI_UNAVAILABLE",
+                message,
+                vec![],
+            ),
             Rejection::App(error @ AppError::MissingScope(_)) => (
                 StatusCode::FORBIDDEN,
                 "MISSING_SCOPE",

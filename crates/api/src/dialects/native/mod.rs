@@ -2,6 +2,7 @@
 //! messages from channels, a conversation's timeline and outbox, lead settings, payment
 //! totals, webhook endpoints and the delivery log, channels and their providers' webhooks). Errors: see [`error`].
 
+mod ai;
 mod channels;
 pub(crate) mod error;
 mod extract;
@@ -40,4 +41,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             channels::whatsapp_receive
         ))
         .routes(routes!(channels::zapi_receive))
+        .routes(routes!(
+            ai::get_settings,
+            ai::put_settings,
+            ai::delete_settings
+        ))
+        .routes(routes!(ai::list_turns))
 }

@@ -162,6 +162,9 @@ impl IntoResponse for ApiError {
                     AppError::Unverified.to_string(),
                 ),
                 AppError::Undeliverable(message) => (StatusCode::CONFLICT, "NO_CHANNEL", message),
+                AppError::AiUnavailable(message) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "AI_UNAVAILABLE", message)
+                }
                 error @ AppError::MissingScope(_) => {
                     (StatusCode::FORBIDDEN, "MISSING_SCOPE", error.to_string())
                 }

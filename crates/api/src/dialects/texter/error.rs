@@ -153,6 +153,12 @@ impl IntoResponse for TexterError {
                 AppError::Undeliverable(message) => {
                     (StatusCode::CONFLICT, "NO_CHANNEL", message, vec![])
                 }
+                AppError::AiUnavailable(message) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "AI_UNAVAILABLE",
+                    message,
+                    vec![],
+                ),
                 AppError::MissingScope(needed) => {
                     // Texter's own name when one would open the endpoint.
                     missing_scope = needed.map(|needed| match needed.texter_scope() {
