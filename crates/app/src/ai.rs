@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
-use serde_json::Value;
 use stagecoach_domain::ai::settings::normalize_base_url;
 use stagecoach_domain::ai::{AiLimits, ModelCapabilities, OrganizationAi, TurnRecord};
 use stagecoach_domain::ids::{ConversationId, OrganizationId};
@@ -58,11 +57,11 @@ pub enum ModelAnswer {
 /// Calls Chat Completions endpoints; the worker's HTTP client in production.
 #[async_trait]
 pub trait ModelClient: Send + Sync {
-    /// POSTs `body` to `{endpoint.base_url}/chat/completions`.
+    /// POSTs `body` (JSON text) to `{endpoint.base_url}/chat/completions`.
     async fn complete(
         &self,
         endpoint: &ModelEndpoint,
-        body: &Value,
+        body: &str,
         timeout: Duration,
     ) -> ModelAnswer;
 }
@@ -72,7 +71,7 @@ pub(crate) struct NoModelClient;
 
 #[async_trait]
 impl ModelClient for NoModelClient {
-    async fn complete(&self, _: &ModelEndpoint, _: &Value, _: Duration) -> ModelAnswer {
+    async fn complete(&self, _: &ModelEndpoint, _: &str, _: Duration) -> ModelAnswer {
         ModelAnswer::Refused {
             reason: "this process has no model client".into(),
         }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use stagecoach_domain::agent::Agent;
-use stagecoach_domain::ai::decision::{Decision, DecisionAction, judge, parse_decision};
+use stagecoach_domain::ai::decision::{
+    Decision, DecisionAction, LearnedContact, grounded, judge, parse_decision,
+};
 use stagecoach_domain::ai::prompt::{HISTORY_MESSAGES, PromptInput, Said, Stage, build_messages};
 use stagecoach_domain::ai::wire::{
     ChatMessage, ChatRequest, ModelReply, Role, error_message, read_response, request_body,
@@ -100,6 +102,8 @@ struct Prepared {
     candidates: Vec<Candidate>,
     step_before: Option<StepId>,
     trigger_at: DateTime<Utc>,
+    /// What the contact wrote in the messages shown to the model.
+    contact_wrote: Vec<String>,
 }
 
 /// Why a turn ends before calling the model.
@@ -130,6 +134,15 @@ enum Called {
         error: String,
     },
     /// It cannot succeed (another 4xx, a refused address).
+    Final(String),
+}
+
+/// Why one model call gave no answer to read.
+enum CallFailure {
+    Retry {
+        after: Option<Duration>,
+        error: String,
+    },
     Final(String),
 }
 
@@ -581,6 +594,11 @@ impl Stagecoach {
                 text: &m.text,
             })
             .collect();
+        let contact_wrote = history
+            .iter()
+            .filter(|m| m.direction == MessageDirection::Inbound)
+            .map(|m| m.text.clone())
+            .collect();
         let format = DecisionFormat::for_capabilities(endpoint.capabilities);
         let today = now.format("%Y-%m-%d").to_string();
         let system_prompt = overrides
@@ -616,6 +634,7 @@ impl Stagecoach {
             candidates,
             step_before,
             trigger_at,
+            contact_wrote,
         })))
     }
 
@@ -625,7 +644,8 @@ impl Stagecoach {
         for attempt in 0..2 {
             let reply = match self.call_model(prepared, &messages, usage).await {
                 Ok(reply) => reply,
-                Err(failure) => return failure,
+                Err(CallFailure::Retry { after, error }) => return Called::Retry { after, error },
+                Err(CallFailure::Final(error)) => return Called::Final(error),
             };
             let text = reply.decision_text().to_owned();
             match parse_decision(&text) {
@@ -655,7 +675,7 @@ impl Stagecoach {
         prepared: &Prepared,
         messages: &[ChatMessage],
         usage: &mut Usage,
-    ) -> Result<ModelReply, Called> {
+    ) -> Result<ModelReply, CallFailure> {
         let body = request_body(&ChatRequest {
             model: &prepared.model,
             temperature: prepared.temperature,
@@ -672,11 +692,11 @@ impl Stagecoach {
         usage.calls += 1;
         usage.latency_ms += started.elapsed().as_millis() as i64;
         let base = &prepared.endpoint.base_url;
-        let failure = |breakers: &crate::ai::Breakers, counts: bool, called: Called| {
+        let failure = |breakers: &crate::ai::Breakers, counts: bool, failed: CallFailure| {
             if counts {
                 breakers.failed(base, self.now(), &self.ai);
             }
-            Err(called)
+            Err(failed)
         };
         match answer {
             ModelAnswer::Answered { status, body, .. } if (200..300).contains(&status) => {
@@ -687,9 +707,11 @@ impl Stagecoach {
                         usage.tokens_out += reply.completion_tokens;
                         Ok(reply)
                     }
-                    Err(error) => {
-                        failure(&self.breakers, true, Called::Retry { after: None, error })
-                    }
+                    Err(error) => failure(
+                        &self.breakers,
+                        true,
+                        CallFailure::Retry { after: None, error },
+                    ),
                 }
             }
             ModelAnswer::Answered {
@@ -699,26 +721,28 @@ impl Stagecoach {
             } if status == 408 || status == 429 || status >= 500 => failure(
                 &self.breakers,
                 status != 429,
-                Called::Retry {
+                CallFailure::Retry {
                     after: retry_after.filter(|_| matches!(status, 429 | 503)),
                     error: error_message(status, &body),
                 },
             ),
             ModelAnswer::Answered { status, body, .. } => {
-                Err(Called::Final(error_message(status, &body)))
+                Err(CallFailure::Final(error_message(status, &body)))
             }
             ModelAnswer::TimedOut => failure(
                 &self.breakers,
                 true,
-                Called::Retry {
+                CallFailure::Retry {
                     after: None,
                     error: format!("no answer within {} s", self.ai.request_timeout.as_secs()),
                 },
             ),
-            ModelAnswer::NotSent { error } => {
-                failure(&self.breakers, true, Called::Retry { after: None, error })
-            }
-            ModelAnswer::Refused { reason } => Err(Called::Final(reason)),
+            ModelAnswer::NotSent { error } => failure(
+                &self.breakers,
+                true,
+                CallFailure::Retry { after: None, error },
+            ),
+            ModelAnswer::Refused { reason } => Err(CallFailure::Final(reason)),
         }
     }
 
@@ -849,14 +873,12 @@ impl Stagecoach {
                 .await?
                 .map(|why| (TurnOutcome::Stale, why))
         };
-        let rejected = match (&stale, &verdict) {
-            (None, Verdict::Reject(why)) => Some(why.clone()),
-            _ => None,
+        let refused = match (stale, &verdict) {
+            (Some(stale), _) => Some(stale),
+            (None, Verdict::Reject(why)) => Some((TurnOutcome::Rejected, why.clone())),
+            (None, Verdict::Accept { .. }) => None,
         };
-        if let Some((outcome, why)) = stale
-            .clone()
-            .or(rejected.clone().map(|why| (TurnOutcome::Rejected, why)))
-        {
+        if let Some((outcome, why)) = refused {
             record.outcome = outcome;
             record.error = Some(why);
             record.reply = None;
@@ -915,7 +937,9 @@ impl Stagecoach {
             return Ok(None);
         }
 
-        self.learn_contact(tx.as_mut(), &mut conversation, &decision, now)
+        let wrote: Vec<&str> = prepared.contact_wrote.iter().map(String::as_str).collect();
+        let learned = grounded(&decision.contact, &wrote);
+        self.learn_contact(tx.as_mut(), &mut conversation, &learned, now)
             .await?;
         if let Some(message) = &reply_message {
             self.queue_reply(tx.as_mut(), &mut conversation, message, &actor)
@@ -963,16 +987,12 @@ impl Stagecoach {
                         actor: actor.clone(),
                         send_initial_message_on_move: false,
                     };
-                    let report = self
-                        .enter(tx.as_mut(), conversation.clone(), step, context)
-                        .await?;
+                    let report = self.enter(tx.as_mut(), conversation, step, context).await?;
                     step_after = Some(report.current_step_id);
-                    conversation = report.conversation;
                 }
             }
             _ => {}
         }
-        let _ = &conversation;
         record.step_after = step_after;
         tx.append_event(
             org,
@@ -1044,16 +1064,17 @@ impl Stagecoach {
         Ok(())
     }
 
-    /// Fills the contact's empty name, e-mail and phone with what the model says the
-    /// contact gave; a value that is malformed or belongs to another contact is ignored.
+    /// Fills the contact's empty name, e-mail and phone with what the contact wrote and
+    /// the model picked out; a value that is malformed or belongs to another contact is
+    /// ignored.
     async fn learn_contact(
         &self,
         tx: &mut dyn Transaction,
         conversation: &mut Conversation,
-        decision: &Decision,
+        learned: &LearnedContact,
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        if decision.contact.is_empty() {
+        if learned.is_empty() {
             return Ok(());
         }
         let org = conversation.organization_id;
@@ -1061,7 +1082,7 @@ impl Stagecoach {
             return Ok(());
         };
         let mut changed = false;
-        if let Some(name) = &decision.contact.name
+        if let Some(name) = &learned.name
             && contact.first_name.is_none()
             && contact.last_name.is_none()
             && name.chars().count() <= 200
@@ -1072,7 +1093,7 @@ impl Stagecoach {
             conversation.contact_fields_to_collect.name = false;
             changed = true;
         }
-        if let Some(email) = &decision.contact.email
+        if let Some(email) = &learned.email
             && contact.email.is_none()
             && let Ok(email) = normalize_email(email)
             && tx.find_contact_by_email(org, &email).await?.is_none()
@@ -1081,7 +1102,7 @@ impl Stagecoach {
             conversation.contact_fields_to_collect.email = false;
             changed = true;
         }
-        if let Some(phone) = &decision.contact.phone
+        if let Some(phone) = &learned.phone
             && contact.phone.is_none()
         {
             let calling_code = tx

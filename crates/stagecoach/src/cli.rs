@@ -27,6 +27,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once at start: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (migrates the database first, unless told not to).

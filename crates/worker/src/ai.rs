@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
 use stagecoach_app::{ModelAnswer, ModelClient, ModelEndpoint};
 use stagecoach_domain::delivery::network::{IpNet, refusal};
 
@@ -42,7 +41,7 @@ impl ModelClient for HttpModelClient {
     async fn complete(
         &self,
         endpoint: &ModelEndpoint,
-        body: &Value,
+        body: &str,
         timeout: Duration,
     ) -> ModelAnswer {
         let url = format!("{}/chat/completions", endpoint.base_url);
@@ -72,7 +71,7 @@ impl ModelClient for HttpModelClient {
             .timeout(timeout)
             .header("content-type", "application/json")
             .header("user-agent", "Stagecoach-AI/1")
-            .body(body.to_string());
+            .body(body.to_owned());
         if let Some(key) = &endpoint.api_key {
             request = request.bearer_auth(key);
         }

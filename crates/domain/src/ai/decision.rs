@@ -1,7 +1,7 @@
 //! The one structured answer a model gives per turn, how it is read from what the model
 //! sent, and how it is checked against what the turn allows.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::candidates::Candidate;
@@ -89,32 +89,82 @@ impl LearnedContact {
     }
 }
 
+/// The contact fields the contact really wrote: a value the model learned is kept only
+/// when it appears in one of the contact's own messages (a name or an e-mail as written,
+/// ignoring case and accents; a phone number as its digits). Small models invent
+/// plausible details otherwise.
+pub fn grounded(learned: &LearnedContact, contact_wrote: &[&str]) -> LearnedContact {
+    let folded: Vec<String> = contact_wrote.iter().map(|t| crate::text::fold(t)).collect();
+    let digits: Vec<String> = contact_wrote
+        .iter()
+        .map(|t| t.chars().filter(char::is_ascii_digit).collect())
+        .collect();
+    let written = |value: &String| {
+        let value = crate::text::fold(value.trim());
+        !value.is_empty() && folded.iter().any(|t| t.contains(&value))
+    };
+    // The last 8 digits: the contact may leave out the country or area code.
+    let dialled = |value: &String| {
+        let value: Vec<char> = value.chars().filter(char::is_ascii_digit).collect();
+        let tail: String = value[value.len().saturating_sub(8)..].iter().collect();
+        tail.len() == 8 && digits.iter().any(|t| t.contains(&tail))
+    };
+    LearnedContact {
+        name: learned.name.clone().filter(written),
+        email: learned.email.clone().filter(written),
+        phone: learned.phone.clone().filter(dialled),
+    }
+}
+
 /// The decision's JSON Schema, strict (every property required, nothing else allowed),
-/// with the step id limited to the candidates.
-pub fn decision_schema(candidates: &[Candidate]) -> Value {
+/// with the step id limited to the candidates. A struct rather than a JSON map, so its
+/// properties keep the order a model should write them in: the reply first, the reason
+/// last (small models that start with the reason ramble on inside it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionSchema {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    properties: DecisionProperties,
+    required: [&'static str; 5],
+    #[serde(rename = "additionalProperties")]
+    additional_properties: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct DecisionProperties {
+    reply: Value,
+    action: Value,
+    #[serde(rename = "stepId")]
+    step_id: Value,
+    #[serde(rename = "contactFields")]
+    contact_fields: Value,
+    reason: Value,
+}
+
+pub fn decision_schema(candidates: &[Candidate]) -> DecisionSchema {
     let mut step_ids: Vec<Value> = candidates
         .iter()
         .map(|c| json!(c.step_id.to_string()))
         .collect();
     step_ids.push(Value::Null);
     let nullable_text = json!({"type": ["string", "null"]});
-    json!({
-        "type": "object",
-        "properties": {
-            "reply": {"type": ["string", "null"], "description": "The message to send the customer, or null to send none."},
-            "action": {"type": "string", "enum": ["none", "move", "handoff", "resolve"]},
-            "stepId": {"type": ["string", "null"], "enum": step_ids, "description": "The step to move to, when action is move."},
-            "contactFields": {
+    DecisionSchema {
+        kind: "object",
+        properties: DecisionProperties {
+            reply: json!({"type": ["string", "null"], "description": "The message to send the customer, or null to send none."}),
+            action: json!({"type": "string", "enum": ["none", "move", "handoff", "resolve"]}),
+            step_id: json!({"type": ["string", "null"], "enum": step_ids, "description": "The step to move to, when action is move."}),
+            contact_fields: json!({
                 "type": "object",
                 "properties": {"name": nullable_text, "email": nullable_text, "phone": nullable_text},
                 "required": ["name", "email", "phone"],
                 "additionalProperties": false
-            },
-            "reason": {"type": "string", "description": "One short line: why this decision."}
+            }),
+            reason: json!({"type": "string", "description": "One short line: why this decision."}),
         },
-        "required": ["reply", "action", "stepId", "contactFields", "reason"],
-        "additionalProperties": false
-    })
+        required: ["reply", "action", "stepId", "contactFields", "reason"],
+        additional_properties: false,
+    }
 }
 
 /// The decision as a model writes it; lenient about what small models leave out.
@@ -138,7 +188,9 @@ struct WrittenDecision {
 /// request.
 pub fn parse_decision(text: &str) -> Result<Decision, String> {
     let object = json_object_in(text).ok_or("the answer holds no JSON object")?;
+    // Small models put raw new lines inside strings; read those as the escapes they meant.
     let written: WrittenDecision = serde_json::from_str(object)
+        .or_else(|_| serde_json::from_str(&escape_control_characters(object)))
         .map_err(|e| format!("the JSON object is not a decision: {e}"))?;
     let reply = match written.reply {
         None | Some(Value::Null) => None,
@@ -205,6 +257,32 @@ pub fn json_object_value(text: &str) -> Value {
     json_object_in(text)
         .and_then(|object| serde_json::from_str(object).ok())
         .unwrap_or(Value::Null)
+}
+
+/// The text with control characters inside JSON strings written as escapes.
+fn escape_control_characters(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string && !escaped && c.is_control() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                other => out.push_str(&format!("\\u{:04x}", u32::from(other))),
+            }
+            continue;
+        }
+        out.push(c);
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && in_string {
+            escaped = true;
+        } else if c == '"' {
+            in_string = !in_string;
+        }
+    }
+    out
 }
 
 /// The outermost `{…}` of the text, after any code fence.
@@ -302,6 +380,15 @@ mod tests {
     }
 
     #[test]
+    fn raw_new_lines_inside_strings_are_read_as_escapes() {
+        let text =
+            "{\"reply\": \"Hi!\nWe bake daily.\", \"reason\": \"a\tb\", \"action\": \"none\"}";
+        let d = parse_decision(text).unwrap();
+        assert_eq!(d.reply.as_deref(), Some("Hi!\nWe bake daily."));
+        assert_eq!(d.reason, "a\tb");
+    }
+
+    #[test]
     fn a_missing_action_is_none_and_reasons_are_clipped() {
         let d = parse_decision(&format!(
             "{{\"reply\": \"ok\", \"reason\": \"{}\"}}",
@@ -336,12 +423,33 @@ mod tests {
     }
 
     #[test]
+    fn only_details_the_contact_wrote_are_learned() {
+        let learned = LearnedContact {
+            name: Some("João Silva".into()),
+            email: Some("ANA@example.com".into()),
+            phone: Some("+55 11 98888-7777".into()),
+        };
+        let kept = grounded(
+            &learned,
+            &["sou o joao silva", "meu email: ana@example.com"],
+        );
+        assert_eq!(kept.name.as_deref(), Some("João Silva"));
+        assert_eq!(kept.email.as_deref(), Some("ANA@example.com"));
+        assert_eq!(kept.phone, None, "never written: invented");
+        let kept = grounded(&learned, &["liga 11988887777"]);
+        assert_eq!(kept.phone.as_deref(), Some("+55 11 98888-7777"));
+        assert!(grounded(&learned, &["oi"]).is_empty());
+    }
+
+    #[test]
     fn the_schema_is_strict_and_lists_the_candidates() {
         let c = candidate();
-        let schema = decision_schema(std::slice::from_ref(&c));
+        let schema = serde_json::to_value(decision_schema(std::slice::from_ref(&c))).unwrap();
         assert_eq!(schema["additionalProperties"], false);
         assert_eq!(schema["required"].as_array().unwrap().len(), 5);
         let ids = schema["properties"]["stepId"]["enum"].as_array().unwrap();
         assert_eq!(ids, &vec![json!(c.step_id.to_string()), Value::Null]);
+        let text = serde_json::to_string(&decision_schema(&[])).unwrap();
+        assert!(text.find("\"reply\"").unwrap() < text.find("\"reason\"").unwrap());
     }
 }

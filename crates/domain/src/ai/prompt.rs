@@ -172,12 +172,14 @@ fn system_message(input: &PromptInput<'_>) -> String {
         }
         DecisionFormat::Text => {}
     }
+    // Described in words, not as a sample object: a small model copies a sample's text.
     text.push_str(
-        "\nThe decision is one JSON object and nothing else: \
-         {\"reply\": \"text for the customer, or null\", \"action\": \"none\" | \"move\" | \"handoff\" | \"resolve\", \
-         \"stepId\": \"the step id when action is move, else null\", \
-         \"contactFields\": {\"name\": null, \"email\": null, \"phone\": null}, \
-         \"reason\": \"one short line\"}",
+        "\nThe decision is one JSON object and nothing else, with these keys in this order: \
+         \"reply\" (your message to the customer, or null for none), \
+         \"action\" (one of \"none\", \"move\", \"handoff\", \"resolve\"), \
+         \"stepId\" (the id of the step when action is \"move\", else null), \
+         \"contactFields\" (an object with \"name\", \"email\" and \"phone\": what the customer wrote, else null), \
+         \"reason\" (one short line on why).",
     );
     text
 }

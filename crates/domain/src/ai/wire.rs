@@ -2,10 +2,11 @@
 //! carries and what is read from an answer. Decoding is tolerant (`content` null or
 //! missing, `arguments` a string or an object), since compatible servers differ.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::candidates::Candidate;
-use super::decision::{DECISION_TOOL, DecisionFormat, decision_schema};
+use super::decision::{DECISION_TOOL, DecisionFormat, DecisionSchema, decision_schema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -50,42 +51,102 @@ pub struct ChatRequest<'a> {
     pub candidates: &'a [Candidate],
 }
 
-/// The JSON body of `POST {base}/chat/completions`.
-pub fn request_body(request: &ChatRequest<'_>) -> Value {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-        .collect();
-    let mut body = json!({
-        "model": request.model,
-        "messages": messages,
-        "temperature": request.temperature,
-        "max_tokens": request.max_tokens,
-        "stream": false,
-    });
+/// The JSON body of `POST {base}/chat/completions`, as text: written from structs, so the
+/// decision schema keeps its properties in order.
+pub fn request_body(request: &ChatRequest<'_>) -> String {
     let schema = decision_schema(request.candidates);
+    let mut body = ChatBody {
+        model: request.model,
+        messages: request
+            .messages
+            .iter()
+            .map(|m| WireMessage {
+                role: m.role.as_str(),
+                content: &m.content,
+            })
+            .collect(),
+        temperature: request.temperature,
+        max_tokens: request.max_tokens,
+        stream: false,
+        response_format: None,
+        tools: None,
+        tool_choice: None,
+    };
     match request.format {
         DecisionFormat::JsonSchema => {
-            body["response_format"] = json!({
-                "type": "json_schema",
-                "json_schema": {"name": "decision", "strict": true, "schema": schema},
+            body.response_format = Some(ResponseFormat {
+                kind: "json_schema",
+                json_schema: NamedSchema {
+                    name: "decision",
+                    strict: true,
+                    schema: &schema,
+                },
             });
         }
         DecisionFormat::Tool => {
-            body["tools"] = json!([{
-                "type": "function",
-                "function": {
-                    "name": DECISION_TOOL,
-                    "description": "Record this turn's decision: the reply to the customer and what happens to the conversation.",
-                    "parameters": schema,
+            body.tools = Some([Tool {
+                kind: "function",
+                function: ToolFunction {
+                    name: DECISION_TOOL,
+                    description: "Record this turn's decision: the reply to the customer and what happens to the conversation.",
+                    parameters: &schema,
                 },
             }]);
-            body["tool_choice"] = json!({"type": "function", "function": {"name": DECISION_TOOL}});
+            body.tool_choice =
+                Some(json!({"type": "function", "function": {"name": DECISION_TOOL}}));
         }
         DecisionFormat::Text => {}
     }
-    body
+    serde_json::to_string(&body).expect("request bodies serialize")
+}
+
+#[derive(Serialize)]
+struct ChatBody<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    temperature: f64,
+    max_tokens: u32,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<ResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<[Tool<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResponseFormat<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    json_schema: NamedSchema<'a>,
+}
+
+#[derive(Serialize)]
+struct NamedSchema<'a> {
+    name: &'static str,
+    strict: bool,
+    schema: &'a DecisionSchema,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: ToolFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct ToolFunction<'a> {
+    name: &'static str,
+    description: &'static str,
+    parameters: &'a DecisionSchema,
 }
 
 /// What was read from a model's answer.
@@ -167,14 +228,19 @@ mod tests {
             name: "Pricing".into(),
             condition: "asks about prices".into(),
         }];
-        request_body(&ChatRequest {
+        let text = request_body(&ChatRequest {
             model: "m",
             temperature: 0.2,
             max_tokens: 100,
             messages: &messages,
             format,
             candidates: &candidates,
-        })
+        });
+        if let Some(properties) = text.find("\"properties\"") {
+            let after = &text[properties..];
+            assert!(after.find("\"reply\"").unwrap() < after.find("\"reason\"").unwrap());
+        }
+        serde_json::from_str(&text).unwrap()
     }
 
     #[test]

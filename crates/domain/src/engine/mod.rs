@@ -4,5 +4,6 @@
 pub mod assignment;
 pub mod effects;
 pub mod entry;
+pub mod summary;
 pub mod timeline;
 pub mod triggers;

@@ -6,8 +6,9 @@ use regex::Regex;
 
 use crate::step::Step;
 
-/// Decides whether an inbound message meets a step's entry condition. Keyword matching is
-/// the only implementation today; a classifier for `prompt`-style conditions plugs in here.
+/// Decides whether an inbound message meets a step's entry condition, at once and without
+/// a model. Triggers written as sentences are judged by the AI agent in its turn instead
+/// (see [`crate::ai::candidates`]), after keywords found no match.
 pub trait EntryCondition: Send + Sync {
     fn matches(&self, step: &Step, text: &str) -> bool;
 }

@@ -24,6 +24,7 @@ backend_tests!(
     a_crash_neither_loses_nor_doubles_a_reply,
     limits_hand_off_when_reached,
     a_burst_of_messages_is_answered_once,
+    only_contact_details_the_contact_wrote_are_learned,
     chatvolt_agent_query_answers_as_json_and_as_a_stream,
     ai_settings_are_validated_kept_secret_and_per_organization,
 );
@@ -359,6 +360,11 @@ async fn a_condition_moves_the_conversation_and_bad_decisions_change_nothing(app
     let turn = events_of(&timeline, "ai_turn").pop().unwrap();
     assert_eq!(turn["data"]["reason"], "asked the price");
     assert_eq!(turn["data"]["stepId"], pricing["id"]);
+    let summary = turn["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("moved the conversation to step") && summary.ends_with("asked the price."),
+        "{summary}"
+    );
     let outcomes: Vec<Value> = turns_of(&app, &conversation)
         .await
         .iter()
@@ -752,6 +758,50 @@ async fn a_burst_of_messages_is_answered_once(app: TestApp) {
         "{texts:?}"
     );
     assert_eq!(turns_of(&app, &conversation).await.len(), 3);
+}
+
+/// The contact found by part of its phone number.
+async fn contact_with_phone(app: &TestApp, digits: &str) -> Value {
+    let (status, body) = app
+        .call(Method::GET, &format!("/contacts?search={digits}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["count"], 1, "{body}");
+    body["contacts"][0].clone()
+}
+
+async fn only_contact_details_the_contact_wrote_are_learned(app: TestApp) {
+    let setup = setup(&app, json!({"supportsTools": true})).await;
+    writes(
+        &app,
+        "5511988880010",
+        "Sou a Maria Souza, meu email é Maria@Example.com",
+    )
+    .await;
+    let mut told = decision(Some("Obrigada, Maria!"), "none", None, "got her details");
+    told["contactFields"] =
+        json!({"name": "Maria Souza", "email": "maria@example.com", "phone": null});
+    setup.model.push(Reply::Decision(told));
+    assert_eq!(answer(&app, &setup).await, [Some(TurnOutcome::Sent)]);
+    let maria = contact_with_phone(&app, "988880010").await;
+    assert_eq!(
+        (maria["firstName"].clone(), maria["lastName"].clone()),
+        (json!("Maria"), json!("Souza"))
+    );
+    assert_eq!(maria["email"], "maria@example.com");
+
+    // A model that makes details up changes nothing.
+    writes(&app, "5511988880011", "oi").await;
+    let mut invented = decision(Some("Olá, John!"), "none", None, "guessed");
+    invented["contactFields"] =
+        json!({"name": "John Smith", "email": "john@example.com", "phone": null});
+    setup.model.push(Reply::Decision(invented));
+    assert_eq!(answer(&app, &setup).await, [Some(TurnOutcome::Sent)]);
+    let other = contact_with_phone(&app, "988880011").await;
+    assert_eq!(
+        (other["firstName"].clone(), other["email"].clone()),
+        (Value::Null, Value::Null)
+    );
 }
 
 async fn chatvolt_agent_query_answers_as_json_and_as_a_stream(app: TestApp) {

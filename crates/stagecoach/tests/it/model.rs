@@ -240,7 +240,7 @@ fn check(body: &Value) -> Result<(), String> {
     {
         return Err("temperature must be a number from 0 to 2".into());
     }
-    if body.get("stream").is_some_and(|s| s != false) {
+    if body.get("stream").is_some_and(|s| s != &json!(false)) {
         return Err("stream must be false here".into());
     }
     if let Some(format) = body.get("response_format") {

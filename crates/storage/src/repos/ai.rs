@@ -64,6 +64,7 @@ pub trait AiStore {
         since: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     /// Queues work of a kind, due at `due_at` (an AI turn waits for the burst to end).
+    #[allow(clippy::too_many_arguments)]
     async fn schedule_outbox(
         &mut self,
         org: OrganizationId,

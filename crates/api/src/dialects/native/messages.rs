@@ -230,11 +230,16 @@ pub struct TimelineItem {
     pub id: String,
     /// `step_entered`, `step_exited`, `effect_applied`, `effect_skipped`, `assignee_chosen`,
     /// `effect_queued`, `timer_armed`, `timer_cancelled`, `timer_fired`, `timer_stale`,
-    /// `removed_from_scenario`, `loop_guard_stopped` or `message_received`.
+    /// `removed_from_scenario`, `loop_guard_stopped`, `message_received`,
+    /// `conversation_updated`, `crm_data_updated`, `message_queued`,
+    /// `placeholders_unknown`, `ai_turn` or `handed_to_human`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// `api_token:<id>`, `step:<id>`, `trigger`, `timer` or `system`.
+    /// `api_token:<id>`, `step:<id>`, `ai:<agent id>`, `channel:<id>`, `trigger`, `timer`
+    /// or `system`.
     pub actor: String,
+    /// The entry in plain words.
+    pub summary: String,
     pub at: DateTime<Utc>,
     /// The entry's details (its fields depend on its type).
     #[schema(value_type = Object)]
@@ -260,6 +265,7 @@ pub async fn timeline(
             .into_iter()
             .map(|e| TimelineItem {
                 id: e.id.to_string(),
+                summary: stagecoach_domain::engine::summary::summarize(&e.kind, &e.actor, &e.data),
                 kind: e.kind,
                 actor: e.actor,
                 at: e.created_at,

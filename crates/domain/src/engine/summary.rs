@@ -1,0 +1,204 @@
+//! Timeline entries in plain words, for people reading a conversation's history. Written
+//! from what an entry stores (its type, actor and data), so it works for every entry ever
+//! recorded, old ones included.
+
+use serde_json::Value;
+
+/// Who did it, as a reader would say it.
+fn who(actor: &str) -> String {
+    match actor.split_once(':') {
+        Some(("ai", id)) => format!("the AI agent {id}"),
+        Some(("api_token", id)) => format!("API token {id}"),
+        Some(("step", id)) => format!("step {id}"),
+        Some(("channel", id)) => format!("channel {id}"),
+        Some(("member", id)) => format!("member {id}"),
+        _ => match actor {
+            "trigger" => "a trigger".into(),
+            "timer" => "a timer".into(),
+            _ => "Stagecoach".into(),
+        },
+    }
+}
+
+fn text<'a>(data: &'a Value, field: &str) -> &'a str {
+    data[field].as_str().unwrap_or("?")
+}
+
+/// One sentence saying what a timeline entry records.
+pub fn summarize(kind: &str, actor: &str, data: &Value) -> String {
+    match kind {
+        "step_entered" => {
+            let why = match data["cause"].as_str() {
+                Some("added") => "added to the scenario",
+                Some("moved") => "moved there",
+                Some("trigger") => "the contact's message matched its trigger",
+                Some("timer") => "the previous step's auto-advance fell due",
+                Some("chained") => "the previous step advances at once",
+                Some("ai") => "the AI agent judged that the contact's messages meet its condition",
+                _ => "entered",
+            };
+            format!(
+                "Entered step {} by {}: {why}.",
+                text(data, "stepId"),
+                who(actor)
+            )
+        }
+        "step_exited" => format!("Left step {}.", text(data, "stepId")),
+        "effect_applied" => format!(
+            "The step set {} to {}.",
+            text(data, "effect"),
+            data["value"]
+        ),
+        "effect_skipped" => format!(
+            "The step did not apply {}: {}.",
+            text(data, "effect"),
+            text(data, "reason")
+        ),
+        "assignee_chosen" => match data["chosen"].as_str() {
+            Some(member) => format!(
+                "Assigned to member {member} ({} distribution over {} candidates).",
+                text(data, "logic"),
+                data["candidates"].as_array().map_or(0, Vec::len)
+            ),
+            None => format!(
+                "Nobody could be assigned ({} distribution).",
+                text(data, "logic")
+            ),
+        },
+        "effect_queued" => format!("Queued the step's {} for sending.", text(data, "effect")),
+        "timer_armed" => format!(
+            "Will advance to step {} at {}.",
+            text(data, "targetStepId"),
+            text(data, "dueAt")
+        ),
+        "timer_cancelled" => format!(
+            "The pending auto-advance was cancelled: {}.",
+            text(data, "reason")
+        ),
+        "timer_fired" => format!(
+            "The auto-advance to step {} fell due.",
+            text(data, "targetStepId")
+        ),
+        "timer_stale" => format!(
+            "An auto-advance fell due too late to apply: {}.",
+            text(data, "reason")
+        ),
+        "removed_from_scenario" => format!("Removed from scenario {}.", text(data, "scenarioId")),
+        "loop_guard_stopped" => format!(
+            "Stopped after {} chained step entries, at step {}.",
+            data["limit"],
+            text(data, "stepId")
+        ),
+        "message_received" => "The contact wrote.".into(),
+        "conversation_updated" => format!(
+            "{} set {} to {}.",
+            capitalized(&who(actor)),
+            text(data, "field"),
+            data["value"]
+        ),
+        "crm_data_updated" => format!(
+            "{} updated the CRM data ({}): {}.",
+            capitalized(&who(actor)),
+            text(data, "mode"),
+            data["changedKeys"]
+                .as_array()
+                .map(|keys| keys
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ),
+        "message_queued" => format!(
+            "{} queued a message to the contact.",
+            capitalized(&who(actor))
+        ),
+        "placeholders_unknown" => format!(
+            "A sent text named placeholders without a value: {}.",
+            data["placeholders"]
+        ),
+        "ai_turn" => {
+            let what = match data["outcome"].as_str() {
+                Some("sent") => "replied".to_owned(),
+                Some("no_reply") => "chose not to reply".to_owned(),
+                Some("moved") => format!("moved the conversation to step {}", text(data, "stepId")),
+                Some("handed_off") => "asked for a person".to_owned(),
+                Some("resolved") => "marked the conversation resolved".to_owned(),
+                Some("stale") => "dropped its answer (no longer wanted)".to_owned(),
+                Some("superseded") => "left the answer to the contact's newer message".to_owned(),
+                Some("invalid") => "gave no usable decision".to_owned(),
+                Some("rejected") => "proposed something not allowed, which was refused".to_owned(),
+                Some("failed_over") => "could not answer, so a person takes over".to_owned(),
+                Some("over_budget") => "reached a limit, so a person takes over".to_owned(),
+                _ => "took a turn".to_owned(),
+            };
+            let reason = text(data, "reason");
+            let agent = format!("ai:{}", text(data, "agentId"));
+            if reason.is_empty() || reason == "?" {
+                format!("{} {what}.", capitalized(&who(&agent)))
+            } else {
+                format!("{} {what}: {reason}.", capitalized(&who(&agent)))
+            }
+        }
+        "handed_to_human" => format!("Handed to a person: {}.", text(data, "reason")),
+        other => format!("{other} by {}.", who(actor)),
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::timeline::Event;
+    use crate::ids::{AgentId, AiTurnId, ScenarioId, StayId, StepId};
+
+    #[test]
+    fn ai_turns_and_entries_read_as_sentences() {
+        let agent = AgentId::new();
+        let step = StepId::new();
+        let turn = Event::AiTurn {
+            turn_id: AiTurnId::new(),
+            agent_id: agent,
+            outcome: crate::ai::TurnOutcome::Moved,
+            action: "move".into(),
+            step_id: Some(step),
+            reason: "asked about prices".into(),
+        };
+        assert_eq!(
+            summarize(turn.kind(), &format!("ai:{agent}"), &turn.data()),
+            format!(
+                "The AI agent {agent} moved the conversation to step {step}: asked about prices."
+            )
+        );
+        let entered = Event::StepEntered {
+            scenario_id: ScenarioId::new(),
+            step_id: step,
+            stay_id: StayId::new(),
+            previous_step_id: None,
+            cause: crate::engine::timeline::EntryCause::Ai,
+        };
+        let sentence = summarize(entered.kind(), &format!("ai:{agent}"), &entered.data());
+        assert!(sentence.contains("meet its condition"), "{sentence}");
+        let handed = Event::HandedToHuman {
+            reason: "the model did not answer".into(),
+        };
+        assert_eq!(
+            summarize(handed.kind(), "system", &handed.data()),
+            "Handed to a person: the model did not answer."
+        );
+    }
+
+    #[test]
+    fn every_kind_gets_a_sentence() {
+        for kind in ["message_received", "timer_fired", "something_new"] {
+            assert!(summarize(kind, "timer", &Value::Null).ends_with('.'));
+        }
+    }
+}
