@@ -648,7 +648,15 @@ impl Stagecoach {
                 Err(CallFailure::Final(error)) => return Called::Final(error),
             };
             let text = reply.decision_text().to_owned();
-            match parse_decision(&text) {
+            // A move to a step that was not offered gets the repair attempt too; after it,
+            // the turn is rejected.
+            let parsed = parse_decision(&text).and_then(|decision| {
+                match judge(&decision, &prepared.candidates) {
+                    Verdict::Reject(why) if attempt == 0 => Err(why),
+                    _ => Ok(decision),
+                }
+            });
+            match parsed {
                 Ok(decision) => {
                     let raw = stagecoach_domain::ai::decision::json_object_value(&text);
                     return Called::Decided { decision, raw };
@@ -784,11 +792,15 @@ impl Stagecoach {
             created_at: job.queued_at,
             finished_at: now,
         };
+        // The conversation is locked before anything that refers to it is written: rows
+        // with a foreign key to it take a share lock on it on PostgreSQL, and two turns
+        // of one conversation holding that lock while waiting for this one deadlock.
+        let conversation = tx.lock_conversation(job.org, job.conversation_id).await?;
         if !record_once(tx.as_mut(), &record).await? {
             return Ok(None);
         }
         let actor = agent.map_or_else(Actor::system, Actor::ai);
-        if let Some(mut conversation) = tx.lock_conversation(job.org, job.conversation_id).await? {
+        if let Some(mut conversation) = conversation {
             let hands_off = matches!(outcome, TurnOutcome::FailedOver | TurnOutcome::OverBudget);
             if hands_off && conversation.status != ConversationStatus::HumanRequested {
                 self.hand_to_human(tx.as_mut(), &mut conversation, &actor, reason.clone())

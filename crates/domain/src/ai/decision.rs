@@ -152,7 +152,12 @@ pub fn decision_schema(candidates: &[Candidate]) -> DecisionSchema {
         kind: "object",
         properties: DecisionProperties {
             reply: json!({"type": ["string", "null"], "description": "The message to send the customer, or null to send none."}),
-            action: json!({"type": "string", "enum": ["none", "move", "handoff", "resolve"]}),
+            // Without candidates, "move" cannot be chosen at all.
+            action: if candidates.is_empty() {
+                json!({"type": "string", "enum": ["none", "handoff", "resolve"]})
+            } else {
+                json!({"type": "string", "enum": ["none", "move", "handoff", "resolve"]})
+            },
             step_id: json!({"type": ["string", "null"], "enum": step_ids, "description": "The step to move to, when action is move."}),
             contact_fields: json!({
                 "type": "object",
@@ -449,6 +454,11 @@ mod tests {
         assert_eq!(schema["required"].as_array().unwrap().len(), 5);
         let ids = schema["properties"]["stepId"]["enum"].as_array().unwrap();
         assert_eq!(ids, &vec![json!(c.step_id.to_string()), Value::Null]);
+        let without = serde_json::to_value(decision_schema(&[])).unwrap();
+        assert_eq!(
+            without["properties"]["action"]["enum"],
+            json!(["none", "handoff", "resolve"])
+        );
         let text = serde_json::to_string(&decision_schema(&[])).unwrap();
         assert!(text.find("\"reply\"").unwrap() < text.find("\"reason\"").unwrap());
     }

@@ -294,16 +294,23 @@ async fn a_condition_moves_the_conversation_and_bad_decisions_change_nothing(app
     )));
     answer(&app, &setup).await;
 
-    // A step that is not a candidate: nothing changes but the record.
+    // A step that is not a candidate, even after the repair request: nothing changes but
+    // the record.
     writes(&app, "5511988880002", "quanto fica uma dúzia?").await;
     let stranger = uuid::Uuid::now_v7().to_string();
-    setup.model.push(Reply::Decision(decision(
-        Some("Vou te mover"),
-        "move",
-        Some(&stranger),
-        "prices",
-    )));
+    for _ in 0..2 {
+        setup.model.push(Reply::Decision(decision(
+            Some("Vou te mover"),
+            "move",
+            Some(&stranger),
+            "prices",
+        )));
+    }
     assert_eq!(answer(&app, &setup).await, [Some(TurnOutcome::Rejected)]);
+    let repair = setup.model.requests().pop().unwrap();
+    let messages = repair["messages"].as_array().unwrap();
+    let note = messages.last().unwrap()["content"].as_str().unwrap();
+    assert!(note.contains("is not one of the offered steps"), "{note}");
     let state = app.state_of(&conversation).await;
     assert_eq!(state["scenarios"][0]["stepId"], start["id"], "{state}");
 
@@ -434,6 +441,8 @@ async fn keywords_route_without_waiting_for_the_model(app: TestApp) {
     assert_eq!(request["tool_choice"]["function"]["name"], "decide");
     let step_ids = &request["tools"][0]["function"]["parameters"]["properties"]["stepId"]["enum"];
     assert_eq!(step_ids, &json!([null]), "a routed message offers no steps");
+    let actions = &request["tools"][0]["function"]["parameters"]["properties"]["action"]["enum"];
+    assert_eq!(actions, &json!(["none", "handoff", "resolve"]));
     assert!(system_of(&request).contains("never use the action move"));
     setup.model.assert_protocol_followed();
 }
@@ -622,17 +631,27 @@ async fn a_crash_neither_loses_nor_doubles_a_reply(app: TestApp) {
         "lost",
     )));
     app.clock.advance(chrono::Duration::seconds(3));
-    let worker = setup.worker.clone();
-    let crashed = tokio::spawn(async move { answer_due(&worker, 10).await });
+    // A roomier timeout than the other tests', so that this one never times out on a
+    // busy machine; its lease is 2 × 10 s + 30 s.
+    let worker = setup.worker.clone().with_ai(AiConfig {
+        request_timeout: Duration::from_secs(10),
+        ..app.core.ai_config().clone()
+    });
+    let mut claimed = worker.claim_ai_turns(10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let (dying, turn) = (worker.clone(), claimed.pop().unwrap());
+    let crashed = tokio::spawn(async move { dying.perform_ai_turn(turn).await });
     setup.model.wait_for(1).await;
     crashed.abort();
-    let _ = crashed.await;
-    assert_eq!(
-        answer_due(&setup.worker, 10).await.unwrap(),
-        [],
-        "still leased"
+    assert!(
+        crashed.await.unwrap_err().is_cancelled(),
+        "the worker is gone"
     );
-    app.clock.advance(chrono::Duration::seconds(35));
+    // The answer it waited for arrives after it died: nobody reads it.
+    setup.model.release();
+    app.clock.advance(chrono::Duration::seconds(45));
+    assert_eq!(answer_due(&worker, 10).await.unwrap(), [], "still leased");
+    app.clock.advance(chrono::Duration::seconds(6));
     setup.model.push(Reply::Decision(decision(
         Some("Entregamos sim."),
         "none",
@@ -640,7 +659,7 @@ async fn a_crash_neither_loses_nor_doubles_a_reply(app: TestApp) {
         "delivery",
     )));
     assert_eq!(
-        answer_due(&setup.worker, 10).await.unwrap(),
+        answer_due(&worker, 10).await.unwrap(),
         [Some(TurnOutcome::Sent)]
     );
 

@@ -130,18 +130,26 @@ async fn complete(
         Ok(body) => body,
         Err(e) => return refuse(&shared, format!("body is not JSON: {e}")),
     };
-    shared.received.lock().unwrap().push(Received {
-        body: body.clone(),
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    });
+    // The request takes its scripted answer as it is recorded, in one step: a test that
+    // saw the request arrive knows which answer it got.
+    let next = {
+        let mut received = shared.received.lock().unwrap();
+        received.push(Received {
+            body: body.clone(),
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        });
+        check(&body)
+            .is_ok()
+            .then(|| shared.script.lock().unwrap().pop_front())
+            .flatten()
+    };
     shared.arrived.notify_waiters();
     if let Err(problem) = check(&body) {
         return refuse(&shared, problem);
     }
-    let next = shared.script.lock().unwrap().pop_front();
     let Some(reply) = next else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
