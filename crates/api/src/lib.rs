@@ -33,18 +33,20 @@ pub struct AppState {
 /// The largest request body accepted; larger ones get 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The whole HTTP API, counting its requests into `metrics` when given.
-pub fn router(core: Stagecoach, metrics: Option<HttpMetrics>) -> Router {
+/// The whole HTTP API, counting its requests into `metrics` when given. `pages` are
+/// routes served beside it (the web UI), under the same logging, metrics and body limit.
+pub fn router(core: Stagecoach, metrics: Option<HttpMetrics>, pages: Router) -> Router {
     let state = AppState { core };
     let (api, _spec) = openapi::split_router().split_for_parts();
     let app = api
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .merge(health::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve_document))
         .merge(docs::routes())
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
-        .with_state(state);
+        .with_state(state)
+        .merge(pages)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     let app = http_log::layer(app);
     match metrics {
         Some(metrics) => metrics::layer(app, metrics),
@@ -58,9 +60,10 @@ pub async fn serve(
     listener: TcpListener,
     core: Stagecoach,
     metrics: Option<HttpMetrics>,
+    pages: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(core, metrics))
+    axum::serve(listener, router(core, metrics, pages))
         .with_graceful_shutdown(shutdown)
         .await
 }

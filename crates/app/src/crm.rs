@@ -80,9 +80,48 @@ impl Stagecoach {
         step: StepRef,
         send_initial_message: bool,
     ) -> Result<EntryReport, AppError> {
+        self.move_checked(who, conversation, None, step, send_initial_message)
+            .await
+    }
+
+    /// Moves a board card: [`Self::move_to_step`], refused (409, nothing changed) when
+    /// the conversation is no longer in `from`, the step the card was dragged from.
+    pub async fn move_card(
+        &self,
+        who: &Principal,
+        conversation: Option<ConversationId>,
+        from: StepId,
+        to: StepRef,
+    ) -> Result<EntryReport, AppError> {
+        self.move_checked(who, conversation, Some(from), to, false)
+            .await
+    }
+
+    async fn move_checked(
+        &self,
+        who: &Principal,
+        conversation: Option<ConversationId>,
+        from: Option<StepId>,
+        step: StepRef,
+        send_initial_message: bool,
+    ) -> Result<EntryReport, AppError> {
         let mut tx = self.store.begin_write().await?;
         let conversation = lock_conversation(tx.as_mut(), who, conversation).await?;
         let step = resolve_step(tx.as_mut(), who, step).await?;
+        if let Some(from) = from {
+            let here = tx
+                .active_link(who.organization_id, conversation.id)
+                .await?
+                .map(|link| link.step_id);
+            if here != Some(from) {
+                return Err(AppError::Conflict {
+                    field: "fromStepId",
+                    message: "the conversation is no longer in the step it was moved from; \
+                              someone moved it meanwhile"
+                        .into(),
+                });
+            }
+        }
         let context = EntryContext {
             cause: EntryCause::Moved,
             actor: Actor::api_token(who.token_id),

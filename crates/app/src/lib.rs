@@ -27,6 +27,7 @@ mod leads;
 mod operations;
 mod scenarios;
 mod secrets;
+mod sessions;
 mod steps;
 mod templates;
 mod timers;
@@ -66,6 +67,7 @@ pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 pub use leads::{ActionOutcome, LeadQuery, LeadWrite, Remark, lead_fields};
 pub use operations::Backlog;
 pub use secrets::{SecretBox, SecretError};
+pub use sessions::{OpenedSession, SESSION_IDLE, SESSION_LIFETIME};
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
     ActionFilter, Attempt, AutoAdvanceBacklog, ChatSearch, ContactFilter, ConversationFilter,

@@ -438,7 +438,8 @@ async fn run_server(
     });
     match listener {
         Some(listener) => {
-            stagecoach_api::serve(listener, core, http_metrics, until_stopped()).await?;
+            let pages = stagecoach_web::router(core.clone());
+            stagecoach_api::serve(listener, core, http_metrics, pages, until_stopped()).await?;
         }
         None => until_stopped().await,
     }

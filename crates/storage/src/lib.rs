@@ -36,6 +36,7 @@ pub use repos::memberships::Memberships;
 pub use repos::messages::Messages;
 pub use repos::organizations::Organizations;
 pub use repos::scenarios::Scenarios;
+pub use repos::sessions::{Sessions, WebSession};
 pub use repos::steps::Steps;
 pub use repos::timeline::{OutboxBacklog, OutboxEntry, Timeline, TimelineEntry};
 pub use repos::tokens::ApiTokens;
@@ -89,6 +90,7 @@ pub trait Transaction:
     + Leads
     + Deliveries
     + AiStore
+    + Sessions
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

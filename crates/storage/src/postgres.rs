@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::repos::{
     agents, ai, board, contacts, conversations, delivery, labels, leads, memberships, messages,
-    organizations, scenarios, search_text, steps, timeline, tokens,
+    organizations, scenarios, search_text, sessions, steps, timeline, tokens,
 };
 use crate::sql::{Executor, Kind, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
@@ -229,3 +229,4 @@ labels::impl_labels!(PgTx);
 leads::impl_leads!(PgTx);
 delivery::impl_deliveries!(PgTx);
 ai::impl_ai!(PgTx);
+sessions::impl_sessions!(PgTx);

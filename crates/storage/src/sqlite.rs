@@ -17,7 +17,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::repos::{
     agents, ai, board, contacts, conversations, delivery, labels, leads, memberships, messages,
-    organizations, scenarios, search_text, steps, timeline, tokens,
+    organizations, scenarios, search_text, sessions, steps, timeline, tokens,
 };
 use crate::sql::{Executor, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
@@ -432,3 +432,4 @@ labels::impl_labels!(SqliteTx);
 leads::impl_leads!(SqliteTx);
 delivery::impl_deliveries!(SqliteTx);
 ai::impl_ai!(SqliteTx);
+sessions::impl_sessions!(SqliteTx);

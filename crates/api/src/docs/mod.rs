@@ -103,6 +103,11 @@ struct LandingLink {
 /// What the landing page offers, in order. The web UI's `/ui/` goes first once it exists.
 const LANDING_LINKS: &[LandingLink] = &[
     LandingLink {
+        href: "/ui/",
+        label: "Web UI",
+        about: "Sign in with an API token to see each scenario's board and move conversations.",
+    },
+    LandingLink {
         href: "/docs",
         label: "API reference",
         about: "Every operation of every dialect, with its parameters, bodies and answers.",

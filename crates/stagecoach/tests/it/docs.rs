@@ -58,7 +58,7 @@ async fn the_reference_shows_every_operation_and_loads_nothing_from_elsewhere(ap
 async fn the_landing_page_links_to_the_reference_and_the_checks(app: TestApp) {
     let page = page(&app, "/").await;
     let links = attribute_values(&page, "href");
-    for expected in ["/docs", "/openapi.json", "/healthz", "/readyz"] {
+    for expected in ["/ui/", "/docs", "/openapi.json", "/healthz", "/readyz"] {
         assert!(
             links.contains(&expected),
             "the landing page lacks {expected}"

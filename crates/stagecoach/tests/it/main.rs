@@ -27,4 +27,5 @@ mod steps;
 mod telecrm;
 mod tenancy;
 mod texter;
+mod web;
 mod webhooks;

@@ -229,7 +229,8 @@ impl TestApp {
         let (tx, rx) = oneshot::channel::<()>();
         let server_core = core.clone();
         tokio::spawn(async move {
-            stagecoach_api::serve(listener, server_core, None, async {
+            let pages = stagecoach_web::router(server_core.clone());
+            stagecoach_api::serve(listener, server_core, None, pages, async {
                 let _ = rx.await;
             })
             .await

@@ -15,6 +15,7 @@ pub mod messages;
 pub mod organizations;
 pub mod scenarios;
 pub(crate) mod search_text;
+pub mod sessions;
 pub mod steps;
 pub mod timeline;
 pub mod tokens;

@@ -1,0 +1,260 @@
+//! The web UI over real HTTP: signing in with a token, the scenarios and the board, moving
+//! a card with the "Move to…" form (and a stale move refused), and the session's limits.
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::TestApp;
+
+backend_tests!(
+    signing_in_with_a_token_opens_a_session_that_ends_with_it,
+    the_board_shows_columns_and_moves_cards,
+    cross_site_writes_are_refused,
+);
+
+/// A client that follows no redirects, so tests see them.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs in with `token` as a same-origin form post; returns the cookie pair.
+async fn sign_in(app: &TestApp, token: &str) -> String {
+    let response = browser()
+        .post(format!("{}/ui/login", app.base))
+        .header("origin", app.base.clone())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], "/ui/scenarios");
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains(token), "the cookie is not the token");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+    let response = browser()
+        .get(format!("{}{path}", app.base))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn signing_in_with_a_token_opens_a_session_that_ends_with_it(app: TestApp) {
+    // Signed out: every page leads to the login page.
+    let response = browser()
+        .get(format!("{}/ui/scenarios", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], "/ui/login");
+    let (status, page) = get(&app, "", "/ui/login").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("name=\"token\""));
+
+    // A wrong token is refused on the page itself.
+    let response = browser()
+        .post(format!("{}/ui/login", app.base))
+        .header("origin", app.base.clone())
+        .form(&[("token", "sc_not_a_real_token_at_all_0000000000000000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response.text().await.unwrap().contains("not valid"));
+
+    let token = app
+        .core
+        .create_token(
+            app.org,
+            "ui",
+            None,
+            stagecoach_domain::enums::TokenType::Sync,
+        )
+        .await
+        .unwrap();
+    let cookie = sign_in(&app, &token.secret).await;
+    let (status, _) = get(&app, &cookie, "/ui/scenarios").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Logging out ends the session.
+    let response = browser()
+        .post(format!("{}/ui/logout", app.base))
+        .header("origin", app.base.clone())
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(
+        response.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        get(&app, &cookie, "/ui/scenarios").await.0,
+        StatusCode::SEE_OTHER
+    );
+
+    // Revoking the token ends its sessions; so does idling past the limit.
+    let cookie = sign_in(&app, &token.secret).await;
+    app.core.revoke_token(token.token.id).await.unwrap();
+    assert_eq!(
+        get(&app, &cookie, "/ui/scenarios").await.0,
+        StatusCode::SEE_OTHER
+    );
+    let cookie = sign_in(&app, &app.token).await;
+    assert_eq!(get(&app, &cookie, "/ui/scenarios").await.0, StatusCode::OK);
+    app.clock
+        .advance(stagecoach_app::SESSION_IDLE + chrono::Duration::seconds(1));
+    assert_eq!(
+        get(&app, &cookie, "/ui/scenarios").await.0,
+        StatusCode::SEE_OTHER
+    );
+}
+
+async fn the_board_shows_columns_and_moves_cards(app: TestApp) {
+    let scenario = app.scenario("Sales <funnel>").await;
+    let welcome = app.step_with(&scenario, "Welcome", json!({})).await;
+    let pricing = app
+        .step_with(&scenario, "Pricing", json!({"defaultTags": ["pricing"]}))
+        .await;
+    let conversation =
+        app.inbound_on("whatsapp", "+55 11 97777-0001", "oi").await["conversationId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    app.add_to(&conversation, &welcome).await;
+    let cookie = sign_in(&app, &app.token).await;
+
+    let (status, page) = get(&app, &cookie, "/ui/scenarios").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Sales &#60;funnel&#62;"),
+        "names are escaped: {page}"
+    );
+    let (status, board) = get(&app, &cookie, &format!("/ui/scenarios/{scenario}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(board.contains(">Welcome<") && board.contains(">Pricing<"));
+    assert!(
+        board.contains("+5511977770001"),
+        "the card shows the phone: {board}"
+    );
+    assert!(board.contains(&format!("data-conversation-id=\"{conversation}\"")));
+
+    // "Move to…" moves the conversation with the move's rules, as the signed-in token.
+    let move_path = format!("{}/ui/conversations/{conversation}/move", app.base);
+    let form = [
+        ("from", welcome["id"].as_str().unwrap()),
+        ("to", pricing["id"].as_str().unwrap()),
+        ("scenario", scenario.as_str()),
+    ];
+    let response = browser()
+        .post(&move_path)
+        .header("origin", app.base.clone())
+        .header(COOKIE, &cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let state = app.state_of(&conversation).await;
+    assert_eq!(state["scenarios"][0]["stepId"], pricing["id"]);
+    assert_eq!(state["tags"], json!(["pricing"]));
+    let timeline = app.timeline_of(&conversation).await;
+    let moved = timeline
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "step_entered")
+        .unwrap();
+    assert_eq!(moved["data"]["cause"], "moved");
+    assert!(moved["actor"].as_str().unwrap().starts_with("api_token:"));
+
+    // The same form again is stale: the card is no longer in Welcome.
+    let response = browser()
+        .post(&move_path)
+        .header("origin", app.base.clone())
+        .header(COOKIE, &cookie)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("no longer in the step")
+    );
+    assert_eq!(
+        app.state_of(&conversation).await["scenarios"][0]["stepId"],
+        pricing["id"]
+    );
+
+    // A token acts in the browser with its scopes.
+    let reader = app
+        .core
+        .create_token(
+            app.org,
+            "reader",
+            Some(vec!["scenarios:read".into()]),
+            stagecoach_domain::enums::TokenType::Sync,
+        )
+        .await
+        .unwrap();
+    let reader_cookie = sign_in(&app, &reader.secret).await;
+    assert_eq!(
+        get(&app, &reader_cookie, "/ui/scenarios").await.0,
+        StatusCode::OK
+    );
+    let (status, page) = get(&app, &reader_cookie, &format!("/ui/scenarios/{scenario}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("conversations:read"), "{page}");
+
+    // Another organization's scenario is not there.
+    let (_, other_token) = app.other_tenant().await;
+    let other_cookie = sign_in(&app, &other_token).await;
+    let (status, _) = get(&app, &other_cookie, &format!("/ui/scenarios/{scenario}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn cross_site_writes_are_refused(app: TestApp) {
+    let cookie = sign_in(&app, &app.token).await;
+    let response = browser()
+        .post(format!("{}/ui/logout", app.base))
+        .header("origin", "https://evil.example")
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = browser()
+        .post(format!("{}/ui/logout", app.base))
+        .header("sec-fetch-site", "cross-site")
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        get(&app, &cookie, "/ui/scenarios").await.0,
+        StatusCode::OK,
+        "still signed in"
+    );
+}

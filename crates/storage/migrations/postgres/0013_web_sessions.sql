@@ -1,0 +1,16 @@
+-- Sessions of the web UI: a browser signed in with an API token holds a cookie whose
+-- secret is stored only as a hash. A session ends when it is idle too long, at its
+-- absolute expiry, at logout, or with its token (revoked tokens are refused; deleted ones
+-- take their sessions with them). Keep in step with ../sqlite/0013_web_sessions.sql.
+
+CREATE TABLE web_sessions (
+    id               UUID NOT NULL PRIMARY KEY,
+    organization_id  UUID NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    token_id         UUID NOT NULL REFERENCES api_tokens (id) ON DELETE CASCADE,
+    secret_hash      TEXT NOT NULL,
+    created_at       BIGINT NOT NULL,
+    last_seen_at     BIGINT NOT NULL,
+    expires_at       BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX web_sessions_secret ON web_sessions (secret_hash);
+CREATE INDEX web_sessions_token ON web_sessions (token_id);

@@ -1,0 +1,30 @@
+//! The web UI, under `/ui/`: pages rendered on the server from askama templates, over the
+//! same use cases the API dialects call. Every action is a plain HTML form, so it works
+//! without JavaScript. No business rule lives here: a page shows what the use cases
+//! answer, and a form calls one.
+//!
+//! Signing in trades an API token for a session cookie (`HttpOnly`, `SameSite=Lax`,
+//! `Secure` over HTTPS); the browser then acts as that token. Writes that come with the
+//! cookie from another site are refused (`Sec-Fetch-Site`, else `Origin` against `Host`).
+
+mod pages;
+mod session;
+
+use axum::Router;
+use axum::routing::{get, post};
+use stagecoach_app::Stagecoach;
+
+pub use session::COOKIE;
+
+/// The UI's routes, to merge into the server's router.
+pub fn router(core: Stagecoach) -> Router {
+    Router::new()
+        .route("/ui", get(pages::home))
+        .route("/ui/", get(pages::home))
+        .route("/ui/login", get(pages::login_page).post(pages::login))
+        .route("/ui/logout", post(pages::logout))
+        .route("/ui/scenarios", get(pages::scenarios))
+        .route("/ui/scenarios/{id}", get(pages::board))
+        .route("/ui/conversations/{id}/move", post(pages::move_card))
+        .with_state(core)
+}

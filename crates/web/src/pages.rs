@@ -1,0 +1,397 @@
+//! The pages and the forms they post.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use stagecoach_app::{AppError, Principal, Stagecoach, StepRef};
+use stagecoach_domain::ids::{ConversationId, ScenarioId, StepId};
+use stagecoach_domain::scope::{Area, Requirement, Scope};
+
+use crate::session::{SignedIn, cleared_cookie, cookie_secret, same_site, session_cookie};
+
+/// How many cards a column shows.
+const CARDS_PER_COLUMN: i64 = 50;
+
+/// A page, or the error page when the template fails.
+fn page(template: &impl Template, status: StatusCode) -> Response {
+    match template.render() {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "a UI template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ui/error.html")]
+struct ErrorPage {
+    message: String,
+}
+
+/// What a use case's refusal looks like in the browser.
+pub(crate) fn failure(error: &AppError) -> Response {
+    let status = match error {
+        AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+        AppError::Conflict { .. } | AppError::WindowClosed | AppError::Undeliverable(_) => {
+            StatusCode::CONFLICT
+        }
+        AppError::Unauthorized => return Redirect::to("/ui/login").into_response(),
+        AppError::MissingScope(_) => StatusCode::FORBIDDEN,
+        AppError::Store(store) => {
+            tracing::error!(error = %store, "a UI request failed in storage");
+            return page(
+                &ErrorPage {
+                    message: "Something went wrong on the server; try again.".into(),
+                },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            );
+        }
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    page(
+        &ErrorPage {
+            message: error.to_string(),
+        },
+        status,
+    )
+}
+
+fn cross_site() -> Response {
+    page(
+        &ErrorPage {
+            message: "This form was sent from another site, so it was refused.".into(),
+        },
+        StatusCode::FORBIDDEN,
+    )
+}
+
+/// The refusal page when the signed-in token lacks `scope`.
+fn refusal(who: &Principal, scope: Scope) -> Option<Response> {
+    who.require(Requirement::new(scope))
+        .err()
+        .map(|error| failure(&error))
+}
+
+pub(crate) async fn home() -> Redirect {
+    Redirect::to("/ui/scenarios")
+}
+
+#[derive(Template)]
+#[template(path = "ui/login.html")]
+struct LoginPage {
+    problem: Option<String>,
+}
+
+pub(crate) async fn login_page(State(core): State<Stagecoach>, headers: HeaderMap) -> Response {
+    if let Some(secret) = cookie_secret(&headers)
+        && core.session_principal(&secret).await.is_ok()
+    {
+        return Redirect::to("/ui/scenarios").into_response();
+    }
+    page(&LoginPage { problem: None }, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    token: String,
+}
+
+pub(crate) async fn login(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !same_site(&headers) {
+        return cross_site();
+    }
+    match core.open_session(&form.token).await {
+        Ok(opened) => {
+            let max_age = (opened.expires_at - chrono::Utc::now())
+                .num_seconds()
+                .max(0);
+            (
+                [(
+                    header::SET_COOKIE,
+                    session_cookie(&opened.secret, max_age, &headers),
+                )],
+                Redirect::to("/ui/scenarios"),
+            )
+                .into_response()
+        }
+        Err(AppError::Unauthorized) => page(
+            &LoginPage {
+                problem: Some(
+                    "That token is not valid, was revoked, or only feeds queued ingestion.".into(),
+                ),
+            },
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(error) => failure(&error),
+    }
+}
+
+pub(crate) async fn logout(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+) -> Response {
+    if !same_site(&headers) {
+        return cross_site();
+    }
+    if let Err(error) = core.close_session(&signed_in.secret).await {
+        return failure(&error);
+    }
+    (
+        [(header::SET_COOKIE, cleared_cookie())],
+        Redirect::to("/ui/login"),
+    )
+        .into_response()
+}
+
+struct ScenarioRow {
+    id: String,
+    name: String,
+    steps: usize,
+    conversations: i64,
+}
+
+#[derive(Template)]
+#[template(path = "ui/scenarios.html")]
+struct ScenariosPage {
+    scenarios: Vec<ScenarioRow>,
+}
+
+pub(crate) async fn scenarios(State(core): State<Stagecoach>, signed_in: SignedIn) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = refusal(who, Scope::read(Area::Scenarios)) {
+        return refused;
+    }
+    let listed = match core.list_scenarios(who, None).await {
+        Ok(listed) => listed,
+        Err(error) => return failure(&error),
+    };
+    let mut rows = Vec::with_capacity(listed.len());
+    for scenario in listed {
+        let counts = match core.board_counts(who, Some(scenario.id), false).await {
+            Ok(counts) => counts,
+            Err(error) => return failure(&error),
+        };
+        rows.push(ScenarioRow {
+            id: scenario.id.to_string(),
+            name: scenario.name,
+            steps: counts.len(),
+            conversations: counts.iter().map(|(_, n)| n).sum(),
+        });
+    }
+    page(&ScenariosPage { scenarios: rows }, StatusCode::OK)
+}
+
+struct CardView {
+    conversation_id: String,
+    who: String,
+    priority: String,
+    status: String,
+    ai_enabled: bool,
+    tags: Vec<String>,
+    in_step: String,
+}
+
+struct ColumnView {
+    id: String,
+    name: String,
+    count: usize,
+    cards: Vec<CardView>,
+}
+
+struct Target {
+    id: String,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/board.html")]
+struct BoardPage {
+    scenario_id: String,
+    name: String,
+    problem: Option<String>,
+    columns: Vec<ColumnView>,
+    targets: Vec<Target>,
+}
+
+/// "3 min", "5 h", "2 d": how long ago, for a card.
+fn since(at: chrono::DateTime<chrono::Utc>) -> String {
+    let minutes = (chrono::Utc::now() - at).num_minutes().max(0);
+    match minutes {
+        0..=59 => format!("{minutes} min"),
+        60..=2879 => format!("{} h", minutes / 60),
+        _ => format!("{} d", minutes / 1440),
+    }
+}
+
+async fn render_board(
+    core: &Stagecoach,
+    who: &Principal,
+    scenario: ScenarioId,
+    problem: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let steps = match core.list_steps(who, Some(scenario), None).await {
+        Ok(steps) => steps,
+        Err(error) => return failure(&error),
+    };
+    let counts: HashMap<StepId, i64> = match core.board_counts(who, Some(scenario), false).await {
+        Ok(counts) => counts.into_iter().collect(),
+        Err(error) => return failure(&error),
+    };
+    let name = steps
+        .first()
+        .map(|s| s.scenario.name.clone())
+        .unwrap_or_default();
+    let mut columns = Vec::with_capacity(steps.len());
+    for view in &steps {
+        let step = &view.step;
+        let cards = match core
+            .board(
+                who,
+                Some(scenario),
+                Some(step.id),
+                false,
+                0,
+                CARDS_PER_COLUMN,
+            )
+            .await
+        {
+            Ok(cards) => cards,
+            Err(error) => return failure(&error),
+        };
+        columns.push(ColumnView {
+            id: step.id.to_string(),
+            name: step.settings.name.clone(),
+            count: usize::try_from(counts.get(&step.id).copied().unwrap_or(0)).unwrap_or(0),
+            cards: cards
+                .into_iter()
+                .map(|card| {
+                    let contact = card.contact.as_ref();
+                    let who = contact
+                        .and_then(|c| c.display_name())
+                        .or_else(|| contact.and_then(|c| c.phone.as_ref().map(|p| format!("+{p}"))))
+                        .or_else(|| contact.and_then(|c| c.email.clone()))
+                        .unwrap_or_else(|| "Unknown contact".into());
+                    CardView {
+                        conversation_id: card.conversation.id.to_string(),
+                        who,
+                        priority: card.conversation.priority.as_str().to_owned(),
+                        status: card.conversation.status.as_str().to_owned(),
+                        ai_enabled: card.conversation.ai_enabled,
+                        tags: card.conversation.tags.clone(),
+                        in_step: since(card.link.updated_at),
+                    }
+                })
+                .collect(),
+        });
+    }
+    let targets = steps
+        .iter()
+        .map(|v| Target {
+            id: v.step.id.to_string(),
+            name: v.step.settings.name.clone(),
+        })
+        .collect();
+    page(
+        &BoardPage {
+            scenario_id: scenario.to_string(),
+            name,
+            problem,
+            columns,
+            targets,
+        },
+        status,
+    )
+}
+
+pub(crate) async fn board(
+    State(core): State<Stagecoach>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let who = &signed_in.principal;
+    // As the API's board: the scenario's steps, and the conversations in them.
+    for scope in [
+        Scope::read(Area::Scenarios),
+        Scope::read(Area::Conversations),
+    ] {
+        if let Some(refused) = refusal(who, scope) {
+            return refused;
+        }
+    }
+    let Some(scenario) = ScenarioId::parse(&id) else {
+        return failure(&AppError::NotFound {
+            entity: stagecoach_app::Entity::Scenario,
+            field: "id",
+        });
+    };
+    render_board(&core, who, scenario, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MoveForm {
+    from: String,
+    to: String,
+    scenario: String,
+}
+
+/// "Move to…" on a card: the conversation moves with the move's rules, unless it left
+/// the step the card showed it in (then the board comes back, saying so).
+pub(crate) async fn move_card(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<MoveForm>,
+) -> Response {
+    if !same_site(&headers) {
+        return cross_site();
+    }
+    let who = &signed_in.principal;
+    if let Some(refused) = refusal(who, Scope::write(Area::Conversations)) {
+        return refused;
+    }
+    let (Some(from), Some(to), Some(scenario)) = (
+        StepId::parse(&form.from),
+        StepId::parse(&form.to),
+        ScenarioId::parse(&form.scenario),
+    ) else {
+        return failure(&AppError::Invalid(
+            stagecoach_domain::ValidationError::single("to", "the form names no valid step"),
+        ));
+    };
+    let moved = core
+        .move_card(
+            who,
+            ConversationId::parse(&id),
+            from,
+            StepRef::Id {
+                step: Some(to),
+                scenario: None,
+            },
+        )
+        .await;
+    match moved {
+        Ok(_) => Redirect::to(&format!("/ui/scenarios/{scenario}")).into_response(),
+        Err(AppError::Conflict { message, .. }) => {
+            render_board(&core, who, scenario, Some(message), StatusCode::CONFLICT).await
+        }
+        Err(error) => failure(&error),
+    }
+}
