@@ -25,6 +25,9 @@ pub fn router(core: Stagecoach) -> Router {
         .route("/ui/logout", post(pages::logout))
         .route("/ui/scenarios", get(pages::scenarios))
         .route("/ui/scenarios/{id}", get(pages::board))
+        .route("/ui/conversations/{id}", get(pages::conversation))
         .route("/ui/conversations/{id}/move", post(pages::move_card))
+        .route("/ui/conversations/{id}/messages", post(pages::send_message))
+        .route("/ui/conversations/{id}/ai", post(pages::set_ai))
         .with_state(core)
 }

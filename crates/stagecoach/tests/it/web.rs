@@ -11,6 +11,7 @@ backend_tests!(
     signing_in_with_a_token_opens_a_session_that_ends_with_it,
     the_board_shows_columns_and_moves_cards,
     cross_site_writes_are_refused,
+    the_conversation_page_shows_the_history_and_sends,
 );
 
 /// A client that follows no redirects, so tests see them.
@@ -257,4 +258,103 @@ async fn cross_site_writes_are_refused(app: TestApp) {
         StatusCode::OK,
         "still signed in"
     );
+}
+
+async fn post_form(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let response = browser()
+        .post(format!("{}{path}", app.base))
+        .header("origin", app.base.clone())
+        .header(COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn the_conversation_page_shows_the_history_and_sends(app: TestApp) {
+    let scenario = app.scenario("Support").await;
+    let triage = app.step_with(&scenario, "Triage", json!({})).await;
+    let conversation =
+        app.inbound("visitor-ui-1", "My order <b>is late</b>").await["conversationId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    app.add_to(&conversation, &triage).await;
+    let cookie = sign_in(&app, &app.token).await;
+    let path = format!("/ui/conversations/{conversation}");
+    let (status, page) = get(&app, &cookie, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("My order &#60;b&#62;is late&#60;/b&#62;"),
+        "escaped: {page}"
+    );
+    assert!(page.contains("Support · Triage"));
+    assert!(
+        page.contains("The contact wrote."),
+        "the timeline in plain words"
+    );
+    assert!(page.contains("Turn AI off"));
+
+    // Sending from the page queues the message and takes over from the AI agent.
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        &format!("{path}/messages"),
+        &[("text", "We are on it!")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let state = app.state_of(&conversation).await;
+    assert_eq!(state["aiEnabled"], false);
+    let sent: Vec<_> = app
+        .effects_of(&conversation)
+        .await
+        .into_iter()
+        .filter(|o| o["kind"] == "session_message")
+        .collect();
+    assert_eq!(sent.len(), 1);
+    let (_, page) = get(&app, &cookie, &path).await;
+    assert!(page.contains("We are on it!") && page.contains("Turn AI on"));
+
+    // Turning AI back on, and an empty message refused on the page.
+    let (status, _) = post_form(&app, &cookie, &format!("{path}/ai"), &[("enabled", "true")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(app.state_of(&conversation).await["aiEnabled"], true);
+    let (status, page) = post_form(
+        &app,
+        &cookie,
+        &format!("{path}/messages"),
+        &[("text", "   ")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("write a message first"), "{page}");
+
+    // A WhatsApp conversation with no connected number cannot be written to.
+    let whatsapp = app.inbound_on("whatsapp", "+55 11 96666-0001", "oi").await["conversationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, page) = post_form(
+        &app,
+        &cookie,
+        &format!("/ui/conversations/{whatsapp}/messages"),
+        &[("text", "hello")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(page.contains("no whatsapp channel is connected"), "{page}");
+    let (status, _) = get(
+        &app,
+        &cookie,
+        &format!("/ui/conversations/{}", uuid::Uuid::now_v7()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
