@@ -23,7 +23,12 @@ pub fn router(core: Stagecoach) -> Router {
         .route("/ui/", get(pages::home))
         .route("/ui/login", get(pages::login_page).post(pages::login))
         .route("/ui/logout", post(pages::logout))
-        .route("/ui/scenarios", get(pages::scenarios))
+        .route(
+            "/ui/scenarios",
+            get(pages::scenarios).post(pages::create_scenario),
+        )
+        .route("/ui/scenarios/{id}/rename", post(pages::rename_scenario))
+        .route("/ui/scenarios/{id}/delete", post(pages::delete_scenario))
         .route("/ui/scenarios/{id}", get(pages::board))
         .route("/ui/conversations/{id}", get(pages::conversation))
         .route("/ui/conversations/{id}/move", post(pages::move_card))

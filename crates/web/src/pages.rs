@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -169,11 +169,20 @@ struct ScenarioRow {
 #[derive(Template)]
 #[template(path = "ui/scenarios.html")]
 struct ScenariosPage {
+    problem: Option<String>,
     scenarios: Vec<ScenarioRow>,
 }
 
 pub(crate) async fn scenarios(State(core): State<Stagecoach>, signed_in: SignedIn) -> Response {
-    let who = &signed_in.principal;
+    render_scenarios(&core, &signed_in.principal, None, StatusCode::OK).await
+}
+
+async fn render_scenarios(
+    core: &Stagecoach,
+    who: &Principal,
+    problem: Option<String>,
+    status: StatusCode,
+) -> Response {
     if let Some(refused) = refusal(who, Scope::read(Area::Scenarios)) {
         return refused;
     }
@@ -194,7 +203,106 @@ pub(crate) async fn scenarios(State(core): State<Stagecoach>, signed_in: SignedI
             conversations: counts.iter().map(|(_, n)| n).sum(),
         });
     }
-    page(&ScenariosPage { scenarios: rows }, StatusCode::OK)
+    page(
+        &ScenariosPage {
+            problem,
+            scenarios: rows,
+        },
+        status,
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NameForm {
+    name: String,
+}
+
+/// What a scenario form came to: back to the list, or the list with the reason.
+async fn after_scenario_change<T>(
+    core: &Stagecoach,
+    who: &Principal,
+    done: Result<T, AppError>,
+) -> Response {
+    match done {
+        Ok(_) => Redirect::to("/ui/scenarios").into_response(),
+        Err(error @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
+            let status = if matches!(error, AppError::Invalid(_)) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::CONFLICT
+            };
+            let message = match &error {
+                AppError::Invalid(errors) => errors
+                    .0
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => other.to_string(),
+            };
+            render_scenarios(core, who, Some(message), status).await
+        }
+        Err(error) => failure(&error),
+    }
+}
+
+pub(crate) async fn create_scenario(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<NameForm>,
+) -> Response {
+    if !same_site(&headers) {
+        return cross_site();
+    }
+    let who = &signed_in.principal;
+    if let Some(refused) = refusal(who, Scope::write(Area::Scenarios)) {
+        return refused;
+    }
+    let created = core.create_scenario(who, &form.name, None).await;
+    after_scenario_change(&core, who, created).await
+}
+
+pub(crate) async fn rename_scenario(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<NameForm>,
+) -> Response {
+    if !same_site(&headers) {
+        return cross_site();
+    }
+    let who = &signed_in.principal;
+    if let Some(refused) = refusal(who, Scope::write(Area::Scenarios)) {
+        return refused;
+    }
+    let renamed = core
+        .update_scenario(
+            who,
+            ScenarioId::parse(&id),
+            &form.name,
+            stagecoach_domain::Patch::Absent,
+        )
+        .await;
+    after_scenario_change(&core, who, renamed).await
+}
+
+pub(crate) async fn delete_scenario(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    if !same_site(&headers) {
+        return cross_site();
+    }
+    let who = &signed_in.principal;
+    if let Some(refused) = refusal(who, Scope::write(Area::Scenarios)) {
+        return refused;
+    }
+    let deleted = core.delete_scenario(who, ScenarioId::parse(&id)).await;
+    after_scenario_change(&core, who, deleted).await
 }
 
 struct CardView {
@@ -211,7 +319,11 @@ struct ColumnView {
     id: String,
     name: String,
     count: usize,
+    /// Open (pending or processing) payments of the step's leads, per currency.
+    open_payments: Vec<String>,
     cards: Vec<CardView>,
+    /// The link that shows more of this column's cards, when there are more.
+    more: Option<String>,
 }
 
 struct Target {
@@ -239,10 +351,64 @@ fn since(at: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
+/// Which column shows more cards than the first page, and how many.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct BoardQuery {
+    expand: Option<String>,
+    cards: Option<i64>,
+}
+
+/// The open payments per step (pending or processing), formatted per currency, when the
+/// token may read leads.
+async fn open_payments(core: &Stagecoach, who: &Principal) -> HashMap<StepId, Vec<String>> {
+    use stagecoach_domain::leads::actions::PaymentStatus;
+    if who
+        .require(Requirement::new(Scope::read(Area::Leads)))
+        .is_err()
+    {
+        return HashMap::new();
+    }
+    let totals = match core.payment_totals(who, None, true).await {
+        Ok(totals) => totals,
+        Err(error) => {
+            tracing::warn!(%error, "could not read payment totals for a board");
+            return HashMap::new();
+        }
+    };
+    let mut sums: HashMap<StepId, std::collections::BTreeMap<String, i64>> = HashMap::new();
+    for total in totals {
+        if let Some(step) = total.step_id
+            && matches!(
+                total.status,
+                PaymentStatus::Pending | PaymentStatus::Processing
+            )
+        {
+            *sums
+                .entry(step)
+                .or_default()
+                .entry(total.currency)
+                .or_default() += total.hundredths;
+        }
+    }
+    sums.into_iter()
+        .map(|(step, by_currency)| {
+            let shown = by_currency
+                .into_iter()
+                .map(|(code, hundredths)| {
+                    let amount = stagecoach_domain::leads::money::format_amount(hundredths, &code);
+                    format!("{code} {amount}")
+                })
+                .collect();
+            (step, shown)
+        })
+        .collect()
+}
+
 async fn render_board(
     core: &Stagecoach,
     who: &Principal,
     scenario: ScenarioId,
+    query: &BoardQuery,
     problem: Option<String>,
     status: StatusCode,
 ) -> Response {
@@ -258,18 +424,26 @@ async fn render_board(
         .first()
         .map(|s| s.scenario.name.clone())
         .unwrap_or_default();
+    let mut payments = open_payments(core, who).await;
+    let expanded = query.expand.as_deref().and_then(StepId::parse);
     let mut columns = Vec::with_capacity(steps.len());
     for view in &steps {
         let step = &view.step;
-        let cards = match core
-            .board(
-                who,
-                Some(scenario),
-                Some(step.id),
-                false,
-                0,
-                CARDS_PER_COLUMN,
+        let shown = match (expanded, query.cards) {
+            (Some(id), Some(cards)) if id == step.id => cards.clamp(CARDS_PER_COLUMN, 1000),
+            _ => CARDS_PER_COLUMN,
+        };
+        let count = usize::try_from(counts.get(&step.id).copied().unwrap_or(0)).unwrap_or(0);
+        let more = (count > shown as usize).then(|| {
+            format!(
+                "/ui/scenarios/{scenario}?expand={}&cards={}#step-{}",
+                step.id,
+                shown + CARDS_PER_COLUMN,
+                step.id
             )
+        });
+        let cards = match core
+            .board(who, Some(scenario), Some(step.id), false, 0, shown)
             .await
         {
             Ok(cards) => cards,
@@ -278,7 +452,9 @@ async fn render_board(
         columns.push(ColumnView {
             id: step.id.to_string(),
             name: step.settings.name.clone(),
-            count: usize::try_from(counts.get(&step.id).copied().unwrap_or(0)).unwrap_or(0),
+            count,
+            open_payments: payments.remove(&step.id).unwrap_or_default(),
+            more,
             cards: cards
                 .into_iter()
                 .map(|card| {
@@ -324,6 +500,7 @@ pub(crate) async fn board(
     State(core): State<Stagecoach>,
     signed_in: SignedIn,
     Path(id): Path<String>,
+    Query(query): Query<BoardQuery>,
 ) -> Response {
     let who = &signed_in.principal;
     // As the API's board: the scenario's steps, and the conversations in them.
@@ -341,7 +518,7 @@ pub(crate) async fn board(
             field: "id",
         });
     };
-    render_board(&core, who, scenario, None, StatusCode::OK).await
+    render_board(&core, who, scenario, &query, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -390,7 +567,15 @@ pub(crate) async fn move_card(
     match moved {
         Ok(_) => Redirect::to(&format!("/ui/scenarios/{scenario}")).into_response(),
         Err(AppError::Conflict { message, .. }) => {
-            render_board(&core, who, scenario, Some(message), StatusCode::CONFLICT).await
+            render_board(
+                &core,
+                who,
+                scenario,
+                &BoardQuery::default(),
+                Some(message),
+                StatusCode::CONFLICT,
+            )
+            .await
         }
         Err(error) => failure(&error),
     }

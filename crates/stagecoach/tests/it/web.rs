@@ -12,6 +12,8 @@ backend_tests!(
     the_board_shows_columns_and_moves_cards,
     cross_site_writes_are_refused,
     the_conversation_page_shows_the_history_and_sends,
+    scenarios_are_created_renamed_and_deleted_from_the_list,
+    columns_sum_open_payments_and_load_more_cards,
 );
 
 /// A client that follows no redirects, so tests see them.
@@ -357,4 +359,85 @@ async fn the_conversation_page_shows_the_history_and_sends(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn scenarios_are_created_renamed_and_deleted_from_the_list(app: TestApp) {
+    let cookie = sign_in(&app, &app.token).await;
+    let (status, _) = post_form(&app, &cookie, "/ui/scenarios", &[("name", "Onboarding")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, listed) = app.call(Method::GET, "/crm/scenario", None).await;
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed[0]["name"], "Onboarding");
+
+    let (status, page) = post_form(
+        &app,
+        &cookie,
+        &format!("/ui/scenarios/{id}/rename"),
+        &[("name", "   ")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.contains("name:"),
+        "the message names the field: {page}"
+    );
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        &format!("/ui/scenarios/{id}/rename"),
+        &[("name", "Welcome")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, listed) = app.call(Method::GET, "/crm/scenario", None).await;
+    assert_eq!(listed[0]["name"], "Welcome");
+
+    let (status, _) = post_form(&app, &cookie, &format!("/ui/scenarios/{id}/delete"), &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, listed) = app.call(Method::GET, "/crm/scenario", None).await;
+    assert_eq!(listed, json!([]));
+    let (status, _) = post_form(&app, &cookie, &format!("/ui/scenarios/{id}/delete"), &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn columns_sum_open_payments_and_load_more_cards(app: TestApp) {
+    let scenario = app.scenario("Deals").await;
+    let open = app.step_with(&scenario, "Open", json!({})).await;
+    app.step_with(&scenario, "Won", json!({})).await;
+    let mut first_contact = None;
+    for i in 0..51 {
+        let inbound = app
+            .inbound_on("whatsapp", &format!("+55 11 95555-{i:04}"), "oi")
+            .await;
+        app.add_to(inbound["conversationId"].as_str().unwrap(), &open)
+            .await;
+        first_contact.get_or_insert(inbound["contactId"].as_str().unwrap().to_owned());
+    }
+    let lead = first_contact.unwrap();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/autoupdate/v2/enterprise/{}/lead/{lead}/action", app.org),
+            Some(json!({"actions": [
+                {"type": "PAYMENT", "amount": "7", "currency": "USD", "status": "PENDING"},
+                {"type": "PAYMENT", "amount": "12.50", "currency": "USD", "status": "PROCESSING"},
+                {"type": "PAYMENT", "amount": "100", "currency": "USD", "status": "COMPLETED"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cookie = sign_in(&app, &app.token).await;
+    let path = format!("/ui/scenarios/{scenario}");
+    let (status, board) = get(&app, &cookie, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        board.contains("USD 19.50"),
+        "only open payments are summed: {board}"
+    );
+    assert_eq!(board.matches("class=\"card\"").count(), 50);
+    assert!(board.contains("Show more (1 not shown)"), "{board}");
+    let more = format!("{path}?expand={}&cards=100", open["id"].as_str().unwrap());
+    let (_, board) = get(&app, &cookie, &more).await;
+    assert_eq!(board.matches("class=\"card\"").count(), 51);
+    assert!(!board.contains("Show more"));
 }
