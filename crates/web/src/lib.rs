@@ -7,6 +7,7 @@
 //! `Secure` over HTTPS); the browser then acts as that token. Writes that come with the
 //! cookie from another site are refused (`Sec-Fetch-Site`, else `Origin` against `Host`).
 
+mod assets;
 mod pages;
 mod session;
 
@@ -22,6 +23,7 @@ pub fn router(core: Stagecoach) -> Router {
         .route("/ui", get(pages::home))
         .route("/ui/", get(pages::home))
         .route("/ui/login", get(pages::login_page).post(pages::login))
+        .route("/ui/static/{name}", get(assets::asset))
         .route("/ui/logout", post(pages::logout))
         .route(
             "/ui/scenarios",

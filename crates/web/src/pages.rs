@@ -20,7 +20,22 @@ const CARDS_PER_COLUMN: i64 = 50;
 /// A page, or the error page when the template fails.
 fn page(template: &impl Template, status: StatusCode) -> Response {
     match template.render() {
-        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Ok(html) => (
+            status,
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                // Scripts only from this server, forms only to it, and no framing.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
+                     img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+                     frame-ancestors 'none'; base-uri 'none'",
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            Html(html),
+        )
+            .into_response(),
         Err(error) => {
             tracing::error!(%error, "a UI template failed");
             (
@@ -564,8 +579,27 @@ pub(crate) async fn move_card(
             },
         )
         .await;
+    // A drop on the board (board.js) wants a short answer, not a page.
+    let from_script = headers
+        .get("x-stagecoach-ui")
+        .is_some_and(|v| v.as_bytes() == b"fetch");
     match moved {
+        Ok(_) if from_script => StatusCode::NO_CONTENT.into_response(),
         Ok(_) => Redirect::to(&format!("/ui/scenarios/{scenario}")).into_response(),
+        Err(error) if from_script => {
+            let status = match error {
+                AppError::Conflict { .. } => StatusCode::CONFLICT,
+                AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+                AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let message = match error {
+                AppError::Conflict { message, .. } => message,
+                AppError::Store(_) => "the move failed on the server; try again".into(),
+                other => other.to_string(),
+            };
+            (status, message).into_response()
+        }
         Err(AppError::Conflict { message, .. }) => {
             render_board(
                 &core,

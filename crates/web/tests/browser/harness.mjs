@@ -1,0 +1,79 @@
+// Starts a Stagecoach server for browser tests: the real binary on a scratch SQLite
+// database, on a free loopback port; reads the token it prints on first start.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dirname, "../../../..");
+
+/// playwright-core, as `.ci/run` installs it (npm, into target/e2e).
+export function playwright() {
+  const from = process.env.STAGECOACH_E2E_MODULES || join(ROOT, "target/e2e/");
+  return createRequire(from)("playwright-core");
+}
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once("error", fail);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => done(port));
+    });
+  });
+}
+
+export async function startServer() {
+  const binary = process.env.STAGECOACH_BIN || join(ROOT, "target/release/stagecoach");
+  const folder = mkdtempSync(join(tmpdir(), "stagecoach-browser-"));
+  const port = await freePort();
+  const child = spawn(binary, ["serve", "--listen", `127.0.0.1:${port}`], {
+    env: {
+      ...process.env,
+      STAGECOACH_DATABASE_URL: `sqlite://${join(folder, "ui.db")}`,
+      STAGECOACH_SECRET_KEY_FILE: join(folder, "secret.key"),
+      RUST_LOG: "warn",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const token = await new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no token printed:\n${output}`)), 60_000);
+    const read = (chunk) => {
+      output += chunk;
+      const found = output.match(/sc_[A-Za-z0-9]{40}/);
+      if (found) {
+        clearTimeout(timer);
+        done(found[0]);
+      }
+    };
+    child.stdout.on("data", read);
+    child.stderr.on("data", read);
+    child.once("exit", (code) => fail(new Error(`the server exited (${code}):\n${output}`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const api = async (method, path, body) => {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+  const stop = () => {
+    child.kill("SIGTERM");
+    rmSync(folder, { recursive: true, force: true });
+  };
+  return { base, token, api, stop };
+}
