@@ -56,13 +56,14 @@ struct ErrorPage {
 /// What a use case's refusal looks like in the browser.
 pub(crate) fn failure(error: &AppError) -> Response {
     let status = match error {
-        AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+        AppError::Invalid(_) | AppError::Immutable { .. } => StatusCode::BAD_REQUEST,
         AppError::NotFound { .. } => StatusCode::NOT_FOUND,
         AppError::Conflict { .. } | AppError::WindowClosed | AppError::Undeliverable(_) => {
             StatusCode::CONFLICT
         }
         AppError::Unauthorized => return Redirect::to("/ui/login").into_response(),
-        AppError::MissingScope(_) => StatusCode::FORBIDDEN,
+        AppError::MissingScope(_) | AppError::Unverified => StatusCode::FORBIDDEN,
+        AppError::AiUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Store(store) => {
             tracing::error!(error = %store, "a UI request failed in storage");
             return page(
@@ -72,7 +73,6 @@ pub(crate) fn failure(error: &AppError) -> Response {
                 StatusCode::INTERNAL_SERVER_ERROR,
             );
         }
-        _ => StatusCode::SERVICE_UNAVAILABLE,
     };
     page(
         &ErrorPage {
@@ -132,9 +132,8 @@ pub(crate) async fn login(
     }
     match core.open_session(&form.token).await {
         Ok(opened) => {
-            let max_age = (opened.expires_at - chrono::Utc::now())
-                .num_seconds()
-                .max(0);
+            // The browser keeps the cookie as long as the session may live.
+            let max_age = stagecoach_app::SESSION_LIFETIME.num_seconds();
             (
                 [(
                     header::SET_COOKIE,
