@@ -676,6 +676,19 @@ async fn render_conversation(
         Ok(timeline) => timeline,
         Err(error) => return failure(&error),
     };
+    // Steps, scenarios and the agent by name in the timeline.
+    let mut names: HashMap<String, String> = HashMap::new();
+    for (link, scenario, _) in &detail.links {
+        names.insert(scenario.id.to_string(), scenario.name.clone());
+        if let Ok(steps) = core.list_steps(who, Some(link.scenario_id), None).await {
+            for view in steps {
+                names.insert(view.step.id.to_string(), view.step.settings.name.clone());
+            }
+        }
+    }
+    if let Some(agent) = &detail.agent {
+        names.insert(agent.id.to_string(), agent.settings.name.clone());
+    }
     let contact = detail.contact.as_ref();
     let who_name = contact
         .and_then(|c| c.display_name())
@@ -722,7 +735,12 @@ async fn render_conversation(
             .take(LATEST)
             .map(|e| EntryView {
                 at: when(e.created_at),
-                summary: stagecoach_domain::engine::summary::summarize(&e.kind, &e.actor, &e.data),
+                summary: stagecoach_domain::engine::summary::summarize_with(
+                    &e.kind,
+                    &e.actor,
+                    &e.data,
+                    &|id| names.get(id).cloned(),
+                ),
             })
             .collect(),
     };

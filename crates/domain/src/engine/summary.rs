@@ -4,14 +4,22 @@
 
 use serde_json::Value;
 
+/// Names for the ids an entry holds (steps, scenarios, agents, tokens), where the reader
+/// knows them; an id without a name is written as it is.
+pub type Names<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn named(names: Names<'_>, id: &str) -> String {
+    names(id).unwrap_or_else(|| id.to_owned())
+}
+
 /// Who did it, as a reader would say it.
-fn who(actor: &str) -> String {
+fn who(actor: &str, names: Names<'_>) -> String {
     match actor.split_once(':') {
-        Some(("ai", id)) => format!("the AI agent {id}"),
-        Some(("api_token", id)) => format!("API token {id}"),
-        Some(("step", id)) => format!("step {id}"),
-        Some(("channel", id)) => format!("channel {id}"),
-        Some(("member", id)) => format!("member {id}"),
+        Some(("ai", id)) => format!("the AI agent {}", named(names, id)),
+        Some(("api_token", id)) => format!("API token {}", named(names, id)),
+        Some(("step", id)) => format!("step {}", named(names, id)),
+        Some(("channel", id)) => format!("channel {}", named(names, id)),
+        Some(("member", id)) => format!("member {}", named(names, id)),
         _ => match actor {
             "trigger" => "a trigger".into(),
             "timer" => "a timer".into(),
@@ -24,8 +32,15 @@ fn text<'a>(data: &'a Value, field: &str) -> &'a str {
     data[field].as_str().unwrap_or("?")
 }
 
-/// One sentence saying what a timeline entry records.
+/// One sentence saying what a timeline entry records, with ids as they are.
 pub fn summarize(kind: &str, actor: &str, data: &Value) -> String {
+    summarize_with(kind, actor, data, &|_| None)
+}
+
+/// [`summarize`], writing the names `names` knows instead of ids.
+pub fn summarize_with(kind: &str, actor: &str, data: &Value, names: Names<'_>) -> String {
+    let id = |field: &str| named(names, text(data, field));
+    let who = |actor: &str| who(actor, names);
     match kind {
         "step_entered" => {
             let why = match data["cause"].as_str() {
@@ -37,13 +52,9 @@ pub fn summarize(kind: &str, actor: &str, data: &Value) -> String {
                 Some("ai") => "the AI agent judged that the contact's messages meet its condition",
                 _ => "entered",
             };
-            format!(
-                "Entered step {} by {}: {why}.",
-                text(data, "stepId"),
-                who(actor)
-            )
+            format!("Entered step {} by {}: {why}.", id("stepId"), who(actor))
         }
-        "step_exited" => format!("Left step {}.", text(data, "stepId")),
+        "step_exited" => format!("Left step {}.", id("stepId")),
         "effect_applied" => format!(
             "The step set {} to {}.",
             text(data, "effect"),
@@ -56,7 +67,8 @@ pub fn summarize(kind: &str, actor: &str, data: &Value) -> String {
         ),
         "assignee_chosen" => match data["chosen"].as_str() {
             Some(member) => format!(
-                "Assigned to member {member} ({} distribution over {} candidates).",
+                "Assigned to member {} ({} distribution over {} candidates).",
+                named(names, member),
                 text(data, "logic"),
                 data["candidates"].as_array().map_or(0, Vec::len)
             ),
@@ -68,26 +80,23 @@ pub fn summarize(kind: &str, actor: &str, data: &Value) -> String {
         "effect_queued" => format!("Queued the step's {} for sending.", text(data, "effect")),
         "timer_armed" => format!(
             "Will advance to step {} at {}.",
-            text(data, "targetStepId"),
+            id("targetStepId"),
             text(data, "dueAt")
         ),
         "timer_cancelled" => format!(
             "The pending auto-advance was cancelled: {}.",
             text(data, "reason")
         ),
-        "timer_fired" => format!(
-            "The auto-advance to step {} fell due.",
-            text(data, "targetStepId")
-        ),
+        "timer_fired" => format!("The auto-advance to step {} fell due.", id("targetStepId")),
         "timer_stale" => format!(
             "An auto-advance fell due too late to apply: {}.",
             text(data, "reason")
         ),
-        "removed_from_scenario" => format!("Removed from scenario {}.", text(data, "scenarioId")),
+        "removed_from_scenario" => format!("Removed from scenario {}.", id("scenarioId")),
         "loop_guard_stopped" => format!(
             "Stopped after {} chained step entries, at step {}.",
             data["limit"],
-            text(data, "stepId")
+            id("stepId")
         ),
         "message_received" => "The contact wrote.".into(),
         "conversation_updated" => format!(
@@ -121,7 +130,7 @@ pub fn summarize(kind: &str, actor: &str, data: &Value) -> String {
             let what = match data["outcome"].as_str() {
                 Some("sent") => "replied".to_owned(),
                 Some("no_reply") => "chose not to reply".to_owned(),
-                Some("moved") => format!("moved the conversation to step {}", text(data, "stepId")),
+                Some("moved") => format!("moved the conversation to step {}", id("stepId")),
                 Some("handed_off") => "asked for a person".to_owned(),
                 Some("resolved") => "marked the conversation resolved".to_owned(),
                 Some("stale") => "dropped its answer (no longer wanted)".to_owned(),
@@ -192,6 +201,22 @@ mod tests {
         assert_eq!(
             summarize(handed.kind(), "system", &handed.data()),
             "Handed to a person: the model did not answer."
+        );
+    }
+
+    #[test]
+    fn known_ids_are_written_as_names() {
+        let step = StepId::new();
+        let exited = Event::StepExited {
+            scenario_id: ScenarioId::new(),
+            step_id: step,
+            stay_id: StayId::new(),
+        };
+        let wanted = step.to_string();
+        let names = move |id: &str| (id == wanted).then(|| "Qualify".to_owned());
+        assert_eq!(
+            summarize_with(exited.kind(), "timer", &exited.data(), &names),
+            "Left step Qualify."
         );
     }
 

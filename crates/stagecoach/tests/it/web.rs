@@ -301,6 +301,10 @@ async fn the_conversation_page_shows_the_history_and_sends(app: TestApp) {
         page.contains("The contact wrote."),
         "the timeline in plain words"
     );
+    assert!(
+        page.contains("Entered step Triage by API token"),
+        "steps by name: {page}"
+    );
     assert!(page.contains("Turn AI off"));
 
     // Sending from the page queues the message and takes over from the AI agent.
