@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use stagecoach_app::{ModelAnswer, ModelClient, ModelEndpoint};
-use stagecoach_domain::delivery::network::{IpNet, refusal};
+use stagecoach_domain::delivery::network::IpNet;
 
-use crate::http::{GuardedResolver, error_chain, parse_retry_after, refused_by_policy};
+use crate::http::{
+    error_chain, guarded_client, literal_refusal, refused_by_policy, retry_after_of,
+};
 
 /// The largest model answer read; a longer one is cut and fails to parse.
 const MAX_ANSWER_BYTES: usize = 2 * 1024 * 1024;
@@ -26,11 +28,8 @@ impl HttpModelClient {
     pub fn new(allowed: Vec<IpNet>) -> Result<Self, reqwest::Error> {
         crate::install_tls_provider();
         let allowed = Arc::new(allowed);
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let client = guarded_client(&allowed)
             .connect_timeout(Duration::from_secs(5))
-            .no_proxy()
-            .dns_resolver(GuardedResolver::new(allowed.clone()))
             .build()?;
         Ok(Self { client, allowed })
     }
@@ -53,16 +52,9 @@ impl ModelClient for HttpModelClient {
                 };
             }
         };
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal
-            && let Some(why) = refusal(ip, &self.allowed)
-        {
+        if let Some(refused) = literal_refusal(&url, &self.allowed) {
             return ModelAnswer::Refused {
-                reason: format!("refused: {ip} is {why} (allow it with --outbound-allow-cidrs)"),
+                reason: format!("{refused} (allow it with --outbound-allow-cidrs)"),
             };
         }
         let mut request = self
@@ -78,11 +70,7 @@ impl ModelClient for HttpModelClient {
         let call = async {
             let mut response = request.send().await?;
             let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
+            let retry_after = retry_after_of(&response);
             let mut body = Vec::new();
             while let Some(chunk) = response.chunk().await? {
                 body.extend_from_slice(&chunk);

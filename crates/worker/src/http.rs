@@ -31,14 +31,9 @@ impl HttpTransport {
     pub fn new(allowed: Vec<IpNet>, timeout: Duration) -> Result<Self, reqwest::Error> {
         install_tls_provider();
         let allowed = Arc::new(allowed);
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let client = guarded_client(&allowed)
             .timeout(timeout)
             .connect_timeout(timeout)
-            .no_proxy()
-            .dns_resolver(GuardedResolver {
-                allowed: allowed.clone(),
-            })
             .build()?;
         Ok(Self { client, allowed })
     }
@@ -47,18 +42,8 @@ impl HttpTransport {
         let url = reqwest::Url::parse(&request.url).map_err(|e| SendOutcome::Refused {
             reason: format!("bad URL: {e}"),
         })?;
-        // Literal addresses never reach the resolver: check them here.
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal
-            && let Some(why) = refusal(ip, &self.allowed)
-        {
-            return Err(SendOutcome::Refused {
-                reason: format!("refused: {ip} is {why}"),
-            });
+        if let Some(reason) = literal_refusal(&url, &self.allowed) {
+            return Err(SendOutcome::Refused { reason });
         }
         let mut builder = self.client.post(url).body(request.body);
         for (name, value) in &request.headers {
@@ -73,11 +58,7 @@ impl HttpTransport {
             }
         })?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let retry_after = retry_after_of(&response);
         let mut body = Vec::new();
         // Read only the start of the answer; the rest is dropped with the connection.
         while body.len() < EXCERPT_LIMIT {
@@ -102,8 +83,39 @@ impl Transport for HttpTransport {
     }
 }
 
+/// A client under the address policy: no redirects followed, no proxy, and every
+/// resolved address checked. Deliveries and model calls each add their timeouts.
+pub(crate) fn guarded_client(allowed: &Arc<Vec<IpNet>>) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(GuardedResolver {
+            allowed: allowed.clone(),
+        })
+}
+
+/// Why the policy refuses a URL whose host is a literal address (those never reach the
+/// resolver, so they are checked here), if it does.
+pub(crate) fn literal_refusal(url: &reqwest::Url, allowed: &[IpNet]) -> Option<String> {
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        _ => return None,
+    };
+    refusal(ip, allowed).map(|why| format!("refused: {ip} is {why}"))
+}
+
+/// The answer's `Retry-After`, if it sent one that reads.
+pub(crate) fn retry_after_of(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+}
+
 /// `Retry-After` as delta-seconds or an HTTP date.
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(seconds) = value.trim().parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
@@ -153,14 +165,8 @@ pub(crate) fn refused_by_policy(error: &reqwest::Error) -> bool {
 }
 
 /// Resolves with the system resolver, then drops the addresses the policy refuses.
-pub(crate) struct GuardedResolver {
+struct GuardedResolver {
     allowed: Arc<Vec<IpNet>>,
-}
-
-impl GuardedResolver {
-    pub(crate) fn new(allowed: Arc<Vec<IpNet>>) -> GuardedResolver {
-        GuardedResolver { allowed }
-    }
 }
 
 impl Resolve for GuardedResolver {
