@@ -22,7 +22,6 @@ use stagecoach_domain::ai::{
 };
 use stagecoach_domain::contact::normalize_phone;
 use stagecoach_domain::conversation::{Conversation, Message};
-use stagecoach_domain::engine::effects::OutboundEffect;
 use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
 use stagecoach_domain::enums::{Channel, ConversationStatus, MessageDirection};
 use stagecoach_domain::ids::{
@@ -33,6 +32,7 @@ use stagecoach_domain::step::Step;
 use stagecoach_storage::{OutboxEntry, StoreError, Transaction};
 
 use crate::ai::{ModelAnswer, ModelEndpoint, month_start};
+use crate::chats::outbound_message;
 use crate::engine::EntryContext;
 use crate::{AppError, Stagecoach};
 
@@ -384,70 +384,44 @@ impl Stagecoach {
         usage: Usage,
         inline: bool,
     ) -> Result<Option<TurnResult>, AppError> {
-        let agent = Some(prepared.agent.id);
-        let step_before = prepared.step_before;
-        let model = Some(prepared.model.clone());
-        match called {
+        let (outcome, reason) = match called {
+            Called::Decided { decision, raw } => {
+                return self
+                    .apply_decision(job, prepared, decision, raw, usage)
+                    .await;
+            }
             Called::Retry { after, error } => {
                 let now = self.now();
                 let wait = after.unwrap_or_else(|| backoff(job.runs));
                 let deadline = job.queued_at
                     + chrono::Duration::from_std(self.ai.deadline).unwrap_or_default();
                 let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                if inline || next >= deadline {
-                    let reason = format!(
-                        "the model did not answer within {} s ({error}); a person takes over",
-                        self.ai.deadline.as_secs()
-                    );
-                    return self
-                        .settle(
-                            job,
-                            TurnOutcome::FailedOver,
-                            reason,
-                            agent,
-                            step_before,
-                            usage,
-                            model,
-                        )
-                        .await;
+                if !inline && next < deadline {
+                    let mut tx = self.store.begin_write().await?;
+                    tx.retry_outbox(OutboxId(job.id.0), next, &error, now)
+                        .await?;
+                    tx.commit().await?;
+                    return Ok(None);
                 }
-                let mut tx = self.store.begin_write().await?;
-                tx.retry_outbox(OutboxId(job.id.0), next, &error, now)
-                    .await?;
-                tx.commit().await?;
-                Ok(None)
+                let reason = format!(
+                    "the model did not answer within {} s ({error}); a person takes over",
+                    self.ai.deadline.as_secs()
+                );
+                (TurnOutcome::FailedOver, reason)
             }
-            Called::Final(error) => {
-                let reason = format!("the model cannot answer ({error}); a person takes over");
-                self.settle(
-                    job,
-                    TurnOutcome::FailedOver,
-                    reason,
-                    agent,
-                    step_before,
-                    usage,
-                    model,
-                )
-                .await
-            }
-            Called::Invalid(error) => {
-                let reason = format!("the model's answer was not a decision: {error}");
-                self.settle(
-                    job,
-                    TurnOutcome::Invalid,
-                    reason,
-                    agent,
-                    step_before,
-                    usage,
-                    model,
-                )
-                .await
-            }
-            Called::Decided { decision, raw } => {
-                self.apply_decision(job, prepared, decision, raw, usage)
-                    .await
-            }
-        }
+            Called::Final(error) => (
+                TurnOutcome::FailedOver,
+                format!("the model cannot answer ({error}); a person takes over"),
+            ),
+            Called::Invalid(error) => (
+                TurnOutcome::Invalid,
+                format!("the model's answer was not a decision: {error}"),
+            ),
+        };
+        let model = Some(prepared.model);
+        let (agent, step_before) = (Some(prepared.agent.id), prepared.step_before);
+        self.settle(job, outcome, reason, agent, step_before, usage, model)
+            .await
     }
 
     /// Reads what the turn needs and checks it is still wanted.
@@ -920,19 +894,9 @@ impl Stagecoach {
             .reply
             .clone()
             .filter(|_| conversation.can_send_free_text(now));
-        let reply_message = reply.as_ref().map(|text| Message {
-            id: MessageId::new(),
-            organization_id: org,
-            conversation_id: conversation.id,
-            direction: MessageDirection::Outbound,
-            text: text.clone(),
-            attachments: Vec::new(),
-            external_id: None,
-            channel: conversation.channel,
-            status: "queued".into(),
-            author: Some(actor.label()),
-            created_at: now,
-        });
+        let reply_message = reply
+            .as_ref()
+            .map(|text| outbound_message(&conversation, text.clone(), &actor, now));
         record.reply_message_id = reply_message.as_ref().map(|m| m.id);
         record.reply = reply.clone();
         if decision.reply.is_some() && reply.is_none() {
@@ -1028,52 +992,30 @@ impl Stagecoach {
         message: &Message,
         actor: &Actor,
     ) -> Result<(), AppError> {
-        let org = conversation.organization_id;
-        let now = message.created_at;
-        let deliverable = match self.require_sending_channel(tx, conversation).await {
-            Ok(()) => true,
-            Err(AppError::Undeliverable(_)) => false,
+        match self.require_sending_channel(tx, conversation).await {
+            Ok(()) => {
+                return self
+                    .queue_session_message(tx, conversation, message, actor)
+                    .await;
+            }
+            Err(AppError::Undeliverable(_)) => {}
             Err(other) => return Err(other),
+        }
+        let message = Message {
+            status: "sent".into(),
+            ..message.clone()
         };
-        let mut message = message.clone();
-        if !deliverable {
-            message.status = "sent".into();
-        }
         tx.insert_message(&message).await?;
-        conversation.last_message_at = Some(now);
-        if deliverable {
-            let outbox_id = OutboxId::new();
-            let effect = OutboundEffect::SessionMessage {
-                conversation_id: conversation.id,
-                message_id: message.id,
-                channel: conversation.channel,
-                text: message.text.clone(),
-            };
-            tx.enqueue(org, Some(conversation.id), outbox_id, &effect, now)
-                .await?;
-            tx.append_event(
-                org,
-                conversation.id,
-                &Event::MessageQueued {
-                    message_id: message.id,
-                    outbox_id,
-                },
-                actor,
-                now,
-            )
-            .await?;
-        } else {
-            self.emit(
-                tx,
-                conversation,
-                "message.sent",
-                actor,
-                json!({"kind": "session_message", "messageId": message.id, "text": message.text,
-                       "delivered": false}),
-            )
-            .await?;
-        }
-        Ok(())
+        conversation.last_message_at = Some(message.created_at);
+        self.emit(
+            tx,
+            conversation,
+            "message.sent",
+            actor,
+            json!({"kind": "session_message", "messageId": message.id, "text": message.text,
+                   "delivered": false}),
+        )
+        .await
     }
 
     /// Fills the contact's empty name, e-mail and phone with what the contact wrote and

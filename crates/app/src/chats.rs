@@ -334,59 +334,48 @@ impl Stagecoach {
         }
         self.require_sending_channel(tx.as_mut(), &conversation)
             .await?;
-        let message = Message {
-            id: MessageId::new(),
-            organization_id: who.organization_id,
-            conversation_id: conversation.id,
-            direction: MessageDirection::Outbound,
-            text: text.clone(),
-            attachments: Vec::new(),
-            external_id: None,
-            channel: conversation.channel,
-            status: "queued".into(),
-            author: Some(Actor::api_token(who.token_id).label()),
-            created_at: now,
-        };
-        tx.insert_message(&message).await?;
+        let actor = Actor::api_token(who.token_id);
+        let message = outbound_message(&conversation, text, &actor, now);
+        // A person writing takes the conversation over from the AI agent.
+        self.silence_ai(tx.as_mut(), &mut conversation, &actor)
+            .await?;
+        self.queue_session_message(tx.as_mut(), &mut conversation, &message, &actor)
+            .await?;
+        conversation.updated_at = now;
+        tx.save_conversation(&conversation, now).await?;
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    /// Stores a message to the contact and queues it for the conversation's channel,
+    /// noting it in the timeline. The caller saves the conversation.
+    pub(crate) async fn queue_session_message(
+        &self,
+        tx: &mut dyn Transaction,
+        conversation: &mut Conversation,
+        message: &Message,
+        actor: &Actor,
+    ) -> Result<(), AppError> {
+        let org = conversation.organization_id;
+        let now = message.created_at;
+        tx.insert_message(message).await?;
         let outbox_id = OutboxId::new();
         let effect = OutboundEffect::SessionMessage {
             conversation_id: conversation.id,
             message_id: message.id,
             channel: conversation.channel,
-            text,
+            text: message.text.clone(),
         };
-        tx.enqueue(
-            who.organization_id,
-            Some(conversation.id),
-            outbox_id,
-            &effect,
-            now,
-        )
-        .await?;
+        tx.enqueue(org, Some(conversation.id), outbox_id, &effect, now)
+            .await?;
         conversation.last_message_at = Some(now);
-        conversation.updated_at = now;
-        // A person writing takes the conversation over from the AI agent.
-        self.silence_ai(
-            tx.as_mut(),
-            &mut conversation,
-            &Actor::api_token(who.token_id),
-        )
-        .await?;
-        tx.save_conversation(&conversation, now).await?;
         let event = Event::MessageQueued {
             message_id: message.id,
             outbox_id,
         };
-        tx.append_event(
-            who.organization_id,
-            conversation.id,
-            &event,
-            &Actor::api_token(who.token_id),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(message)
+        tx.append_event(org, conversation.id, &event, actor, now)
+            .await?;
+        Ok(())
     }
 
     fn check_crm_data_size(&self, data: &Map<String, Value>) -> Result<(), AppError> {
@@ -517,4 +506,26 @@ async fn chat_view(
         agent,
         last_message,
     })
+}
+
+/// A message to the conversation's contact written by `author`, queued but not stored yet.
+pub(crate) fn outbound_message(
+    conversation: &Conversation,
+    text: String,
+    author: &Actor,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Message {
+    Message {
+        id: MessageId::new(),
+        organization_id: conversation.organization_id,
+        conversation_id: conversation.id,
+        direction: MessageDirection::Outbound,
+        text,
+        attachments: Vec::new(),
+        external_id: None,
+        channel: conversation.channel,
+        status: "queued".into(),
+        author: Some(author.label()),
+        created_at: now,
+    }
 }
