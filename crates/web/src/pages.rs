@@ -91,6 +91,15 @@ fn cross_site() -> Response {
     )
 }
 
+/// The refusal page of a form post that came from another site, or whose token lacks
+/// `scope`.
+fn write_refusal(headers: &HeaderMap, who: &Principal, scope: Scope) -> Option<Response> {
+    if !same_site(headers) {
+        return Some(cross_site());
+    }
+    refusal(who, scope)
+}
+
 /// The refusal page when the signed-in token lacks `scope`.
 fn refusal(who: &Principal, scope: Scope) -> Option<Response> {
     who.require(Requirement::new(scope))
@@ -266,11 +275,8 @@ pub(crate) async fn create_scenario(
     signed_in: SignedIn,
     Form(form): Form<NameForm>,
 ) -> Response {
-    if !same_site(&headers) {
-        return cross_site();
-    }
     let who = &signed_in.principal;
-    if let Some(refused) = refusal(who, Scope::write(Area::Scenarios)) {
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Scenarios)) {
         return refused;
     }
     let created = core.create_scenario(who, &form.name, None).await;
@@ -284,11 +290,8 @@ pub(crate) async fn rename_scenario(
     Path(id): Path<String>,
     Form(form): Form<NameForm>,
 ) -> Response {
-    if !same_site(&headers) {
-        return cross_site();
-    }
     let who = &signed_in.principal;
-    if let Some(refused) = refusal(who, Scope::write(Area::Scenarios)) {
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Scenarios)) {
         return refused;
     }
     let renamed = core
@@ -308,11 +311,8 @@ pub(crate) async fn delete_scenario(
     signed_in: SignedIn,
     Path(id): Path<String>,
 ) -> Response {
-    if !same_site(&headers) {
-        return cross_site();
-    }
     let who = &signed_in.principal;
-    if let Some(refused) = refusal(who, Scope::write(Area::Scenarios)) {
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Scenarios)) {
         return refused;
     }
     let deleted = core.delete_scenario(who, ScenarioId::parse(&id)).await;
@@ -353,6 +353,15 @@ struct BoardPage {
     problem: Option<String>,
     columns: Vec<ColumnView>,
     targets: Vec<Target>,
+}
+
+/// How a page names a contact: by name, else phone, else e-mail.
+fn contact_label(contact: Option<&stagecoach_domain::contact::Contact>) -> String {
+    contact
+        .and_then(|c| c.display_name())
+        .or_else(|| contact.and_then(|c| c.phone.as_ref().map(|p| format!("+{p}"))))
+        .or_else(|| contact.and_then(|c| c.email.clone()))
+        .unwrap_or_else(|| "Unknown contact".into())
 }
 
 /// "3 min", "5 h", "2 d": how long ago, for a card.
@@ -472,12 +481,7 @@ async fn render_board(
             cards: cards
                 .into_iter()
                 .map(|card| {
-                    let contact = card.contact.as_ref();
-                    let who = contact
-                        .and_then(|c| c.display_name())
-                        .or_else(|| contact.and_then(|c| c.phone.as_ref().map(|p| format!("+{p}"))))
-                        .or_else(|| contact.and_then(|c| c.email.clone()))
-                        .unwrap_or_else(|| "Unknown contact".into());
+                    let who = contact_label(card.contact.as_ref());
                     CardView {
                         conversation_id: card.conversation.id.to_string(),
                         who,
@@ -551,11 +555,8 @@ pub(crate) async fn move_card(
     Path(id): Path<String>,
     Form(form): Form<MoveForm>,
 ) -> Response {
-    if !same_site(&headers) {
-        return cross_site();
-    }
     let who = &signed_in.principal;
-    if let Some(refused) = refusal(who, Scope::write(Area::Conversations)) {
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Conversations)) {
         return refused;
     }
     let (Some(from), Some(to), Some(scenario)) = (
@@ -689,12 +690,7 @@ async fn render_conversation(
     if let Some(agent) = &detail.agent {
         names.insert(agent.id.to_string(), agent.settings.name.clone());
     }
-    let contact = detail.contact.as_ref();
-    let who_name = contact
-        .and_then(|c| c.display_name())
-        .or_else(|| contact.and_then(|c| c.phone.as_ref().map(|p| format!("+{p}"))))
-        .or_else(|| contact.and_then(|c| c.email.clone()))
-        .unwrap_or_else(|| "Unknown contact".into());
+    let who_name = contact_label(detail.contact.as_ref());
     let active = detail.links.iter().find(|(link, _, _)| link.available);
     let page_view = ConversationPage {
         id: conversation.id.to_string(),
@@ -773,11 +769,8 @@ pub(crate) async fn send_message(
     Path(id): Path<String>,
     Form(form): Form<MessageForm>,
 ) -> Response {
-    if !same_site(&headers) {
-        return cross_site();
-    }
     let who = &signed_in.principal;
-    if let Some(refused) = refusal(who, Scope::write(Area::Conversations)) {
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Conversations)) {
         return refused;
     }
     let conversation = ConversationId::parse(&id);
@@ -817,11 +810,8 @@ pub(crate) async fn set_ai(
     Path(id): Path<String>,
     Form(form): Form<AiForm>,
 ) -> Response {
-    if !same_site(&headers) {
-        return cross_site();
-    }
     let who = &signed_in.principal;
-    if let Some(refused) = refusal(who, Scope::write(Area::Conversations)) {
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Conversations)) {
         return refused;
     }
     match core

@@ -54,6 +54,24 @@ async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
     (response.status(), response.text().await.unwrap())
 }
 
+/// A same-origin form post with the session cookie.
+async fn post_form(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let response = browser()
+        .post(format!("{}{path}", app.base))
+        .header("origin", app.base.clone())
+        .header(COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
 async fn signing_in_with_a_token_opens_a_session_that_ends_with_it(app: TestApp) {
     // Signed out: every page leads to the login page.
     let response = browser()
@@ -159,21 +177,14 @@ async fn the_board_shows_columns_and_moves_cards(app: TestApp) {
     assert!(board.contains(&format!("data-conversation-id=\"{conversation}\"")));
 
     // "Move to…" moves the conversation with the move's rules, as the signed-in token.
-    let move_path = format!("{}/ui/conversations/{conversation}/move", app.base);
+    let move_path = format!("/ui/conversations/{conversation}/move");
     let form = [
         ("from", welcome["id"].as_str().unwrap()),
         ("to", pricing["id"].as_str().unwrap()),
         ("scenario", scenario.as_str()),
     ];
-    let response = browser()
-        .post(&move_path)
-        .header("origin", app.base.clone())
-        .header(COOKIE, &cookie)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (status, _) = post_form(&app, &cookie, &move_path, &form).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
     let state = app.state_of(&conversation).await;
     assert_eq!(state["scenarios"][0]["stepId"], pricing["id"]);
     assert_eq!(state["tags"], json!(["pricing"]));
@@ -187,22 +198,9 @@ async fn the_board_shows_columns_and_moves_cards(app: TestApp) {
     assert!(moved["actor"].as_str().unwrap().starts_with("api_token:"));
 
     // The same form again is stale: the card is no longer in Welcome.
-    let response = browser()
-        .post(&move_path)
-        .header("origin", app.base.clone())
-        .header(COOKIE, &cookie)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::CONFLICT);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("no longer in the step")
-    );
+    let (status, page) = post_form(&app, &cookie, &move_path, &form).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(page.contains("no longer in the step"));
     assert_eq!(
         app.state_of(&conversation).await["scenarios"][0]["stepId"],
         pricing["id"]
@@ -260,23 +258,6 @@ async fn cross_site_writes_are_refused(app: TestApp) {
         StatusCode::OK,
         "still signed in"
     );
-}
-
-async fn post_form(
-    app: &TestApp,
-    cookie: &str,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, String) {
-    let response = browser()
-        .post(format!("{}{path}", app.base))
-        .header("origin", app.base.clone())
-        .header(COOKIE, cookie)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
 }
 
 async fn the_conversation_page_shows_the_history_and_sends(app: TestApp) {
