@@ -871,16 +871,7 @@ impl Stagecoach {
             if !record_once(tx.as_mut(), &record).await? {
                 return Ok(None);
             }
-            tx.append_event(
-                org,
-                conversation.id,
-                &turn_event(&record, Some(agent)),
-                &actor,
-                now,
-            )
-            .await?;
-            tx.finish_outbox(OutboxId(job.id.0), "done", now).await?;
-            tx.commit().await?;
+            finish_turn(tx, &record, agent, &actor, now).await?;
             return Ok(Some(result_of(&record, None)));
         }
         let move_to = match verdict {
@@ -970,16 +961,7 @@ impl Stagecoach {
             _ => {}
         }
         record.step_after = step_after;
-        tx.append_event(
-            org,
-            job.conversation_id,
-            &turn_event(&record, Some(agent)),
-            &actor,
-            now,
-        )
-        .await?;
-        tx.finish_outbox(OutboxId(job.id.0), "done", now).await?;
-        tx.commit().await?;
+        finish_turn(tx, &record, agent, &actor, now).await?;
         Ok(Some(result_of(&record, step_after)))
     }
 
@@ -1171,6 +1153,28 @@ async fn still_unwanted(
         return Ok(Some("a person wrote to the contact since".into()));
     }
     Ok(None)
+}
+
+/// Ends a recorded turn: its timeline entry, its job done, and the commit.
+async fn finish_turn(
+    mut tx: Box<dyn Transaction>,
+    record: &TurnRecord,
+    agent: AgentId,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let event = turn_event(record, Some(agent));
+    tx.append_event(
+        record.organization_id,
+        record.conversation_id,
+        &event,
+        actor,
+        now,
+    )
+    .await?;
+    tx.finish_outbox(OutboxId(record.id.0), "done", now).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Inserts the record; `false` when the turn was recorded already (another run of it
