@@ -69,10 +69,8 @@ impl Stagecoach {
             .await?
             .ok_or(AppError::Unauthorized)?;
         let token = tx
-            .list_api_tokens(session.organization_id)
+            .get_api_token(session.organization_id, session.token_id)
             .await?
-            .into_iter()
-            .find(|t| t.id == session.token_id)
             .filter(|t| t.is_active());
         drop(tx);
         let expired = now >= session.expires_at || now - session.last_seen_at >= SESSION_IDLE;

@@ -15,6 +15,12 @@ pub trait ApiTokens {
     /// The token whose secret hashes to `hash`, revoked or not: this is how a request is
     /// authenticated, before any organization is known.
     async fn find_api_token_by_hash(&mut self, hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// One of the organization's tokens, revoked or not.
+    async fn get_api_token(
+        &mut self,
+        org: OrganizationId,
+        id: ApiTokenId,
+    ) -> Result<Option<ApiToken>, StoreError>;
     /// The organization's tokens, oldest first.
     async fn list_api_tokens(&mut self, org: OrganizationId) -> Result<Vec<ApiToken>, StoreError>;
     async fn touch_api_token(
@@ -99,6 +105,24 @@ macro_rules! impl_api_tokens {
                      created_at, last_used_at, revoked_at FROM api_tokens WHERE token_hash = $1",
                 )
                 .bind(hash)
+                .fetch_optional(self.conn())
+                .await?
+                .map(|row| row.into_domain())
+                .transpose()
+            }
+
+            async fn get_api_token(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                id: stagecoach_domain::ids::ApiTokenId,
+            ) -> Result<Option<stagecoach_domain::token::ApiToken>, $crate::StoreError> {
+                $crate::sql::query_as::<$crate::repos::tokens::ApiTokenRow>(
+                    "SELECT id, organization_id, name, display_prefix, token_type, scopes, \
+                     created_at, last_used_at, revoked_at FROM api_tokens \
+                     WHERE organization_id = $1 AND id = $2",
+                )
+                .bind(org.0)
+                .bind(id.0)
                 .fetch_optional(self.conn())
                 .await?
                 .map(|row| row.into_domain())
