@@ -113,16 +113,21 @@ impl Stagecoach {
     pub async fn list_members(&self, org: OrganizationId) -> Result<Vec<Membership>, AppError> {
         let mut tx = self.store.begin_read().await?;
         require_organization(tx.as_mut(), org).await?;
-        let mut members = Vec::new();
-        const PAGE: i64 = 500;
-        loop {
-            let (page, total) = tx.list_memberships(org, members.len() as i64, PAGE).await?;
-            let last = page.len() < PAGE as usize;
-            members.extend(page);
-            if last || members.len() as i64 >= total {
-                return Ok(members);
-            }
+        all_memberships(tx.as_mut(), org).await
+    }
+
+    /// Removes a member: their assignments, web sessions and sign-in links go with them.
+    pub async fn remove_member(
+        &self,
+        org: OrganizationId,
+        member: MembershipId,
+    ) -> Result<(), AppError> {
+        let mut tx = self.store.begin_write().await?;
+        if !tx.delete_membership(org, member).await? {
+            return Err(AppError::not_found(Entity::Membership, "member"));
         }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn revoke_token(&self, id: ApiTokenId) -> Result<ApiToken, AppError> {
@@ -240,5 +245,22 @@ impl Stagecoach {
     pub async fn organization(&self, who: &crate::Principal) -> Result<Organization, AppError> {
         let mut tx = self.store.begin_read().await?;
         require_organization(tx.as_mut(), who.organization_id).await
+    }
+}
+
+/// Every member of the organization, read page by page.
+pub(crate) async fn all_memberships(
+    tx: &mut dyn stagecoach_storage::Transaction,
+    org: OrganizationId,
+) -> Result<Vec<Membership>, AppError> {
+    const PAGE: i64 = 500;
+    let mut members = Vec::new();
+    loop {
+        let (page, total) = tx.list_memberships(org, members.len() as i64, PAGE).await?;
+        let last = page.len() < PAGE as usize;
+        members.extend(page);
+        if last || members.len() as i64 >= total {
+            return Ok(members);
+        }
     }
 }

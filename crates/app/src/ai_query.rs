@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use stagecoach_domain::conversation::Conversation;
-use stagecoach_domain::engine::timeline::Actor;
 use stagecoach_domain::enums::Channel;
 use stagecoach_domain::ids::{ContactId, ConversationId, MessageId};
 
@@ -72,7 +71,7 @@ impl Stagecoach {
         }
         errors.into_result()?;
         let org = who.organization_id;
-        let actor = Actor::api_token(who.token_id);
+        let actor = who.actor();
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
         let agent = match agent {

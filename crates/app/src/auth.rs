@@ -1,6 +1,7 @@
 use sha2::{Digest, Sha256};
+use stagecoach_domain::engine::timeline::Actor;
 use stagecoach_domain::enums::TokenType;
-use stagecoach_domain::ids::{ApiTokenId, OrganizationId};
+use stagecoach_domain::ids::{ApiTokenId, MembershipId, OrganizationId};
 use stagecoach_domain::scope::Requirement;
 use stagecoach_domain::token::looks_like_token;
 
@@ -10,13 +11,26 @@ use crate::{AppError, Stagecoach};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     pub organization_id: OrganizationId,
-    pub token_id: ApiTokenId,
+    /// The API token the caller presented, or that its web session was opened with.
+    pub token_id: Option<ApiTokenId>,
+    /// The member a web session opened from a sign-in link acts as.
+    pub member: Option<MembershipId>,
     pub token_type: TokenType,
     /// `None`: full access.
     pub scopes: Option<Vec<String>>,
 }
 
 impl Principal {
+    /// Who the timeline and webhooks name for what this caller does: the member, else
+    /// the token.
+    pub fn actor(&self) -> Actor {
+        match (self.member, self.token_id) {
+            (Some(member), _) => Actor::member(member),
+            (None, Some(token)) => Actor::api_token(token),
+            (None, None) => Actor::system(),
+        }
+    }
+
     /// Refuses a restricted token whose scopes do not meet `needed`.
     pub fn require(&self, needed: Requirement) -> Result<(), AppError> {
         match &self.scopes {
@@ -63,7 +77,8 @@ impl Stagecoach {
         }
         Ok(Principal {
             organization_id: token.organization_id,
-            token_id: token.id,
+            token_id: Some(token.id),
+            member: None,
             token_type: token.token_type,
             scopes: token.scopes,
         })

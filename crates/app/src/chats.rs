@@ -116,7 +116,7 @@ impl Stagecoach {
         let mut tx = self.store.begin_write().await?;
         let mut conversation = find(tx.as_mut(), who, id, true).await?;
         let now = self.now();
-        let actor = Actor::api_token(who.token_id);
+        let actor = who.actor();
         if let Patch::Set(name) = &patch.display_name {
             if name.chars().count() > 255 {
                 return Err(AppError::invalid(
@@ -249,7 +249,7 @@ impl Stagecoach {
         let tags = json!(conversation.tags);
         self.record_change(tx.as_mut(), who, &mut conversation, "tags", tags.clone())
             .await?;
-        let actor = Actor::api_token(who.token_id);
+        let actor = who.actor();
         self.emit(
             tx.as_mut(),
             &conversation,
@@ -334,7 +334,7 @@ impl Stagecoach {
         }
         self.require_sending_channel(tx.as_mut(), &conversation)
             .await?;
-        let actor = Actor::api_token(who.token_id);
+        let actor = who.actor();
         let message = outbound_message(&conversation, text, &actor, now);
         // A person writing takes the conversation over from the AI agent.
         self.silence_ai(tx.as_mut(), &mut conversation, &actor)
@@ -410,7 +410,7 @@ impl Stagecoach {
         if changed.is_empty() {
             return Ok(());
         }
-        let actor = Actor::api_token(who.token_id);
+        let actor = who.actor();
         let event = Event::CrmDataUpdated {
             mode,
             changed_keys: changed.clone(),

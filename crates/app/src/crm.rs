@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use stagecoach_domain::agent::Agent;
 use stagecoach_domain::conversation::{Conversation, ScenarioLink};
-use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
+use stagecoach_domain::engine::timeline::{EntryCause, Event};
 use stagecoach_domain::ids::{AgentId, ConversationId, OrganizationId, ScenarioId, StepId};
 use stagecoach_domain::step::Step;
 use stagecoach_storage::Transaction;
@@ -63,7 +63,7 @@ impl Stagecoach {
         }
         let context = EntryContext {
             cause: EntryCause::Added,
-            actor: Actor::api_token(who.token_id),
+            actor: who.actor(),
             send_initial_message_on_move: false,
         };
         let mut report = self.enter(tx.as_mut(), conversation, step, context).await?;
@@ -124,7 +124,7 @@ impl Stagecoach {
         }
         let context = EntryContext {
             cause: EntryCause::Moved,
-            actor: Actor::api_token(who.token_id),
+            actor: who.actor(),
             send_initial_message_on_move: send_initial_message,
         };
         let mut report = self.enter(tx.as_mut(), conversation, step, context).await?;
@@ -155,7 +155,7 @@ impl Stagecoach {
             .filter(|l| l.available)
             .ok_or(AppError::not_found(Entity::Conversation, "conversationId"))?;
         let now = self.now();
-        let actor = Actor::api_token(who.token_id);
+        let actor = who.actor();
         if tx.cancel_auto_advance(org, conversation.id).await? {
             let event = Event::TimerCancelled {
                 stay_id: link.stay_id,
@@ -204,6 +204,7 @@ impl Stagecoach {
                 scenario.id,
                 step,
                 include_inactive,
+                &stagecoach_storage::ChatSearch::default(),
                 page * limit,
                 limit,
             )
@@ -271,7 +272,14 @@ impl Stagecoach {
         let org = who.organization_id;
         let mut tx = self.store.begin_read().await?;
         let scenario = find_scenario_of(tx.as_mut(), who, scenario).await?;
-        let counts = tx.board_counts(org, scenario.id, include_inactive).await?;
+        let counts = tx
+            .board_counts(
+                org,
+                scenario.id,
+                include_inactive,
+                &stagecoach_storage::ChatSearch::default(),
+            )
+            .await?;
         let steps = tx.list_steps(org, scenario.id, None).await?;
         Ok(steps
             .iter()

@@ -63,7 +63,7 @@ impl Stagecoach {
         value: Value,
     ) -> Result<(), AppError> {
         let now = self.now();
-        let actor = Actor::api_token(who.token_id);
+        let actor = who.actor();
         conversation.updated_at = now;
         tx.save_conversation(conversation, now).await?;
         if let Some(event_type) = change_event_type(field) {

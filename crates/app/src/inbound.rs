@@ -59,7 +59,7 @@ impl Stagecoach {
         who: &Principal,
         inbound: InboundMessage,
     ) -> Result<InboundReceipt, AppError> {
-        self.receive_message_as(who.organization_id, Actor::api_token(who.token_id), inbound)
+        self.receive_message_as(who.organization_id, who.actor(), inbound)
             .await
     }
 

@@ -3,7 +3,6 @@
 
 use serde_json::json;
 use stagecoach_domain::conversation::{Conversation, Message};
-use stagecoach_domain::engine::timeline::Actor;
 
 use stagecoach_domain::enums::{ConversationStatus, MessageDirection, Priority};
 use stagecoach_domain::ids::{ConversationId, MembershipId, MessageId};
@@ -159,19 +158,15 @@ impl Stagecoach {
             external_id: None,
             channel: conversation.channel,
             status: "registered".into(),
-            author: Some(Actor::api_token(who.token_id).label()),
+            author: Some(who.actor().label()),
             created_at: now,
         };
         tx.insert_message(&message).await?;
         conversation.last_message_at = Some(now);
         if direction == MessageDirection::Outbound {
             // Someone wrote to the contact elsewhere: the AI agent stops answering.
-            self.silence_ai(
-                tx.as_mut(),
-                &mut conversation,
-                &Actor::api_token(who.token_id),
-            )
-            .await?;
+            self.silence_ai(tx.as_mut(), &mut conversation, &who.actor())
+                .await?;
         }
         tx.save_conversation(&conversation, now).await?;
         tx.commit().await?;

@@ -336,7 +336,7 @@ impl Stagecoach {
             return Err(bad_request("type", "must match the action's type"));
         }
         let now = self.now();
-        let actor = Actor::api_token(who.token_id);
+        let actor = who.actor();
         match stored {
             ActionKind::Payment => {
                 let status = match actions::payment_update(&body) {
@@ -464,7 +464,7 @@ impl Stagecoach {
         remarks: &mut Vec<Remark>,
     ) -> Result<Vec<ActionOutcome>, AppError> {
         let now = self.now();
-        let actor = Actor::api_token(who.token_id);
+        let actor = who.actor();
         let mut outcomes = Vec::new();
         let mut score = 0;
         for (i, entry) in requested.iter().enumerate() {
@@ -975,7 +975,7 @@ impl Stagecoach {
             event_type: "lead.upsert.requested".into(),
             conversation_id: None,
             contact_id: None,
-            actor: Actor::api_token(who.token_id).label(),
+            actor: who.actor().label(),
             data: body,
         };
         let mut tx = self.store.begin_write().await?;
@@ -1056,8 +1056,8 @@ impl Stagecoach {
             organization_id: org,
             token_id: actor
                 .strip_prefix("api_token:")
-                .and_then(stagecoach_domain::ids::ApiTokenId::parse)
-                .unwrap_or_default(),
+                .and_then(stagecoach_domain::ids::ApiTokenId::parse),
+            member: None,
             token_type: stagecoach_domain::enums::TokenType::Async,
             scopes: None,
         };

@@ -10,6 +10,7 @@ mod ai;
 mod ai_query;
 mod ai_turn;
 mod auth;
+mod boards;
 mod channels;
 mod chats;
 mod clock;
@@ -49,6 +50,7 @@ pub use ai::{
 pub use ai_query::{AgentAnswer, AgentQuery, QueryContact};
 pub use ai_turn::{AI_TURN, ClaimedTurn, TurnOverrides, TurnResult};
 pub use auth::Principal;
+pub use boards::{BoardColumn, BoardRequest, BoardView, BoardViewCard};
 pub use channels::{ChannelInput, WebhookReceipt};
 pub use chats::{ChatMessages, ChatPatch, ChatRef, ChatView, DEFAULT_CRM_DATA_LIMIT, LabelChange};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -67,7 +69,9 @@ pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 pub use leads::{ActionOutcome, LeadQuery, LeadWrite, Remark, lead_fields};
 pub use operations::Backlog;
 pub use secrets::{SecretBox, SecretError};
-pub use sessions::{OpenedSession, SESSION_IDLE, SESSION_LIFETIME};
+pub use sessions::{
+    LOGIN_LINK_LIFETIME, NewLoginLink, OpenedSession, SESSION_IDLE, SESSION_LIFETIME,
+};
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
     ActionFilter, Attempt, AutoAdvanceBacklog, ChatSearch, ContactFilter, ConversationFilter,

@@ -4,7 +4,7 @@
 use stagecoach_domain::conversation::{Conversation, Message};
 use stagecoach_domain::delivery::targets::ChannelKind;
 use stagecoach_domain::engine::effects::OutboundEffect;
-use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
+use stagecoach_domain::engine::timeline::{EntryCause, Event};
 use stagecoach_domain::enums::{Channel, ConversationStatus, MessageDirection};
 use stagecoach_domain::ids::{AgentId, MessageId, OutboxId, ScenarioId, StepId};
 
@@ -47,7 +47,7 @@ impl Stagecoach {
         send: TemplateSend,
     ) -> Result<(Conversation, Vec<Message>), AppError> {
         let org = who.organization_id;
-        let actor = Actor::api_token(who.token_id);
+        let actor = who.actor();
         let mut tx = self.store.begin_write().await?;
         let channel = tx
             .list_channels(org)

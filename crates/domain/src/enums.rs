@@ -164,6 +164,8 @@ string_enum!(
         Channel => "channel",
         /// An AI agent, deciding in a turn.
         Ai => "ai",
+        /// A member, signed in to the web UI.
+        Member => "member",
     }
 );
 

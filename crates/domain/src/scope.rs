@@ -102,6 +102,24 @@ impl fmt::Display for Scope {
     }
 }
 
+/// What a member signed in to the web UI may do, by role: owners and admins everything
+/// (`None`); users work conversations, contacts and leads, and read the rest.
+pub fn member_scopes(role: crate::enums::MembershipRole) -> Option<Vec<Scope>> {
+    use crate::enums::MembershipRole;
+    match role {
+        MembershipRole::Owner | MembershipRole::Admin => None,
+        MembershipRole::User => Some(
+            Area::ALL
+                .into_iter()
+                .map(|area| match area {
+                    Area::Conversations | Area::Contacts | Area::Leads => Scope::write(area),
+                    Area::Scenarios | Area::Webhooks | Area::Admin => Scope::read(area),
+                })
+                .collect(),
+        ),
+    }
+}
+
 /// Texter's token scopes, by the names Texter gives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TexterScope {
@@ -234,6 +252,21 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_user_member_works_conversations_but_only_reads_the_pipeline() {
+        use crate::enums::MembershipRole;
+        assert_eq!(member_scopes(MembershipRole::Owner), None);
+        assert_eq!(member_scopes(MembershipRole::Admin), None);
+        let user = member_scopes(MembershipRole::User).unwrap();
+        let needs = |scope: Scope| user.iter().any(|held| held.covers(scope));
+        assert!(needs(Scope::write(Area::Conversations)));
+        assert!(needs(Scope::write(Area::Leads)));
+        assert!(needs(Scope::read(Area::Scenarios)));
+        assert!(!needs(Scope::write(Area::Scenarios)));
+        assert!(!needs(Scope::write(Area::Webhooks)));
+        assert!(!needs(Scope::write(Area::Admin)));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use stagecoach_domain::enums::{MembershipRole, TokenType};
-use stagecoach_domain::ids::{ApiTokenId, OrganizationId};
+use stagecoach_domain::ids::{ApiTokenId, MembershipId, OrganizationId};
 
 /// The default database: a SQLite file under ./data, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/stagecoach.db";
@@ -44,6 +44,22 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print a link that signs a browser in to the web UI as a member: valid 10 minutes,
+    /// usable once. The session acts as the member, with their role's rights.
+    LoginLink {
+        #[arg(long, value_parser = parse_org)]
+        org: OrganizationId,
+        /// The membership id (`stagecoach member list` prints it).
+        #[arg(long, value_parser = parse_member)]
+        member: MembershipId,
+        /// Where browsers reach the server.
+        #[arg(
+            long,
+            env = "STAGECOACH_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        base_url: url::Url,
+    },
     /// Lead settings (fields, pipeline, custom action types).
     #[command(subcommand)]
     Leads(LeadsCommand),
@@ -274,6 +290,13 @@ pub enum MemberCommand {
         #[arg(long, value_enum, default_value_t = MemberRole::User)]
         role: MemberRole,
     },
+    /// Remove a member: their assignments, web sessions and sign-in links go with them.
+    Remove {
+        #[arg(long, value_parser = parse_org)]
+        org: OrganizationId,
+        #[arg(long, value_parser = parse_member)]
+        member: MembershipId,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -398,6 +421,10 @@ impl From<TokenKind> for TokenType {
 
 fn parse_org(text: &str) -> Result<OrganizationId, String> {
     OrganizationId::parse(text).ok_or_else(|| format!("{text:?} is not an organization id"))
+}
+
+fn parse_member(text: &str) -> Result<MembershipId, String> {
+    MembershipId::parse(text).ok_or_else(|| format!("{text:?} is not a membership id"))
 }
 
 fn parse_scope(text: &str) -> Result<String, String> {

@@ -177,6 +177,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let membership = core.add_member(org, &email, &name, role.into()).await?;
             out(membership.id)
         }
+        Command::Member(MemberCommand::Remove { org, member }) => {
+            store.migrate().await?;
+            core.remove_member(org, member).await?;
+            tracing::info!(member.id = %member, "member removed");
+            Ok(())
+        }
+        Command::LoginLink {
+            org,
+            member,
+            base_url,
+        } => {
+            store.migrate().await?;
+            let link = core.create_login_link(org, member).await?;
+            let base = base_url.as_str().trim_end_matches('/');
+            out(format_args!("{base}/ui/login/link/{}", link.secret))
+        }
         Command::Member(MemberCommand::List { org }) => {
             store.migrate().await?;
             out("MEMBERSHIP ID\tEMAIL\tNAME\tROLE\tAVAILABILITY")?;

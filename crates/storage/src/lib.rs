@@ -36,7 +36,7 @@ pub use repos::memberships::Memberships;
 pub use repos::messages::Messages;
 pub use repos::organizations::Organizations;
 pub use repos::scenarios::Scenarios;
-pub use repos::sessions::{Sessions, WebSession};
+pub use repos::sessions::{LoginLink, SessionOwner, Sessions, WebSession};
 pub use repos::steps::Steps;
 pub use repos::timeline::{OutboxBacklog, OutboxEntry, Timeline, TimelineEntry};
 pub use repos::tokens::ApiTokens;

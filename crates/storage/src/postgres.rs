@@ -218,7 +218,11 @@ conversations::impl_conversations!(
     text_match = conversations::push_text_match_postgres
 );
 messages::impl_messages!(PgTx);
-board::impl_board!(PgTx, claim_sql = board::CLAIM_POSTGRES);
+board::impl_board!(
+    PgTx,
+    claim_sql = board::CLAIM_POSTGRES,
+    text_match = conversations::push_text_match_postgres
+);
 timeline::impl_timeline!(
     PgTx,
     claim_sql = timeline::CLAIM_OUTBOX_POSTGRES,

@@ -421,7 +421,11 @@ conversations::impl_conversations!(
     text_match = conversations::push_text_match_sqlite
 );
 messages::impl_messages!(SqliteTx);
-board::impl_board!(SqliteTx, claim_sql = board::CLAIM_SQLITE);
+board::impl_board!(
+    SqliteTx,
+    claim_sql = board::CLAIM_SQLITE,
+    text_match = conversations::push_text_match_sqlite
+);
 timeline::impl_timeline!(
     SqliteTx,
     claim_sql = timeline::CLAIM_OUTBOX_SQLITE,

@@ -3,8 +3,9 @@
 //! without JavaScript. No business rule lives here: a page shows what the use cases
 //! answer, and a form calls one.
 //!
-//! Signing in trades an API token for a session cookie (`HttpOnly`, `SameSite=Lax`,
-//! `Secure` over HTTPS); the browser then acts as that token. Writes that come with the
+//! Signing in trades an API token, or a member's one-time link from `stagecoach
+//! login-link`, for a session cookie (`HttpOnly`, `SameSite=Lax`, `Secure` over HTTPS);
+//! the browser then acts as that token or member. Writes that come with the
 //! cookie from another site are refused (`Sec-Fetch-Site`, else `Origin` against `Host`).
 
 mod assets;
@@ -23,6 +24,10 @@ pub fn router(core: Stagecoach) -> Router {
         .route("/ui", get(pages::home))
         .route("/ui/", get(pages::home))
         .route("/ui/login", get(pages::login_page).post(pages::login))
+        .route(
+            "/ui/login/link/{secret}",
+            get(pages::login_link_page).post(pages::login_with_link),
+        )
         .route("/ui/static/{name}", get(assets::asset))
         .route("/ui/logout", post(pages::logout))
         .route(

@@ -24,6 +24,13 @@ impl Actor {
             id: Some(id.to_string()),
         }
     }
+    /// A member, signed in to the web UI from a sign-in link.
+    pub fn member(id: crate::ids::MembershipId) -> Actor {
+        Actor {
+            kind: ActorKind::Member,
+            id: Some(id.to_string()),
+        }
+    }
     pub fn step(id: StepId) -> Actor {
         Actor {
             kind: ActorKind::Step,

@@ -1,5 +1,6 @@
-//! The web UI over real HTTP: signing in with a token, the scenarios and the board, moving
-//! a card with the "Move to…" form (and a stale move refused), and the session's limits.
+//! The web UI over real HTTP: signing in with a token or a member's link, the scenarios
+//! and the board with its filters, moving a card with the "Move to…" form (and a stale
+//! move refused), and the session's limits.
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
@@ -14,6 +15,8 @@ backend_tests!(
     the_conversation_page_shows_the_history_and_sends,
     scenarios_are_created_renamed_and_deleted_from_the_list,
     columns_sum_open_payments_and_load_more_cards,
+    board_filters_narrow_cards_and_their_figures,
+    a_sign_in_link_opens_a_member_session_once,
 );
 
 /// A client that follows no redirects, so tests see them.
@@ -425,4 +428,246 @@ async fn columns_sum_open_payments_and_load_more_cards(app: TestApp) {
     let (_, board) = get(&app, &cookie, &more).await;
     assert_eq!(board.matches("class=\"card\"").count(), 51);
     assert!(!board.contains("Show more"));
+}
+
+async fn board_filters_narrow_cards_and_their_figures(app: TestApp) {
+    let scenario = app.scenario("Filtered").await;
+    let ana = app.member(app.org, "ana@filters.example").await;
+    let plain = app.step_with(&scenario, "Plain", json!({})).await;
+    let hot = app
+        .step_with(
+            &scenario,
+            "Hot",
+            json!({"defaultPriority": "HIGH", "defaultTags": ["hot"],
+                   "assigneeLogicType": "single_user",
+                   "selectedMembershipIdsForAssignee": [ana.to_string()],
+                   "autoNextTime": 2, "autoNextTimeUnit": "h", "autoNextStepId": plain["id"]}),
+        )
+        .await;
+    let mut contacts = Vec::new();
+    for (i, step) in [&plain, &plain, &hot].into_iter().enumerate() {
+        let inbound = app
+            .inbound_on(
+                "whatsapp",
+                &format!("+55 11 94444-{i:04}"),
+                &format!("message number {i}"),
+            )
+            .await;
+        app.add_to(inbound["conversationId"].as_str().unwrap(), step)
+            .await;
+        contacts.push(inbound["contactId"].as_str().unwrap().to_owned());
+    }
+    for (contact, amount) in [(&contacts[0], "10"), (&contacts[2], "25")] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &format!(
+                    "/autoupdate/v2/enterprise/{}/lead/{contact}/action",
+                    app.org
+                ),
+                Some(json!({"actions": [
+                    {"type": "PAYMENT", "amount": amount, "currency": "USD", "status": "PENDING"}
+                ]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let cookie = sign_in(&app, &app.token).await;
+    let path = format!("/ui/scenarios/{scenario}");
+    let counts = |board: &str| -> Vec<String> {
+        board
+            .split("class=\"count\">")
+            .skip(1)
+            .map(|rest| rest.split('<').next().unwrap().to_owned())
+            .collect()
+    };
+
+    let (status, board) = get(&app, &cookie, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(counts(&board), ["2", "1"]);
+    assert!(board.contains("USD 10.00") && board.contains("USD 25.00"));
+    assert!(
+        board.contains("message number 1"),
+        "the last message: {board}"
+    );
+    assert!(board.contains("Assigned to Member"), "{board}");
+    assert!(
+        board.contains("class=\"countdown\"") && board.contains("in 2 h"),
+        "the auto-advance countdown: {board}"
+    );
+
+    // Each filter narrows the cards, the counts and the sums alike.
+    for query in [
+        "priority=HIGH".to_owned(),
+        "tag=hot".to_owned(),
+        format!("assignee={ana}"),
+        "q=94444-0002".to_owned(),
+    ] {
+        let (status, board) = get(&app, &cookie, &format!("{path}?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert_eq!(counts(&board), ["0", "1"], "{query}");
+        assert_eq!(board.matches("class=\"card\"").count(), 1, "{query}");
+        assert!(
+            !board.contains("USD 10.00") && board.contains("USD 25.00"),
+            "{query}"
+        );
+        assert!(board.contains(">Clear</a>"), "{query}");
+    }
+    let (_, board) = get(&app, &cookie, &format!("{path}?assignee=nobody")).await;
+    assert_eq!(counts(&board), ["2", "0"]);
+    let (_, board) = get(&app, &cookie, &format!("{path}?status=RESOLVED")).await;
+    assert_eq!(counts(&board), ["0", "0"]);
+
+    // A wrong value is refused, naming the field.
+    let (status, page) = get(&app, &cookie, &format!("{path}?priority=URGENT")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("priority"), "{page}");
+    let (status, _) = get(&app, &cookie, &format!("{path}?assignee=someone")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A move from a filtered board comes back to it.
+    let (_, board) = get(&app, &cookie, &format!("{path}?tag=hot")).await;
+    let card = board
+        .split("data-conversation-id=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let response = browser()
+        .post(format!("{}/ui/conversations/{card}/move", app.base))
+        .header("origin", app.base.clone())
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("from", hot["id"].as_str().unwrap()),
+            ("to", plain["id"].as_str().unwrap()),
+            ("scenario", scenario.as_str()),
+            ("filter", "tag=hot"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], format!("{path}?tag=hot"));
+}
+
+async fn a_sign_in_link_opens_a_member_session_once(app: TestApp) {
+    let scenario = app.scenario("Members").await;
+    let first = app.step_with(&scenario, "First", json!({})).await;
+    let second = app.step_with(&scenario, "Second", json!({})).await;
+    let conversation = app.conversation().await;
+    app.add_to(&conversation, &first).await;
+    let member = app.member(app.org, "link@example.com").await;
+
+    // The command prints the link; opening it asks for a click and spends nothing.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+        .args([
+            "login-link",
+            "--org",
+            &app.org.to_string(),
+            "--member",
+            &member.to_string(),
+            "--base-url",
+            &format!("{}/", app.base),
+        ])
+        .env("STAGECOACH_DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let link = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let path = link
+        .strip_prefix(&app.base)
+        .expect("the link is on the base URL")
+        .to_owned();
+    assert!(path.starts_with("/ui/login/link/scl_"), "{link}");
+    for _ in 0..2 {
+        let (status, page) = get(&app, "", &path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains(&format!("action=\"{path}\"")), "{page}");
+    }
+
+    // A cross-site post does not spend it either; the first real click does.
+    let response = browser()
+        .post(format!("{}{path}", app.base))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = browser()
+        .post(format!("{}{path}", app.base))
+        .header("origin", app.base.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let response = browser()
+        .post(format!("{}{path}", app.base))
+        .header("origin", app.base.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "usable once");
+    assert!(response.text().await.unwrap().contains("used already"));
+
+    // The session acts as the member: the timeline names them.
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        &format!("/ui/conversations/{conversation}/move"),
+        &[
+            ("from", first["id"].as_str().unwrap()),
+            ("to", second["id"].as_str().unwrap()),
+            ("scenario", scenario.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let timeline = app.timeline_of(&conversation).await;
+    let moved = timeline
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "step_entered")
+        .unwrap();
+    assert_eq!(moved["actor"], format!("member:{member}"));
+    let (_, page) = get(&app, &cookie, &format!("/ui/conversations/{conversation}")).await;
+    assert!(page.contains("by member Member"), "named: {page}");
+
+    // A user member works conversations but does not edit the pipeline.
+    let (status, page) = post_form(&app, &cookie, "/ui/scenarios", &[("name", "Nope")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("scenarios:write"), "{page}");
+
+    // A link waits 10 minutes at most.
+    let late = app.core.create_login_link(app.org, member).await.unwrap();
+    app.clock.advance(chrono::Duration::minutes(11));
+    let response = browser()
+        .post(format!("{}/ui/login/link/{}", app.base, late.secret))
+        .header("origin", app.base.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "expired");
+
+    // Removing the member ends their session.
+    assert_eq!(get(&app, &cookie, "/ui/scenarios").await.0, StatusCode::OK);
+    app.core.remove_member(app.org, member).await.unwrap();
+    assert_eq!(
+        get(&app, &cookie, "/ui/scenarios").await.0,
+        StatusCode::SEE_OTHER
+    );
+    let other = app.member(app.org, "other@example.com").await;
+    let (other_org, _) = app.other_tenant().await;
+    assert!(
+        app.core.create_login_link(other_org, other).await.is_err(),
+        "a link is for a member of the organization named"
+    );
 }

@@ -11,6 +11,7 @@ use stagecoach_domain::ids::{
 use uuid::Uuid;
 
 use crate::StoreError;
+use crate::repos::conversations::ChatSearch;
 use crate::rows::{opt_time, parse_enum, time};
 
 /// Writes a board link, new or not (the caller refreshes `open_assignments`).
@@ -77,23 +78,41 @@ pub trait Board {
     ) -> Result<Option<ScenarioLink>, StoreError>;
     /// Inserts or updates a link.
     async fn save_link(&mut self, link: &ScenarioLink) -> Result<(), StoreError>;
-    /// A page of a scenario's board, oldest card first.
+    /// A page of a scenario's board, oldest card first, of the conversations `filter`
+    /// matches.
     async fn board(
         &mut self,
         org: OrganizationId,
         scenario: ScenarioId,
         step: Option<StepId>,
         include_inactive: bool,
+        filter: &ChatSearch,
         offset: i64,
         limit: i64,
     ) -> Result<Vec<ScenarioLink>, StoreError>;
-    /// Cards per step.
+    /// Cards per step, of the conversations `filter` matches.
     async fn board_counts(
         &mut self,
         org: OrganizationId,
         scenario: ScenarioId,
         include_inactive: bool,
+        filter: &ChatSearch,
     ) -> Result<Vec<(StepId, i64)>, StoreError>;
+    /// The open (pending or processing) payments of the contacts whose conversations are
+    /// active in each step of the board and match `filter`: step, currency and the sum in
+    /// hundredths. A contact's payments count once per step.
+    async fn board_open_payments(
+        &mut self,
+        org: OrganizationId,
+        scenario: ScenarioId,
+        filter: &ChatSearch,
+    ) -> Result<Vec<(StepId, String, i64)>, StoreError>;
+    /// The pending auto-advances of these conversations.
+    async fn pending_auto_advances(
+        &mut self,
+        org: OrganizationId,
+        conversations: &[ConversationId],
+    ) -> Result<Vec<PendingAutoAdvance>, StoreError>;
     /// How many conversations are active in a step.
     async fn active_in_step(
         &mut self,
@@ -250,6 +269,31 @@ impl AutoAdvanceRow {
     }
 }
 
+/// The `WHERE` of a board query over `scenario_links l`: the scenario (and step), active
+/// links unless `include_inactive`, and the conversations `filter` matches (joined as `v`
+/// only when there is a filter, so that the plain board reads links alone).
+macro_rules! push_board_where {
+    ($qb:expr, $org:expr, $scenario:expr, $step:expr, $include_inactive:expr, $filter:expr, $text_match:expr) => {{
+        let filter: &$crate::repos::conversations::ChatSearch = $filter;
+        let step: Option<stagecoach_domain::ids::StepId> = $step;
+        if filter.is_empty() {
+            $qb.push(" WHERE l.organization_id = ").push_bind($org.0);
+        } else {
+            $qb.push(" JOIN conversations v ON v.id = l.conversation_id");
+            $crate::repos::conversations::push_chat_search!($qb, $org, filter, $text_match);
+            $qb.push(" AND l.organization_id = ").push_bind($org.0);
+        }
+        $qb.push(" AND l.scenario_id = ").push_bind($scenario.0);
+        if let Some(step) = step {
+            $qb.push(" AND l.step_id = ").push_bind(step.0);
+        }
+        if !$include_inactive {
+            $qb.push(" AND l.available = ").push_bind(true);
+        }
+    }};
+}
+pub(crate) use push_board_where;
+
 /// The claim is the one statement where the engines differ: PostgreSQL skips rows another
 /// worker has locked; SQLite has a single writer, so there is nothing to skip.
 pub(crate) const CLAIM_SQLITE: &str = "UPDATE auto_advances SET claimed_until = $2 \
@@ -264,7 +308,7 @@ pub(crate) const CLAIM_POSTGRES: &str = "UPDATE auto_advances SET claimed_until 
      RETURNING conversation_id, organization_id, link_id, stay_id, step_id, target_step_id, due_at";
 
 macro_rules! impl_board {
-    ($tx:ty, claim_sql = $claim:expr) => {
+    ($tx:ty, claim_sql = $claim:expr, text_match = $text_match:expr) => {
         #[async_trait::async_trait]
         impl $crate::repos::board::Board for $tx {
             async fn active_link(
@@ -318,18 +362,13 @@ macro_rules! impl_board {
                 scenario: stagecoach_domain::ids::ScenarioId,
                 step: Option<stagecoach_domain::ids::StepId>,
                 include_inactive: bool,
+                filter: &$crate::repos::conversations::ChatSearch,
                 offset: i64,
                 limit: i64,
             ) -> Result<Vec<stagecoach_domain::conversation::ScenarioLink>, $crate::StoreError> {
-                let mut qb = $crate::sql::QueryBuilder::new("SELECT * FROM scenario_links WHERE organization_id = ");
-                qb.push_bind(org.0).push(" AND scenario_id = ").push_bind(scenario.0);
-                if let Some(step) = step {
-                    qb.push(" AND step_id = ").push_bind(step.0);
-                }
-                if !include_inactive {
-                    qb.push(" AND available = ").push_bind(true);
-                }
-                qb.push(" ORDER BY created_at, id LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+                let mut qb = $crate::sql::QueryBuilder::new("SELECT l.* FROM scenario_links l");
+                $crate::repos::board::push_board_where!(qb, org, scenario, step, include_inactive, filter, $text_match);
+                qb.push(" ORDER BY l.created_at, l.id LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
                 let rows: Vec<$crate::repos::board::LinkRow> = qb.build_query_as().fetch_all(self.conn()).await?;
                 rows.into_iter().map(|r| r.into_domain()).collect()
             }
@@ -339,17 +378,56 @@ macro_rules! impl_board {
                 org: stagecoach_domain::ids::OrganizationId,
                 scenario: stagecoach_domain::ids::ScenarioId,
                 include_inactive: bool,
+                filter: &$crate::repos::conversations::ChatSearch,
             ) -> Result<Vec<(stagecoach_domain::ids::StepId, i64)>, $crate::StoreError> {
-                let rows: Vec<(uuid::Uuid, i64)> = $crate::sql::query_as(
-                    "SELECT step_id, COUNT(*) FROM scenario_links WHERE organization_id = $1 \
-                     AND scenario_id = $2 AND (available OR $3) GROUP BY step_id",
-                )
-                .bind(org.0)
-                .bind(scenario.0)
-                .bind(include_inactive)
-                .fetch_all(self.conn())
-                .await?;
+                let mut qb = $crate::sql::QueryBuilder::new("SELECT l.step_id, COUNT(*) FROM scenario_links l");
+                $crate::repos::board::push_board_where!(qb, org, scenario, None, include_inactive, filter, $text_match);
+                qb.push(" GROUP BY l.step_id");
+                let rows: Vec<(uuid::Uuid, i64)> = qb.build_query_as().fetch_all(self.conn()).await?;
                 Ok(rows.into_iter().map(|(id, n)| (stagecoach_domain::ids::StepId(id), n)).collect())
+            }
+
+            async fn board_open_payments(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                scenario: stagecoach_domain::ids::ScenarioId,
+                filter: &$crate::repos::conversations::ChatSearch,
+            ) -> Result<Vec<(stagecoach_domain::ids::StepId, String, i64)>, $crate::StoreError> {
+                let mut qb = $crate::sql::QueryBuilder::new(
+                    "SELECT c.step_id, a.currency, CAST(SUM(a.amount_hundredths) AS BIGINT) FROM \
+                     (SELECT DISTINCT l.step_id, w.contact_id FROM scenario_links l \
+                     JOIN conversations w ON w.id = l.conversation_id",
+                );
+                $crate::repos::board::push_board_where!(qb, org, scenario, None, false, filter, $text_match);
+                qb.push(") c JOIN lead_actions a ON a.organization_id = ")
+                    .push_bind(org.0)
+                    .push(
+                        " AND a.contact_id = c.contact_id AND a.kind = 'PAYMENT' \
+                         AND a.status IN ('PENDING', 'PROCESSING') GROUP BY c.step_id, a.currency",
+                    );
+                let rows: Vec<(uuid::Uuid, String, i64)> = qb.build_query_as().fetch_all(self.conn()).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, currency, total)| (stagecoach_domain::ids::StepId(id), currency, total))
+                    .collect())
+            }
+
+            async fn pending_auto_advances(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversations: &[stagecoach_domain::ids::ConversationId],
+            ) -> Result<Vec<$crate::repos::board::PendingAutoAdvance>, $crate::StoreError> {
+                if conversations.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = $crate::sql::QueryBuilder::new(
+                    "SELECT conversation_id, organization_id, link_id, stay_id, step_id, target_step_id, due_at \
+                     FROM auto_advances WHERE organization_id = ",
+                );
+                qb.push_bind(org.0).push(" AND conversation_id IN ");
+                $crate::repos::push_list!(qb, conversations.iter().map(|c| c.0));
+                let rows: Vec<$crate::repos::board::AutoAdvanceRow> = qb.build_query_as().fetch_all(self.conn()).await?;
+                rows.into_iter().map(|r| r.into_domain()).collect()
             }
 
             async fn active_in_step(

@@ -56,6 +56,25 @@ pub struct ChatSearch {
     pub tags: Vec<String>,
     /// Chats handled in any of these ways (empty: any).
     pub handlings: Vec<Handling>,
+    /// `Some(None)`: chats assigned to nobody; `Some(Some(m))`: chats assigned to `m`.
+    pub assignee: Option<Option<MembershipId>>,
+    /// Chats with any of these priorities (empty: any).
+    pub priorities: Vec<Priority>,
+    /// Chats in any of these statuses (empty: any).
+    pub statuses: Vec<ConversationStatus>,
+}
+
+impl ChatSearch {
+    /// Whether the search matches every chat.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_none()
+            && self.channels.is_empty()
+            && self.tags.is_empty()
+            && self.handlings.is_empty()
+            && self.assignee.is_none()
+            && self.priorities.is_empty()
+            && self.statuses.is_empty()
+    }
 }
 
 #[async_trait]
@@ -560,6 +579,25 @@ macro_rules! push_chat_search {
                 })
                 .collect();
             $qb.push(" AND (").push(clauses.join(" OR ")).push(")");
+        }
+        match s.assignee {
+            None => {}
+            Some(None) => {
+                $qb.push(" AND NOT EXISTS (SELECT 1 FROM conversation_assignees a WHERE a.conversation_id = v.id)");
+            }
+            Some(Some(member)) => {
+                $qb.push(" AND EXISTS (SELECT 1 FROM conversation_assignees a WHERE a.conversation_id = v.id AND a.membership_id = ")
+                    .push_bind(member.0)
+                    .push(")");
+            }
+        }
+        if !s.priorities.is_empty() {
+            $qb.push(" AND v.priority IN ");
+            $crate::repos::push_list!($qb, s.priorities.iter().map(|p| p.as_str()));
+        }
+        if !s.statuses.is_empty() {
+            $qb.push(" AND v.status IN ");
+            $crate::repos::push_list!($qb, s.statuses.iter().map(|p| p.as_str()));
         }
     }};
 }

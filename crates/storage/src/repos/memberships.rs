@@ -42,6 +42,13 @@ pub trait Memberships {
         org: OrganizationId,
         id: MembershipId,
     ) -> Result<Option<Membership>, StoreError>;
+    /// Removes the member with their assignments, web sessions and sign-in links; false
+    /// when there was no such member.
+    async fn delete_membership(
+        &mut self,
+        org: OrganizationId,
+        id: MembershipId,
+    ) -> Result<bool, StoreError>;
 }
 
 crate::sql::row_struct! {
@@ -176,6 +183,19 @@ macro_rules! impl_memberships {
                 .execute(self.conn())
                 .await?;
                 Ok(())
+            }
+
+            async fn delete_membership(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                id: stagecoach_domain::ids::MembershipId,
+            ) -> Result<bool, $crate::StoreError> {
+                let done = $crate::sql::query("DELETE FROM memberships WHERE organization_id = $1 AND id = $2")
+                    .bind(org.0)
+                    .bind(id.0)
+                    .execute(self.conn())
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn get_membership(

@@ -57,6 +57,12 @@ pub trait Messages {
         conversation: ConversationId,
         count: i64,
     ) -> Result<Vec<Message>, StoreError>;
+    /// The last message of each of these conversations that has one.
+    async fn latest_message_of_each(
+        &mut self,
+        org: OrganizationId,
+        conversations: &[ConversationId],
+    ) -> Result<Vec<Message>, StoreError>;
 }
 
 crate::sql::row_struct! {
@@ -219,6 +225,28 @@ macro_rules! impl_messages {
                 let mut messages = rows.into_iter().map(|r| r.into_domain()).collect::<Result<Vec<_>, _>>()?;
                 messages.reverse();
                 Ok(messages)
+            }
+
+            async fn latest_message_of_each(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversations: &[stagecoach_domain::ids::ConversationId],
+            ) -> Result<Vec<stagecoach_domain::conversation::Message>, $crate::StoreError> {
+                if conversations.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // One index probe per conversation (messages_conversation), not a scan of
+                // their whole histories.
+                let mut qb = $crate::sql::QueryBuilder::new(
+                    "SELECT * FROM messages WHERE id IN (SELECT (SELECT m.id FROM messages m \
+                     WHERE m.conversation_id = v.id ORDER BY m.created_at DESC, m.id DESC LIMIT 1) \
+                     FROM conversations v WHERE v.organization_id = ",
+                );
+                qb.push_bind(org.0).push(" AND v.id IN ");
+                $crate::repos::push_list!(qb, conversations.iter().map(|c| c.0));
+                qb.push(")");
+                let rows: Vec<$crate::repos::messages::MessageRow> = qb.build_query_as().fetch_all(self.conn()).await?;
+                rows.into_iter().map(|r| r.into_domain()).collect()
             }
         }
     };

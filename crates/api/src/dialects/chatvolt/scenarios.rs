@@ -168,7 +168,7 @@ pub async fn delete(
     Ok(Json(ScenarioDeleted {
         message: "Scenario deleted",
         scenario: scenario.into(),
-        user: who.token_id.to_string(),
+        user: who.actor().id.unwrap_or_default(),
     }))
 }
 

@@ -1,0 +1,132 @@
+//! The pages and the forms they post.
+
+mod board;
+mod conversation;
+mod login;
+mod scenarios;
+
+use askama::Template;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use stagecoach_app::{AppError, Principal};
+use stagecoach_domain::scope::{Requirement, Scope};
+
+pub(crate) use board::{board, move_card};
+pub(crate) use conversation::{conversation, send_message, set_ai};
+pub(crate) use login::{login, login_link_page, login_page, login_with_link, logout};
+pub(crate) use scenarios::{create_scenario, delete_scenario, rename_scenario, scenarios};
+
+use crate::session::same_site;
+
+/// A page, or the error page when the template fails.
+pub(crate) fn page(template: &impl Template, status: StatusCode) -> Response {
+    match template.render() {
+        Ok(html) => (
+            status,
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                // Scripts only from this server, forms only to it, and no framing.
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
+                     img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+                     frame-ancestors 'none'; base-uri 'none'",
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                // A sign-in link's secret is in its path: never pass it on.
+                (header::REFERRER_POLICY, "no-referrer"),
+            ],
+            Html(html),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "a UI template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ui/error.html")]
+pub(crate) struct ErrorPage {
+    pub(crate) message: String,
+}
+
+/// What a use case's refusal looks like in the browser.
+pub(crate) fn failure(error: &AppError) -> Response {
+    let status = match error {
+        AppError::Invalid(_) | AppError::Immutable { .. } => StatusCode::BAD_REQUEST,
+        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+        AppError::Conflict { .. } | AppError::WindowClosed | AppError::Undeliverable(_) => {
+            StatusCode::CONFLICT
+        }
+        AppError::Unauthorized => return Redirect::to("/ui/login").into_response(),
+        AppError::MissingScope(_) | AppError::Unverified => StatusCode::FORBIDDEN,
+        AppError::AiUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Store(store) => {
+            tracing::error!(error = %store, "a UI request failed in storage");
+            return page(
+                &ErrorPage {
+                    message: "Something went wrong on the server; try again.".into(),
+                },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            );
+        }
+    };
+    page(
+        &ErrorPage {
+            message: error.to_string(),
+        },
+        status,
+    )
+}
+
+pub(crate) fn cross_site() -> Response {
+    page(
+        &ErrorPage {
+            message: "This form was sent from another site, so it was refused.".into(),
+        },
+        StatusCode::FORBIDDEN,
+    )
+}
+
+/// The refusal page of a form post that came from another site, or whose token lacks
+/// `scope`.
+pub(crate) fn write_refusal(
+    headers: &HeaderMap,
+    who: &Principal,
+    scope: Scope,
+) -> Option<Response> {
+    if !same_site(headers) {
+        return Some(cross_site());
+    }
+    refusal(who, scope)
+}
+
+/// The refusal page when the signed-in token lacks `scope`.
+pub(crate) fn refusal(who: &Principal, scope: Scope) -> Option<Response> {
+    who.require(Requirement::new(scope))
+        .err()
+        .map(|error| failure(&error))
+}
+
+pub(crate) async fn home() -> Redirect {
+    Redirect::to("/ui/scenarios")
+}
+
+/// How a page names a contact: by name, else phone, else e-mail.
+pub(crate) fn contact_label(contact: Option<&stagecoach_domain::contact::Contact>) -> String {
+    contact
+        .and_then(|c| c.display_name())
+        .or_else(|| contact.and_then(|c| c.phone.as_ref().map(|p| format!("+{p}"))))
+        .or_else(|| contact.and_then(|c| c.email.clone()))
+        .unwrap_or_else(|| "Unknown contact".into())
+}
+
+pub(crate) fn when(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
