@@ -202,6 +202,11 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejecti
                 field: (path != ".").then_some(path),
                 message: "has the wrong type or an unknown value".to_owned(),
             }
+        } else if let Some((field, message)) = named_by_message(&path, &inner.to_string()) {
+            Rejection::Malformed {
+                field: Some(field),
+                message,
+            }
         } else {
             Rejection::Malformed {
                 field: (path != ".").then_some(path),
@@ -211,6 +216,31 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejecti
     })?;
     deserializer.end().map_err(|error| not_json(&error))?;
     Ok(value)
+}
+
+/// A missing or unknown field is reported at its object, with the name only in serde's
+/// message ("missing field `stepIds`"): name it as a field of that object.
+fn named_by_message(path: &str, message: &str) -> Option<(String, String)> {
+    let message = strip_position(message);
+    let (name, said) = if let Some(rest) = message.strip_prefix("missing field `") {
+        (rest.split('`').next()?, "is required".to_owned())
+    } else if let Some(rest) = message.strip_prefix("unknown field `") {
+        (
+            rest.split('`').next()?,
+            "is not a field of this request".to_owned(),
+        )
+    } else {
+        return None;
+    };
+    // serde_path_to_error's path already ends at an unknown field, not at a missing one.
+    let field = if path == "." {
+        name.to_owned()
+    } else if path == name || path.ends_with(&format!(".{name}")) {
+        path.to_owned()
+    } else {
+        format!("{path}.{name}")
+    };
+    Some((field, said))
 }
 
 /// serde_json appends " at line 1 column 17"; the field path says more to a client.
@@ -266,6 +296,25 @@ mod tests {
         assert_eq!(
             field_of(r#"{"headers": {"X": 1}}"#).0.as_deref(),
             Some("headers.X")
+        );
+    }
+
+    #[test]
+    fn missing_and_unknown_fields_are_named() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            needed: String,
+        }
+        let named = |body: &str| match parse_json::<Strict>(body.as_bytes()) {
+            Err(Rejection::Malformed { field, message }) => (field, message),
+            other => panic!("expected a malformed-body error, got {other:?}"),
+        };
+        assert_eq!(named("{}"), (Some("needed".into()), "is required".into()));
+        assert_eq!(
+            named(r#"{"needed": "x", "extra": 1}"#).0.as_deref(),
+            Some("extra")
         );
     }
 

@@ -305,6 +305,17 @@ static TABLE: &[(Method, &str, Requirement)] = &[
         "/v1/conversations/{id}/ai-turns",
         read(Conversations),
     ),
+    (
+        Method::PUT,
+        "/v1/scenarios/{id}/step-order",
+        write(Scenarios),
+    ),
+    // It writes nothing.
+    (
+        Method::POST,
+        "/v1/conversations/{id}/preview-entry",
+        read(Conversations),
+    ),
 ];
 
 /// Documented routes that take no bearer token: the providers prove themselves with a

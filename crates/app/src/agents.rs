@@ -42,6 +42,12 @@ impl Stagecoach {
         Ok(agent)
     }
 
+    /// Every agent of the organization, by name.
+    pub async fn list_agents(&self, who: &Principal) -> Result<Vec<Agent>, AppError> {
+        let mut tx = self.store.begin_read().await?;
+        Ok(tx.list_agents(who.organization_id).await?)
+    }
+
     pub async fn get_agent(&self, who: &Principal, agent: &AgentRef) -> Result<Agent, AppError> {
         let mut tx = self.store.begin_read().await?;
         find_agent(tx.as_mut(), who, agent).await

@@ -269,7 +269,7 @@ impl Stagecoach {
     }
 
     /// The selected members' loads in the step's scenario, for fair distribution only.
-    async fn member_loads(
+    pub(crate) async fn member_loads(
         &self,
         tx: &mut dyn Transaction,
         step: &Step,

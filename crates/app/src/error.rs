@@ -101,7 +101,7 @@ impl From<StoreError> for AppError {
 }
 
 impl AppError {
-    pub(crate) fn not_found(entity: Entity, field: &'static str) -> Self {
+    pub fn not_found(entity: Entity, field: &'static str) -> Self {
         AppError::NotFound { entity, field }
     }
 

@@ -26,6 +26,7 @@ mod inbox;
 mod labels;
 mod leads;
 mod operations;
+mod preview;
 mod scenarios;
 mod secrets;
 mod sessions;

@@ -15,6 +15,20 @@ impl Stagecoach {
         Ok(tx.list_scenarios(who.organization_id, agent).await?)
     }
 
+    /// One scenario of the caller's organization.
+    pub async fn get_scenario(
+        &self,
+        who: &Principal,
+        id: Option<ScenarioId>,
+    ) -> Result<Scenario, AppError> {
+        let mut tx = self.store.begin_read().await?;
+        let found = match id {
+            Some(id) => tx.get_scenario(who.organization_id, id).await?,
+            None => None,
+        };
+        found.ok_or(AppError::not_found(crate::Entity::Scenario, "scenarioId"))
+    }
+
     pub async fn create_scenario(
         &self,
         who: &Principal,

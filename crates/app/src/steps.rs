@@ -4,7 +4,7 @@ use stagecoach_domain::agent::Agent;
 use stagecoach_domain::error::Errors;
 use stagecoach_domain::ids::{AgentId, OrganizationId, ScenarioId, StepId};
 use stagecoach_domain::scenario::Scenario;
-use stagecoach_domain::step::{Reference, Step, StepPatch, StepSettings};
+use stagecoach_domain::step::{Reference, Step, StepPatch, StepSettings, check_step_order};
 use stagecoach_storage::Transaction;
 
 use crate::{AppError, Entity, Principal, Stagecoach};
@@ -166,6 +166,32 @@ impl Stagecoach {
         let view = view_of(tx.as_mut(), step, scenario).await?;
         tx.commit().await?;
         Ok(view)
+    }
+}
+
+impl Stagecoach {
+    /// Puts a scenario's steps in a new order: `order` lists every step once. Answers
+    /// the steps in their new order.
+    pub async fn reorder_steps(
+        &self,
+        who: &Principal,
+        scenario: Option<ScenarioId>,
+        order: &[StepId],
+    ) -> Result<Vec<StepView>, AppError> {
+        let org = who.organization_id;
+        let mut tx = self.store.begin_write().await?;
+        let scenario = find_scenario(tx.as_mut(), org, scenario, "id", true).await?;
+        let current: Vec<StepId> = tx
+            .list_steps(org, scenario.id, None)
+            .await?
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        check_step_order(&current, order)?;
+        tx.reorder_steps(org, scenario.id, order, self.now())
+            .await?;
+        tx.commit().await?;
+        self.list_steps(who, Some(scenario.id), None).await
     }
 }
 

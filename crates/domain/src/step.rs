@@ -112,6 +112,69 @@ pub struct StepPatch {
 }
 
 impl StepPatch {
+    /// A patch that replaces every field with `settings`' (unset ones are cleared): what
+    /// saving a whole step form asks for.
+    pub fn replacing(settings: StepSettings) -> StepPatch {
+        let StepSettings {
+            name,
+            agent_id,
+            trigger,
+            prompt,
+            initial_message,
+            auto_next_step_id,
+            auto_next_time,
+            auto_next_time_unit,
+            default_status,
+            default_priority,
+            default_ai_control,
+            assignee_logic_type,
+            selected_membership_ids,
+            is_required,
+            is_conversation_removal_step,
+            default_tags,
+            default_tags_to_remove,
+            request_contact,
+            zapi_agent_id,
+            zapi_phone_number,
+            zapi_message,
+            whatsapp_template_agent_id,
+            whatsapp_template_name,
+            whatsapp_template_language_code,
+            whatsapp_template_text,
+            webhook_url,
+            webhook_header,
+        } = settings;
+        StepPatch {
+            name: Patch::Set(name),
+            agent_id: agent_id.into(),
+            trigger: trigger.into(),
+            prompt: prompt.into(),
+            initial_message: initial_message.into(),
+            auto_next_step_id: auto_next_step_id.into(),
+            auto_next_time: auto_next_time.into(),
+            auto_next_time_unit: auto_next_time_unit.into(),
+            default_status: default_status.into(),
+            default_priority: default_priority.into(),
+            default_ai_control: default_ai_control.into(),
+            assignee_logic_type: assignee_logic_type.into(),
+            selected_membership_ids: selected_membership_ids.into(),
+            is_required: is_required.into(),
+            is_conversation_removal_step: is_conversation_removal_step.into(),
+            default_tags: default_tags.into(),
+            default_tags_to_remove: default_tags_to_remove.into(),
+            request_contact: request_contact.into(),
+            zapi_agent_id: zapi_agent_id.into(),
+            zapi_phone_number: zapi_phone_number.into(),
+            zapi_message: zapi_message.into(),
+            whatsapp_template_agent_id: whatsapp_template_agent_id.into(),
+            whatsapp_template_name: whatsapp_template_name.into(),
+            whatsapp_template_language_code: whatsapp_template_language_code.into(),
+            whatsapp_template_text: whatsapp_template_text.into(),
+            webhook_url: webhook_url.into(),
+            webhook_header: webhook_header.into(),
+        }
+    }
+
     /// Whether the patch changes anything at all (an update must carry at least one field).
     pub fn is_empty(&self) -> bool {
         let StepPatch {
@@ -438,6 +501,36 @@ fn clean_tags(tags: Vec<String>) -> Result<Vec<String>, String> {
 }
 
 /// An absolute http(s) URL with a host, the only kind an outbound call can use.
+/// Checks a new order of a scenario's steps: every current step exactly once.
+pub fn check_step_order(current: &[StepId], wanted: &[StepId]) -> Result<(), ValidationError> {
+    let mut seen = std::collections::HashSet::new();
+    for id in wanted {
+        if !current.contains(id) {
+            return Err(ValidationError::single(
+                "stepIds",
+                format!("{id} is not a step of this scenario"),
+            ));
+        }
+        if !seen.insert(*id) {
+            return Err(ValidationError::single(
+                "stepIds",
+                format!("{id} is listed twice"),
+            ));
+        }
+    }
+    if wanted.len() != current.len() {
+        return Err(ValidationError::single(
+            "stepIds",
+            format!(
+                "lists {} of the scenario's {} steps: list every step once",
+                wanted.len(),
+                current.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn check_http_url(raw: &str) -> Result<(), String> {
     match url::Url::parse(raw.trim()) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
@@ -456,6 +549,34 @@ fn is_header_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replacing_patch_yields_exactly_the_settings() {
+        let before = StepSettings {
+            name: "Old".into(),
+            prompt: Some("p".into()),
+            default_tags: Some(vec!["a".into()]),
+            webhook_url: Some("https://x.example".into()),
+            ..StepSettings::default()
+        };
+        let wanted = StepSettings {
+            name: "New".into(),
+            trigger: Some("t".into()),
+            auto_next_time: Some(5),
+            ..StepSettings::default()
+        };
+        assert_eq!(before.patched(StepPatch::replacing(wanted.clone())), wanted);
+    }
+
+    #[test]
+    fn a_step_order_lists_every_step_once() {
+        let [a, b, c] = [StepId::new(), StepId::new(), StepId::new()];
+        assert!(check_step_order(&[a, b, c], &[c, a, b]).is_ok());
+        for wanted in [vec![a, b], vec![a, b, b], vec![a, b, c, StepId::new()]] {
+            let refused = check_step_order(&[a, b, c], &wanted).unwrap_err();
+            assert_eq!(refused.0[0].field, "stepIds", "{wanted:?}");
+        }
+    }
 
     fn valid() -> StepSettings {
         StepSettings {

@@ -37,6 +37,18 @@ pub fn router(core: Stagecoach) -> Router {
         .route("/ui/scenarios/{id}/rename", post(pages::rename_scenario))
         .route("/ui/scenarios/{id}/delete", post(pages::delete_scenario))
         .route("/ui/scenarios/{id}", get(pages::board))
+        .route(
+            "/ui/scenarios/{id}/steps",
+            get(pages::steps).post(pages::create_step),
+        )
+        .route("/ui/scenarios/{id}/steps/new", get(pages::new_step))
+        .route("/ui/scenarios/{id}/steps/order", post(pages::reorder))
+        .route(
+            "/ui/steps/{id}",
+            get(pages::edit_step).post(pages::save_step),
+        )
+        .route("/ui/steps/{id}/delete", post(pages::delete_step))
+        .route("/ui/steps/{id}/preview", get(pages::preview))
         .route("/ui/conversations/{id}", get(pages::conversation))
         .route("/ui/conversations/{id}/move", post(pages::move_card))
         .route("/ui/conversations/{id}/messages", post(pages::send_message))

@@ -4,6 +4,7 @@
 pub mod assignment;
 pub mod effects;
 pub mod entry;
+pub mod preview;
 pub mod summary;
 pub mod timeline;
 pub mod triggers;

@@ -23,6 +23,7 @@ mod retention;
 mod scenarios;
 mod schema;
 mod scopes;
+mod step_editor;
 mod steps;
 mod telecrm;
 mod tenancy;

@@ -20,7 +20,7 @@ backend_tests!(
 );
 
 /// A client that follows no redirects, so tests see them.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -28,7 +28,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// Signs in with `token` as a same-origin form post; returns the cookie pair.
-async fn sign_in(app: &TestApp, token: &str) -> String {
+pub(crate) async fn sign_in(app: &TestApp, token: &str) -> String {
     let response = browser()
         .post(format!("{}/ui/login", app.base))
         .header("origin", app.base.clone())
@@ -47,7 +47,7 @@ async fn sign_in(app: &TestApp, token: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
+pub(crate) async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
     let response = browser()
         .get(format!("{}{path}", app.base))
         .header(COOKIE, cookie)
@@ -58,7 +58,7 @@ async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
 }
 
 /// A same-origin form post with the session cookie.
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     cookie: &str,
     path: &str,

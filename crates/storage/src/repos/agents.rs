@@ -25,6 +25,8 @@ pub trait Agents {
     async fn update_agent(&mut self, agent: &Agent) -> Result<(), StoreError>;
     /// Deletes the agent; steps that pointed at it keep going without one.
     async fn delete_agent(&mut self, org: OrganizationId, id: AgentId) -> Result<bool, StoreError>;
+    /// The organization's agents, by name.
+    async fn list_agents(&mut self, org: OrganizationId) -> Result<Vec<Agent>, StoreError>;
 }
 
 crate::sql::row_struct! {
@@ -110,6 +112,21 @@ macro_rules! impl_agents {
                 .await?
                 .map(|row| row.into_domain())
                 .transpose()
+            }
+
+            async fn list_agents(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+            ) -> Result<Vec<stagecoach_domain::agent::Agent>, $crate::StoreError> {
+                $crate::sql::query_as::<$crate::repos::agents::AgentRow>(
+                    "SELECT * FROM agents WHERE organization_id = $1 ORDER BY name, id",
+                )
+                .bind(org.0)
+                .fetch_all(self.conn())
+                .await?
+                .into_iter()
+                .map(|row| row.into_domain())
+                .collect()
             }
 
             async fn get_agent_by_handle(

@@ -39,6 +39,15 @@ pub trait Steps {
         removed_index: i64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Gives the scenario's steps the indexes 0..n in the order of `order`, which lists
+    /// every step of the scenario once.
+    async fn reorder_steps(
+        &mut self,
+        org: OrganizationId,
+        scenario: ScenarioId,
+        order: &[StepId],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Removes the auto-advance (target, time and unit) of every step that advanced to
     /// `target`, which is about to disappear.
     async fn detach_auto_next(
@@ -338,6 +347,37 @@ macro_rules! impl_steps {
                 .bind(scenario.0)
                 .execute(self.conn())
                 .await?;
+                Ok(())
+            }
+
+            async fn reorder_steps(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                scenario: stagecoach_domain::ids::ScenarioId,
+                order: &[stagecoach_domain::ids::StepId],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                // Out of the way first (negative indexes), as in close_index_gap.
+                $crate::sql::query(
+                    "UPDATE steps SET step_index = -step_index - 1 \
+                     WHERE organization_id = $1 AND scenario_id = $2 AND step_index >= 0",
+                )
+                .bind(org.0)
+                .bind(scenario.0)
+                .execute(self.conn())
+                .await?;
+                for (index, step) in order.iter().enumerate() {
+                    $crate::sql::query(
+                        "UPDATE steps SET step_index = $3, updated_at = $4 \
+                         WHERE organization_id = $1 AND id = $2",
+                    )
+                    .bind(org.0)
+                    .bind(step.0)
+                    .bind(index as i64)
+                    .bind($crate::rows::millis(now))
+                    .execute(self.conn())
+                    .await?;
+                }
                 Ok(())
             }
 

@@ -4,6 +4,7 @@ mod board;
 mod conversation;
 mod login;
 mod scenarios;
+mod steps;
 
 use askama::Template;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -15,6 +16,9 @@ pub(crate) use board::{board, move_card};
 pub(crate) use conversation::{conversation, send_message, set_ai};
 pub(crate) use login::{login, login_link_page, login_page, login_with_link, logout};
 pub(crate) use scenarios::{create_scenario, delete_scenario, rename_scenario, scenarios};
+pub(crate) use steps::{
+    create_step, delete_step, edit_step, new_step, preview, reorder, save_step, steps,
+};
 
 use crate::session::same_site;
 

@@ -1,6 +1,6 @@
 // Starts a Stagecoach server for browser tests: the real binary on a scratch SQLite
 // database, on a free loopback port; reads the token it prints on first start.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
@@ -30,13 +30,14 @@ export async function startServer() {
   const binary = process.env.STAGECOACH_BIN || join(ROOT, "target/release/stagecoach");
   const folder = mkdtempSync(join(tmpdir(), "stagecoach-browser-"));
   const port = await freePort();
+  const env = {
+    ...process.env,
+    STAGECOACH_DATABASE_URL: `sqlite://${join(folder, "ui.db")}`,
+    STAGECOACH_SECRET_KEY_FILE: join(folder, "secret.key"),
+    RUST_LOG: "warn",
+  };
   const child = spawn(binary, ["serve", "--listen", `127.0.0.1:${port}`], {
-    env: {
-      ...process.env,
-      STAGECOACH_DATABASE_URL: `sqlite://${join(folder, "ui.db")}`,
-      STAGECOACH_SECRET_KEY_FILE: join(folder, "secret.key"),
-      RUST_LOG: "warn",
-    },
+    env,
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
@@ -54,7 +55,10 @@ export async function startServer() {
     child.stderr.on("data", read);
     child.once("exit", (code) => fail(new Error(`the server exited (${code}):\n${output}`)));
   });
+  const org = output.match(/created organization ([0-9a-f-]{36})/)?.[1];
   const base = `http://127.0.0.1:${port}`;
+  /// The binary's command line on the same database; answers its stdout.
+  const cli = (args) => execFileSync(binary, args, { env, encoding: "utf8" }).trim();
   for (let i = 0; i < 100; i++) {
     try {
       if ((await fetch(`${base}/healthz`)).ok) break;
@@ -75,5 +79,5 @@ export async function startServer() {
     child.kill("SIGTERM");
     rmSync(folder, { recursive: true, force: true });
   };
-  return { base, token, api, stop };
+  return { base, token, org, api, cli, stop };
 }

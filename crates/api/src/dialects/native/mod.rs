@@ -8,6 +8,7 @@ pub(crate) mod error;
 mod extract;
 mod leads;
 mod messages;
+mod steps;
 mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -47,4 +48,6 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             ai::delete_settings
         ))
         .routes(routes!(ai::list_turns))
+        .routes(routes!(steps::reorder))
+        .routes(routes!(steps::preview_entry))
 }
