@@ -12,6 +12,9 @@ use stagecoach_domain::scope::{Area, Requirement, Scope};
 use stagecoach_domain::step::Step;
 use stagecoach_storage::ChatSearch;
 
+use stagecoach_domain::ids::{ContactId, OrganizationId};
+use stagecoach_storage::{Change, Transaction};
+
 use crate::{AppError, Entity, Principal, Stagecoach};
 
 /// What part of a board to read.
@@ -58,6 +61,12 @@ pub struct BoardView {
 }
 
 impl Stagecoach {
+    /// What committed writes change from now on, on this server and every other server
+    /// of the database, for live views.
+    pub fn changes(&self) -> stagecoach_storage::ChangeSubscription {
+        self.store.changes()
+    }
+
     /// A scenario's board, read in one transaction so that counts and cards agree.
     pub async fn board_view(
         &self,
@@ -75,108 +84,56 @@ impl Stagecoach {
             .await?
             .ok_or(AppError::not_found(Entity::Scenario, "scenarioId"))?;
         let steps = tx.list_steps(org, scenario.id, None).await?;
-        let counts: HashMap<StepId, i64> = tx
-            .board_counts(org, scenario.id, false, &request.filter)
-            .await?
-            .into_iter()
-            .collect();
-        let mut payments: Option<HashMap<StepId, Vec<(String, i64)>>> = None;
-        if may_read_leads {
-            let mut by_step: HashMap<StepId, Vec<(String, i64)>> = HashMap::new();
-            for (step, currency, hundredths) in tx
-                .board_open_payments(org, scenario.id, &request.filter)
-                .await?
-            {
-                by_step
-                    .entry(step)
-                    .or_default()
-                    .push((currency, hundredths));
-            }
-            for sums in by_step.values_mut() {
-                sums.sort();
-            }
-            payments = Some(by_step);
-        }
-        let mut links_by_step = Vec::with_capacity(steps.len());
+        let (counts, mut payments) = column_figures(
+            tx.as_mut(),
+            org,
+            scenario.id,
+            &request.filter,
+            may_read_leads,
+        )
+        .await?;
+        let mut links = Vec::new();
         for step in &steps {
             let limit = match request.longer {
                 Some((longer, cards)) if longer == step.id => cards,
                 _ => request.cards_per_column,
             };
-            let links = if counts.get(&step.id).copied().unwrap_or(0) == 0 {
-                Vec::new()
-            } else {
-                tx.board(
-                    org,
-                    scenario.id,
-                    Some(step.id),
-                    false,
-                    &request.filter,
-                    0,
-                    limit,
-                )
-                .await?
-            };
-            links_by_step.push(links);
+            if counts.get(&step.id).copied().unwrap_or(0) > 0 {
+                links.extend(
+                    tx.board(
+                        org,
+                        scenario.id,
+                        Some(step.id),
+                        false,
+                        &request.filter,
+                        0,
+                        limit,
+                    )
+                    .await?,
+                );
+            }
         }
-        // One query per kind for every card of the board.
-        let ids: Vec<ConversationId> = links_by_step
-            .iter()
-            .flatten()
-            .map(|l| l.conversation_id)
-            .collect();
-        let mut conversations: HashMap<_, _> = tx
-            .get_conversations(org, &ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-        let contact_ids: Vec<_> = conversations.values().map(|c| c.contact_id).collect();
-        let contacts: HashMap<_, _> = tx
-            .get_contacts(org, &contact_ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-        let mut last_messages: HashMap<_, _> = tx
-            .latest_message_of_each(org, &ids)
-            .await?
-            .into_iter()
-            .map(|m| (m.conversation_id, m))
-            .collect();
-        let due: HashMap<_, _> = tx
-            .pending_auto_advances(org, &ids)
-            .await?
-            .into_iter()
-            .map(|a| ((a.conversation_id, a.stay_id), a.due_at))
-            .collect();
+        let mut cards_by_step: HashMap<StepId, Vec<BoardViewCard>> = HashMap::new();
+        for card in assemble_cards(tx.as_mut(), org, links).await? {
+            cards_by_step
+                .entry(card.link.step_id)
+                .or_default()
+                .push(card);
+        }
         let member_names = crate::admin::all_memberships(tx.as_mut(), org)
             .await?
             .into_iter()
             .map(|m| (m.id, m.name))
             .collect();
         let mut columns = Vec::with_capacity(steps.len());
-        for (step, links) in steps.into_iter().zip(links_by_step) {
-            let mut cards = Vec::with_capacity(links.len());
-            for link in links {
-                let Some(conversation) = conversations.remove(&link.conversation_id) else {
-                    continue;
-                };
-                cards.push(BoardViewCard {
-                    contact: contacts.get(&conversation.contact_id).cloned(),
-                    last_message: last_messages.remove(&conversation.id),
-                    auto_advance_due: due.get(&(conversation.id, link.stay_id)).copied(),
-                    link,
-                    conversation,
-                });
-            }
+        for step in steps {
             columns.push(BoardColumn {
                 count: counts.get(&step.id).copied().unwrap_or(0),
                 open_payments: payments
                     .as_mut()
                     .map(|p| p.remove(&step.id).unwrap_or_default()),
+                cards: cards_by_step.remove(&step.id).unwrap_or_default(),
                 step,
-                cards,
             });
         }
         Ok(BoardView {
@@ -185,4 +142,171 @@ impl Stagecoach {
             member_names,
         })
     }
+}
+
+/// What changed on a board: every column's figures, the changed cards as they are now,
+/// and the changed conversations that are no longer on it (or no longer match).
+#[derive(Debug, Clone)]
+pub struct BoardUpdate {
+    /// Every column, in step order, with its figures and no cards.
+    pub columns: Vec<BoardColumn>,
+    pub cards: Vec<BoardViewCard>,
+    pub gone: Vec<ConversationId>,
+    pub member_names: HashMap<MembershipId, String>,
+}
+
+impl Stagecoach {
+    /// The part of a board that `changes` touched, for a view that shows it already.
+    pub async fn board_update(
+        &self,
+        who: &Principal,
+        scenario: ScenarioId,
+        filter: &ChatSearch,
+        changes: &[Change],
+    ) -> Result<BoardUpdate, AppError> {
+        let org = who.organization_id;
+        let may_read_leads = who
+            .require(Requirement::new(Scope::read(Area::Leads)))
+            .is_ok();
+        let mut conversations: Vec<ConversationId> = Vec::new();
+        let mut contacts: Vec<ContactId> = Vec::new();
+        for change in changes {
+            match *change {
+                Change::Conversation(o, id) if o == org => conversations.push(id),
+                Change::Contact(o, id) if o == org => contacts.push(id),
+                _ => {}
+            }
+        }
+        let mut tx = self.store.begin_read().await?;
+        let steps = tx.list_steps(org, scenario, None).await?;
+        let (counts, mut payments) =
+            column_figures(tx.as_mut(), org, scenario, filter, may_read_leads).await?;
+        let links = tx
+            .board_links_of(org, scenario, filter, &conversations, &contacts)
+            .await?;
+        let shown: Vec<ConversationId> = links.iter().map(|l| l.conversation_id).collect();
+        let mut gone: Vec<ConversationId> = conversations
+            .iter()
+            .copied()
+            .filter(|id| !shown.contains(id))
+            .collect();
+        if !filter.is_empty() && !contacts.is_empty() {
+            // A contact's change (a new name) can take its cards out of a filter.
+            for link in tx
+                .board_links_of(org, scenario, &ChatSearch::default(), &[], &contacts)
+                .await?
+            {
+                if !shown.contains(&link.conversation_id) && !gone.contains(&link.conversation_id) {
+                    gone.push(link.conversation_id);
+                }
+            }
+        }
+        let cards = assemble_cards(tx.as_mut(), org, links).await?;
+        let member_names = crate::admin::all_memberships(tx.as_mut(), org)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m.name))
+            .collect();
+        let columns = steps
+            .into_iter()
+            .map(|step| BoardColumn {
+                count: counts.get(&step.id).copied().unwrap_or(0),
+                open_payments: payments
+                    .as_mut()
+                    .map(|p| p.remove(&step.id).unwrap_or_default()),
+                step,
+                cards: Vec::new(),
+            })
+            .collect();
+        Ok(BoardUpdate {
+            columns,
+            cards,
+            gone,
+            member_names,
+        })
+    }
+}
+
+/// A column's figures over the whole step: conversations that match the filter, and the
+/// open payments of their contacts (when the caller may read leads).
+type Figures = (
+    HashMap<StepId, i64>,
+    Option<HashMap<StepId, Vec<(String, i64)>>>,
+);
+
+async fn column_figures(
+    tx: &mut dyn Transaction,
+    org: OrganizationId,
+    scenario: ScenarioId,
+    filter: &ChatSearch,
+    may_read_leads: bool,
+) -> Result<Figures, AppError> {
+    let counts = tx
+        .board_counts(org, scenario, false, filter)
+        .await?
+        .into_iter()
+        .collect();
+    if !may_read_leads {
+        return Ok((counts, None));
+    }
+    let mut by_step: HashMap<StepId, Vec<(String, i64)>> = HashMap::new();
+    for (step, currency, hundredths) in tx.board_open_payments(org, scenario, filter).await? {
+        by_step
+            .entry(step)
+            .or_default()
+            .push((currency, hundredths));
+    }
+    for sums in by_step.values_mut() {
+        sums.sort();
+    }
+    Ok((counts, Some(by_step)))
+}
+
+/// The cards of these links, in their order, with one query per kind for all of them.
+/// A link whose conversation is gone is left out.
+async fn assemble_cards(
+    tx: &mut dyn Transaction,
+    org: OrganizationId,
+    links: Vec<ScenarioLink>,
+) -> Result<Vec<BoardViewCard>, AppError> {
+    let ids: Vec<ConversationId> = links.iter().map(|l| l.conversation_id).collect();
+    let mut conversations: HashMap<_, _> = tx
+        .get_conversations(org, &ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let contact_ids: Vec<_> = conversations.values().map(|c| c.contact_id).collect();
+    let contacts: HashMap<_, _> = tx
+        .get_contacts(org, &contact_ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let mut last_messages: HashMap<_, _> = tx
+        .latest_message_of_each(org, &ids)
+        .await?
+        .into_iter()
+        .map(|m| (m.conversation_id, m))
+        .collect();
+    let due: HashMap<_, _> = tx
+        .pending_auto_advances(org, &ids)
+        .await?
+        .into_iter()
+        .map(|a| ((a.conversation_id, a.stay_id), a.due_at))
+        .collect();
+    let mut cards = Vec::with_capacity(links.len());
+    for link in links {
+        let Some(conversation) = conversations.remove(&link.conversation_id) else {
+            continue;
+        };
+        cards.push(BoardViewCard {
+            contact: contacts.get(&conversation.contact_id).cloned(),
+            last_message: last_messages.remove(&conversation.id),
+            auto_advance_due: due.get(&(conversation.id, link.stay_id)).copied(),
+            link,
+            conversation,
+        });
+    }
+    Ok(cards)
 }

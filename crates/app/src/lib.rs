@@ -51,7 +51,7 @@ pub use ai::{
 pub use ai_query::{AgentAnswer, AgentQuery, QueryContact};
 pub use ai_turn::{AI_TURN, ClaimedTurn, TurnOverrides, TurnResult};
 pub use auth::Principal;
-pub use boards::{BoardColumn, BoardRequest, BoardView, BoardViewCard};
+pub use boards::{BoardColumn, BoardRequest, BoardUpdate, BoardView, BoardViewCard};
 pub use channels::{ChannelInput, WebhookReceipt};
 pub use chats::{ChatMessages, ChatPatch, ChatRef, ChatView, DEFAULT_CRM_DATA_LIMIT, LabelChange};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -75,9 +75,9 @@ pub use sessions::{
 };
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
-    ActionFilter, Attempt, AutoAdvanceBacklog, ChatSearch, ContactFilter, ConversationFilter,
-    OutboxBacklog, OutboxEntry, PaymentTotal, PendingAutoAdvance, RedeliveryFilter, StayFilter,
-    TimelineEntry,
+    ActionFilter, Attempt, AutoAdvanceBacklog, Change, ChangeNotice, ChangeSubscription,
+    ChatSearch, ContactFilter, ConversationFilter, OutboxBacklog, OutboxEntry, PaymentTotal,
+    PendingAutoAdvance, RedeliveryFilter, StayFilter, TimelineEntry,
 };
 pub use steps::{StepView, missing_reference_message};
 pub use templates::TemplateSend;

@@ -10,6 +10,7 @@
 //! macro, so a query can only differ between backends on purpose.
 
 pub mod backup;
+mod changes;
 pub mod copy;
 mod error;
 mod postgres;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use changes::{Change, ChangeNotice, ChangeSubscription};
 pub use error::StoreError;
 pub use repos::agents::Agents;
 pub use repos::ai::AiStore;
@@ -67,6 +69,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// What committed writes change from now on, on this server and (PostgreSQL) on
+    /// every other server of the database.
+    fn changes(&self) -> ChangeSubscription;
 
     /// Closes every connection, waiting for those in use to be returned.
     async fn close(&self);

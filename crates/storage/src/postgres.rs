@@ -11,6 +11,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Column, PgConnection, PgPool, Postgres, Row as _, TypeInfo, ValueRef};
 use uuid::Uuid;
 
+use crate::changes::{CHANNEL, Change, ChangeFeed, ChangeSubscription, Touched};
 use crate::repos::{
     agents, ai, board, contacts, conversations, delivery, labels, leads, memberships, messages,
     organizations, scenarios, search_text, sessions, steps, timeline, tokens,
@@ -30,6 +31,9 @@ const FOLD_LOCK: i64 = 0x7365_6172_6368;
 
 pub(crate) struct PgStore {
     pool: PgPool,
+    /// What the server's one listener hears of committed changes, from every server.
+    feed: ChangeFeed,
+    listening: std::sync::Once,
 }
 
 impl PgStore {
@@ -40,7 +44,59 @@ impl PgStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            feed: ChangeFeed::default(),
+            listening: std::sync::Once::new(),
+        })
+    }
+}
+
+/// Hears every server's change notices and tells this server's subscribers. A lost
+/// connection may have lost notices: subscribers are told to re-read, and it listens again.
+async fn listen_for_changes(pool: PgPool, feed: ChangeFeed) {
+    let mut connected = false;
+    loop {
+        let listener = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match listener.await {
+            Ok(listener) => listener,
+            Err(error) => {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(%error, "cannot listen for change notices; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if connected {
+            feed.resync();
+        }
+        connected = true;
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notice)) => feed.publish(
+                    notice
+                        .payload()
+                        .split(' ')
+                        .filter_map(Change::decode)
+                        .collect(),
+                ),
+                // The connection dropped; it reconnects on the next call.
+                Ok(None) => feed.resync(),
+                Err(error) => {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    tracing::warn!(%error, "lost the change listener; reconnecting");
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -77,12 +133,28 @@ impl Store for PgStore {
             .pool
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await?;
-        Ok(Box::new(PgTx { tx }))
+        Ok(Box::new(PgTx {
+            tx,
+            touched: Touched::default(),
+        }))
     }
 
     async fn begin_write(&self) -> Result<Box<dyn Transaction>, StoreError> {
         let tx = self.pool.begin().await?;
-        Ok(Box::new(PgTx { tx }))
+        Ok(Box::new(PgTx {
+            tx,
+            touched: Touched::default(),
+        }))
+    }
+
+    fn changes(&self) -> ChangeSubscription {
+        // Listening starts with the first subscriber: commands that never watch (the
+        // admin CLI) hold no listener connection.
+        let subscription = self.feed.subscribe();
+        self.listening.call_once(|| {
+            tokio::spawn(listen_for_changes(self.pool.clone(), self.feed.clone()));
+        });
+        subscription
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -97,17 +169,35 @@ impl Store for PgStore {
 
 pub(crate) struct PgTx {
     tx: sqlx::Transaction<'static, Postgres>,
+    touched: Touched,
 }
+
+/// How many changes one notice carries: a payload stays far under PostgreSQL's 8000 bytes.
+const CHANGES_PER_NOTICE: usize = 80;
 
 impl PgTx {
     fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx
     }
+
+    fn note_change(&mut self, change: Change) {
+        self.touched.note(change);
+    }
 }
 
 #[async_trait]
 impl Transaction for PgTx {
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        // Sent in the transaction, so listeners hear of it only if it commits.
+        let changes = self.touched.take();
+        for batch in changes.chunks(CHANGES_PER_NOTICE) {
+            let payload: Vec<String> = batch.iter().map(Change::encode).collect();
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload.join(" "))
+                .execute(&mut *self.tx)
+                .await?;
+        }
         self.tx.commit().await?;
         Ok(())
     }

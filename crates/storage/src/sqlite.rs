@@ -15,6 +15,7 @@ use rusqlite::{Connection, OpenFlags, ToSql};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::changes::{Change, ChangeFeed, ChangeSubscription, Touched};
 use crate::repos::{
     agents, ai, board, contacts, conversations, delivery, labels, leads, memberships, messages,
     organizations, scenarios, search_text, sessions, steps, timeline, tokens,
@@ -66,6 +67,8 @@ pub(crate) struct SqliteStore {
     closed: AtomicBool,
     /// Dropping it stops the checkpointer.
     _checkpointer: mpsc::Sender<()>,
+    /// Committed changes, told to live views (one process: no database notification).
+    feed: ChangeFeed,
 }
 
 impl SqliteStore {
@@ -98,6 +101,7 @@ impl SqliteStore {
             next_reader: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             _checkpointer: checkpointer,
+            feed: ChangeFeed::default(),
         })
     }
 
@@ -231,13 +235,25 @@ impl Store for SqliteStore {
     }
 
     async fn begin_read(&self) -> Result<Box<dyn Transaction>, StoreError> {
-        Ok(Box::new(SqliteTx::begin(self.reader().await?, "BEGIN")?))
+        Ok(Box::new(SqliteTx::begin(
+            self.reader().await?,
+            "BEGIN",
+            None,
+        )?))
     }
 
     async fn begin_write(&self) -> Result<Box<dyn Transaction>, StoreError> {
         self.check_open()?;
         let writer = Arc::clone(&self.writer).lock_owned().await;
-        Ok(Box::new(SqliteTx::begin(writer, "BEGIN IMMEDIATE")?))
+        Ok(Box::new(SqliteTx::begin(
+            writer,
+            "BEGIN IMMEDIATE",
+            Some(self.feed.clone()),
+        )?))
+    }
+
+    fn changes(&self) -> ChangeSubscription {
+        self.feed.subscribe()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -263,13 +279,28 @@ impl Store for SqliteStore {
 
 pub(crate) struct SqliteTx {
     conn: OwnedMutexGuard<Connection>,
+    touched: Touched,
+    /// Where a write transaction tells its changes once committed.
+    feed: Option<ChangeFeed>,
 }
 
 impl SqliteTx {
-    fn begin(conn: OwnedMutexGuard<Connection>, begin: &str) -> Result<Self, StoreError> {
+    fn begin(
+        conn: OwnedMutexGuard<Connection>,
+        begin: &str,
+        feed: Option<ChangeFeed>,
+    ) -> Result<Self, StoreError> {
         // Cached like any statement: BEGIN and COMMIT run once per request.
         conn.prepare_cached(begin)?.execute([])?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            touched: Touched::default(),
+            feed,
+        })
+    }
+
+    fn note_change(&mut self, change: Change) {
+        self.touched.note(change);
     }
 
     fn conn(&mut self) -> &mut Connection {
@@ -291,6 +322,9 @@ impl Drop for SqliteTx {
 impl Transaction for SqliteTx {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         self.conn().prepare_cached("COMMIT")?.execute([])?;
+        if let Some(feed) = &self.feed {
+            feed.publish(self.touched.take());
+        }
         Ok(())
     }
 }

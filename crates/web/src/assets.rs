@@ -14,11 +14,14 @@ pub(crate) const SORTABLE: &[u8] = include_bytes!("../static/vendor/Sortable-1.1
 const SORTABLE_SHA256: &str = "bf4241bc73fef7f11c59a283a69fe8051cdd31c6d8ff5a2b9ba219e7831fcf76";
 /// Drag and drop on the board, on top of its forms.
 pub(crate) const BOARD_JS: &[u8] = include_bytes!("../static/board.js");
+/// Live updates of a conversation page.
+pub(crate) const CONVERSATION_JS: &[u8] = include_bytes!("../static/conversation.js");
 
 pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     let body = match name.as_str() {
         "Sortable-1.15.7.min.js" => SORTABLE,
         "board.js" => BOARD_JS,
+        "conversation.js" => CONVERSATION_JS,
         _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
     };
     (

@@ -9,6 +9,7 @@
 //! cookie from another site are refused (`Sec-Fetch-Site`, else `Origin` against `Host`).
 
 mod assets;
+mod live;
 mod pages;
 mod session;
 
@@ -20,6 +21,9 @@ pub use session::COOKIE;
 
 /// The UI's routes, to merge into the server's router.
 pub fn router(core: Stagecoach) -> Router {
+    // Live pages hear the store's changes; with PostgreSQL that starts this server's
+    // listener, which is best listening before the first page opens.
+    drop(core.changes());
     Router::new()
         .route("/ui", get(pages::home))
         .route("/ui/", get(pages::home))
@@ -37,6 +41,7 @@ pub fn router(core: Stagecoach) -> Router {
         .route("/ui/scenarios/{id}/rename", post(pages::rename_scenario))
         .route("/ui/scenarios/{id}/delete", post(pages::delete_scenario))
         .route("/ui/scenarios/{id}", get(pages::board))
+        .route("/ui/scenarios/{id}/live", get(live::board_events))
         .route(
             "/ui/scenarios/{id}/steps",
             get(pages::steps).post(pages::create_step),
@@ -50,8 +55,13 @@ pub fn router(core: Stagecoach) -> Router {
         .route("/ui/steps/{id}/delete", post(pages::delete_step))
         .route("/ui/steps/{id}/preview", get(pages::preview))
         .route("/ui/conversations/{id}", get(pages::conversation))
+        .route(
+            "/ui/conversations/{id}/live",
+            get(live::conversation_events),
+        )
         .route("/ui/conversations/{id}/move", post(pages::move_card))
         .route("/ui/conversations/{id}/messages", post(pages::send_message))
         .route("/ui/conversations/{id}/ai", post(pages::set_ai))
+        .layer(axum::Extension(std::sync::Arc::new(live::Live::default())))
         .with_state(core)
 }

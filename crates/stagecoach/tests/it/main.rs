@@ -16,6 +16,7 @@ mod docs;
 mod engine;
 mod health;
 mod inbox;
+mod live;
 mod metrics;
 mod model;
 mod openapi;

@@ -107,6 +107,16 @@ pub trait Board {
         scenario: ScenarioId,
         filter: &ChatSearch,
     ) -> Result<Vec<(StepId, String, i64)>, StoreError>;
+    /// The active links in the scenario, matching `filter`, of these conversations and of
+    /// the conversations of these contacts.
+    async fn board_links_of(
+        &mut self,
+        org: OrganizationId,
+        scenario: ScenarioId,
+        filter: &ChatSearch,
+        conversations: &[ConversationId],
+        contacts: &[stagecoach_domain::ids::ContactId],
+    ) -> Result<Vec<ScenarioLink>, StoreError>;
     /// The pending auto-advances of these conversations.
     async fn pending_auto_advances(
         &mut self,
@@ -351,6 +361,7 @@ macro_rules! impl_board {
                 &mut self,
                 l: &stagecoach_domain::conversation::ScenarioLink,
             ) -> Result<(), $crate::StoreError> {
+                self.note_change($crate::changes::Change::Conversation(l.organization_id, l.conversation_id));
                 $crate::repos::board::upsert_link(l).execute(self.conn()).await?;
                 $crate::repos::conversations::refresh_open_assignments(self.conn(), l.conversation_id.0)
                     .await
@@ -410,6 +421,39 @@ macro_rules! impl_board {
                     .into_iter()
                     .map(|(id, currency, total)| (stagecoach_domain::ids::StepId(id), currency, total))
                     .collect())
+            }
+
+            async fn board_links_of(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                scenario: stagecoach_domain::ids::ScenarioId,
+                filter: &$crate::repos::conversations::ChatSearch,
+                conversations: &[stagecoach_domain::ids::ConversationId],
+                contacts: &[stagecoach_domain::ids::ContactId],
+            ) -> Result<Vec<stagecoach_domain::conversation::ScenarioLink>, $crate::StoreError> {
+                if conversations.is_empty() && contacts.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = $crate::sql::QueryBuilder::new("SELECT l.* FROM scenario_links l");
+                $crate::repos::board::push_board_where!(qb, org, scenario, None, false, filter, $text_match);
+                qb.push(" AND (");
+                if !conversations.is_empty() {
+                    qb.push("l.conversation_id IN ");
+                    $crate::repos::push_list!(qb, conversations.iter().map(|c| c.0));
+                }
+                if !contacts.is_empty() {
+                    if !conversations.is_empty() {
+                        qb.push(" OR ");
+                    }
+                    qb.push("l.conversation_id IN (SELECT w.id FROM conversations w WHERE w.organization_id = ")
+                        .push_bind(org.0)
+                        .push(" AND w.contact_id IN ");
+                    $crate::repos::push_list!(qb, contacts.iter().map(|c| c.0));
+                    qb.push(")");
+                }
+                qb.push(")");
+                let rows: Vec<$crate::repos::board::LinkRow> = qb.build_query_as().fetch_all(self.conn()).await?;
+                rows.into_iter().map(|r| r.into_domain()).collect()
             }
 
             async fn pending_auto_advances(
@@ -535,6 +579,7 @@ macro_rules! impl_board {
                 p: &$crate::repos::board::PendingAutoAdvance,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
+                self.note_change($crate::changes::Change::Conversation(p.organization_id, p.conversation_id));
                 // One statement: a conversation's pending auto-advance is replaced whole.
                 $crate::sql::query(
                     "INSERT INTO auto_advances (conversation_id, organization_id, link_id, stay_id, step_id, \

@@ -240,6 +240,7 @@ macro_rules! impl_contacts {
                 &mut self,
                 c: &stagecoach_domain::contact::Contact,
             ) -> Result<(), $crate::StoreError> {
+                self.note_change($crate::changes::Change::Contact(c.organization_id, c.id));
                 $crate::sql::query(
                     "UPDATE contacts SET first_name = $3, last_name = $4, phone = $5, email = $6, \
                      external_id = $7, picture = $8, metadata = $9, updated_at = $10, lead_key = $11, \

@@ -721,6 +721,7 @@ macro_rules! impl_conversations {
                 &mut self,
                 c: &stagecoach_domain::conversation::Conversation,
             ) -> Result<(), $crate::StoreError> {
+                self.note_change($crate::changes::Change::Conversation(c.organization_id, c.id));
                 $crate::sql::query(
                     "INSERT INTO conversations (id, organization_id, contact_id, channel, title, status, \
                      priority, ai_enabled, agent_id, crm_data, contact_fields_to_collect, last_inbound_at, \
@@ -753,6 +754,7 @@ macro_rules! impl_conversations {
                 c: &stagecoach_domain::conversation::Conversation,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
+                self.note_change($crate::changes::Change::Conversation(c.organization_id, c.id));
                 $crate::repos::conversations::write_conversation(self.conn(), None, c, &[], now).await
             }
 
@@ -763,6 +765,7 @@ macro_rules! impl_conversations {
                 links: &[$crate::repos::conversations::LinkWrite<'_>],
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
+                self.note_change($crate::changes::Change::Conversation(c.organization_id, c.id));
                 $crate::repos::conversations::write_conversation(self.conn(), Some(stored), c, links, now).await
             }
 
@@ -878,6 +881,7 @@ macro_rules! impl_conversations {
                 org: stagecoach_domain::ids::OrganizationId,
                 id: stagecoach_domain::ids::ConversationId,
             ) -> Result<bool, $crate::StoreError> {
+                self.note_change($crate::changes::Change::Conversation(org, id));
                 let done = $crate::sql::query("DELETE FROM conversations WHERE organization_id = $1 AND id = $2")
                     .bind(org.0)
                     .bind(id.0)

@@ -274,6 +274,7 @@ macro_rules! impl_leads {
                 &mut self,
                 a: &stagecoach_domain::leads::actions::LeadAction,
             ) -> Result<(), $crate::StoreError> {
+                self.note_change($crate::changes::Change::Contact(a.organization_id, a.contact_id));
                 let p = a.payment.as_ref();
                 $crate::sql::query(
                     "INSERT INTO lead_actions (id, organization_id, contact_id, kind, type_code, fields, \
@@ -324,13 +325,19 @@ macro_rules! impl_leads {
                 status: stagecoach_domain::leads::actions::PaymentStatus,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                $crate::sql::query("UPDATE lead_actions SET status = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2")
-                    .bind(org.0)
-                    .bind(id.0)
-                    .bind(status.as_str())
-                    .bind($crate::rows::millis(now))
-                    .execute(self.conn())
-                    .await?;
+                let contact: Option<uuid::Uuid> = $crate::sql::query_scalar(
+                    "UPDATE lead_actions SET status = $3, updated_at = $4 WHERE organization_id = $1 AND id = $2 \
+                     RETURNING contact_id",
+                )
+                .bind(org.0)
+                .bind(id.0)
+                .bind(status.as_str())
+                .bind($crate::rows::millis(now))
+                .fetch_optional(self.conn())
+                .await?;
+                if let Some(contact) = contact {
+                    self.note_change($crate::changes::Change::Contact(org, stagecoach_domain::ids::ContactId(contact)));
+                }
                 Ok(())
             }
 

@@ -108,6 +108,7 @@ macro_rules! impl_messages {
                 &mut self,
                 m: &stagecoach_domain::conversation::Message,
             ) -> Result<(), $crate::StoreError> {
+                self.note_change($crate::changes::Change::Conversation(m.organization_id, m.conversation_id));
                 $crate::sql::query(
                     "INSERT INTO messages (id, organization_id, conversation_id, direction, text, \
                      attachments, external_id, channel, status, created_at, author) \
@@ -136,17 +137,20 @@ macro_rules! impl_messages {
                 status: &str,
                 external_id: Option<&str>,
             ) -> Result<bool, $crate::StoreError> {
-                let done = $crate::sql::query(
+                let conversation: Option<uuid::Uuid> = $crate::sql::query_scalar(
                     "UPDATE messages SET status = $3, external_id = COALESCE($4, external_id) \
-                     WHERE organization_id = $1 AND id = $2",
+                     WHERE organization_id = $1 AND id = $2 RETURNING conversation_id",
                 )
                 .bind(org.0)
                 .bind(id.0)
                 .bind(status)
                 .bind(external_id)
-                .execute(self.conn())
+                .fetch_optional(self.conn())
                 .await?;
-                Ok(done.rows_affected() == 1)
+                if let Some(conversation) = conversation {
+                    self.note_change($crate::changes::Change::Conversation(org, stagecoach_domain::ids::ConversationId(conversation)));
+                }
+                Ok(conversation.is_some())
             }
 
             async fn find_message_by_external_id(

@@ -338,6 +338,7 @@ macro_rules! impl_timeline {
                 if events.is_empty() {
                     return Ok(());
                 }
+                self.note_change($crate::changes::Change::Conversation(org, conversation));
                 let label = actor.label();
                 let mut qb = $crate::sql::QueryBuilder::new(
                     "INSERT INTO timeline_events (id, organization_id, conversation_id, kind, actor, data, created_at) ",

@@ -1,5 +1,7 @@
 //! A scenario's board, and moving cards on it.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -7,9 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use stagecoach_app::{
-    AppError, BoardRequest, BoardView, ChatSearch, Principal, Stagecoach, StepRef,
-};
+use stagecoach_app::{AppError, BoardRequest, ChatSearch, Principal, Stagecoach, StepRef};
 use stagecoach_domain::ValidationError;
 use stagecoach_domain::enums::{ConversationStatus, Priority};
 use stagecoach_domain::error::Errors;
@@ -35,6 +35,8 @@ pub(crate) struct CardView {
     pub(crate) tags: Vec<String>,
     pub(crate) assignees: Vec<String>,
     pub(crate) in_step: String,
+    /// Where the card sorts in its column (when it joined the board), for live updates.
+    pub(crate) order: i64,
     /// The start of the last message, and how long ago it came.
     pub(crate) last_message: Option<(String, String)>,
     /// The next auto-advance: when (RFC 3339, for the countdown script) and how soon.
@@ -46,7 +48,7 @@ struct ColumnView {
     name: String,
     count: i64,
     /// Open (pending or processing) payments of the step's conversations, per currency.
-    open_payments: Vec<String>,
+    open_payments: String,
     cards: Vec<CardView>,
     /// The link that shows more of this column's cards, when there are more.
     more: Option<String>,
@@ -118,7 +120,7 @@ pub(crate) struct BoardQuery {
 
 impl BoardQuery {
     /// The filter's search, or which field is wrong.
-    fn search(&self) -> Result<ChatSearch, AppError> {
+    pub(crate) fn search(&self) -> Result<ChatSearch, AppError> {
         let mut errors = Errors::default();
         let mut search = ChatSearch::default();
         let text = self.q.trim();
@@ -159,7 +161,7 @@ impl BoardQuery {
     }
 
     /// The filter alone, as a query string (empty when there is no filter).
-    fn filter_query(&self) -> String {
+    pub(crate) fn filter_query(&self) -> String {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         for (name, value) in [
             ("q", &self.q),
@@ -176,7 +178,10 @@ impl BoardQuery {
     }
 }
 
-pub(crate) fn card_view(card: &stagecoach_app::BoardViewCard, view: &BoardView) -> CardView {
+pub(crate) fn card_view(
+    card: &stagecoach_app::BoardViewCard,
+    member_names: &HashMap<MembershipId, String>,
+) -> CardView {
     let conversation = &card.conversation;
     CardView {
         conversation_id: conversation.id.to_string(),
@@ -189,13 +194,14 @@ pub(crate) fn card_view(card: &stagecoach_app::BoardViewCard, view: &BoardView) 
             .assignees
             .iter()
             .map(|id| {
-                view.member_names
+                member_names
                     .get(id)
                     .cloned()
                     .unwrap_or_else(|| "a former member".into())
             })
             .collect(),
         in_step: since(card.link.updated_at),
+        order: card.link.created_at.timestamp_millis(),
         last_message: card.last_message.as_ref().map(|m| {
             let text = m.text.trim();
             let mut preview: String = text.chars().take(PREVIEW_CHARS).collect();
@@ -210,14 +216,70 @@ pub(crate) fn card_view(card: &stagecoach_app::BoardViewCard, view: &BoardView) 
     }
 }
 
-/// The open payments of a column, formatted per currency.
-fn payments_shown(sums: &[(String, i64)]) -> Vec<String> {
-    sums.iter()
+/// The open payments of a column, formatted per currency, on one line (empty when there
+/// are none or the caller may not see them).
+pub(crate) fn payments_line(sums: Option<&[(String, i64)]>) -> String {
+    sums.unwrap_or_default()
+        .iter()
         .map(|(code, hundredths)| {
             let amount = stagecoach_domain::leads::money::format_amount(*hundredths, code);
             format!("{code} {amount}")
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// One card rendered alone, as a live update sends it.
+#[derive(Template)]
+#[template(path = "ui/card_fragment.html")]
+struct CardFragmentPage<'a> {
+    card: CardView,
+    column_id: String,
+    scenario_id: &'a str,
+    filter_query: &'a str,
+    targets: &'a [Choice],
+}
+
+/// What every card of a board shares, to render changed cards one by one.
+pub(crate) struct CardFragment {
+    scenario_id: String,
+    filter_query: String,
+    targets: Vec<Choice>,
+}
+
+impl CardFragment {
+    pub(crate) fn new(
+        scenario: ScenarioId,
+        query: &BoardQuery,
+        columns: &[stagecoach_app::BoardColumn],
+    ) -> Self {
+        CardFragment {
+            scenario_id: scenario.to_string(),
+            filter_query: query.filter_query(),
+            targets: columns
+                .iter()
+                .map(|c| Choice {
+                    value: c.step.id.to_string(),
+                    label: c.step.settings.name.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn render(
+        &self,
+        card: &stagecoach_app::BoardViewCard,
+        member_names: &HashMap<MembershipId, String>,
+    ) -> String {
+        let fragment = CardFragmentPage {
+            card: card_view(card, member_names),
+            column_id: card.link.step_id.to_string(),
+            scenario_id: &self.scenario_id,
+            filter_query: &self.filter_query,
+            targets: &self.targets,
+        };
+        fragment.render().unwrap_or_default()
+    }
 }
 
 async fn render_board(
@@ -268,12 +330,12 @@ async fn render_board(
                 id: step.id.to_string(),
                 name: step.settings.name.clone(),
                 count: column.count,
-                open_payments: column
-                    .open_payments
-                    .as_deref()
-                    .map(payments_shown)
-                    .unwrap_or_default(),
-                cards: column.cards.iter().map(|c| card_view(c, &view)).collect(),
+                open_payments: payments_line(column.open_payments.as_deref()),
+                cards: column
+                    .cards
+                    .iter()
+                    .map(|c| card_view(c, &view.member_names))
+                    .collect(),
                 more,
             }
         })

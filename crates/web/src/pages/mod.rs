@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use stagecoach_app::{AppError, Principal};
 use stagecoach_domain::scope::{Requirement, Scope};
 
-pub(crate) use board::{board, move_card};
+pub(crate) use board::{BoardQuery, CardFragment, board, move_card, payments_line};
 pub(crate) use conversation::{conversation, send_message, set_ai};
 pub(crate) use login::{login, login_link_page, login_page, login_with_link, logout};
 pub(crate) use scenarios::{create_scenario, delete_scenario, rename_scenario, scenarios};

@@ -110,3 +110,19 @@ test("the keyboard moves a card with its Move to… form", async () => {
   assert.equal(await stepOf(conversation), steps[2]);
   await page.close();
 });
+
+test("a move made through the API appears on an open board without reload", async () => {
+  const { scenario, steps, conversation } = await board("Live");
+  const page = await signedIn();
+  await page.goto(`${server.base}/ui/scenarios/${scenario}`);
+  await page.locator(".board[data-live-ready=true]").waitFor();
+  let reloaded = false;
+  page.on("load", () => { reloaded = true; });
+  await server.api("POST", "/crm/step/move", { conversationId: conversation, destStepId: steps[2] });
+  const card = `#step-${steps[2]} .card[data-conversation-id="${conversation}"]`;
+  await page.locator(card).waitFor({ timeout: 5000 });
+  assert.equal(await page.locator(`#step-${steps[0]} .card`).count(), 0, "gone from New");
+  assert.equal(await page.textContent(`#step-${steps[2]} .count`), "1");
+  assert.equal(reloaded, false, "no reload");
+  await page.close();
+});
