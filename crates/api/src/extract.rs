@@ -91,9 +91,21 @@ pub(crate) async fn query<T: DeserializeOwned + Send>(
     axum::extract::Query::<T>::from_request_parts(parts, state)
         .await
         .map(|axum::extract::Query(value)| value)
-        .map_err(|rejection| Rejection::Malformed {
-            field: None,
-            message: rejection.body_text(),
+        .map_err(|rejection| {
+            let text = rejection.body_text();
+            let said = text
+                .strip_prefix("Failed to deserialize query string: ")
+                .unwrap_or(&text);
+            match named_by_message(".", said) {
+                Some((field, message)) => Rejection::Malformed {
+                    field: Some(field),
+                    message,
+                },
+                None => Rejection::Malformed {
+                    field: None,
+                    message: text,
+                },
+            }
         })
 }
 

@@ -310,6 +310,10 @@ static TABLE: &[(Method, &str, Requirement)] = &[
         "/v1/scenarios/{id}/step-order",
         write(Scenarios),
     ),
+    // Reports read the board and the payments of its leads.
+    (Method::GET, "/v1/reports/funnel", read(Scenarios)),
+    (Method::GET, "/v1/reports/time-in-step", read(Scenarios)),
+    (Method::GET, "/v1/reports/revenue", read(Leads)),
     // It writes nothing.
     (
         Method::POST,

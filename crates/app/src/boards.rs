@@ -145,7 +145,9 @@ impl Stagecoach {
 }
 
 /// What changed on a board: every column's figures, the changed cards as they are now,
-/// and the changed conversations that are no longer on it (or no longer match).
+/// and the changed conversations whose cards are no longer shown: gone from the board or
+/// the filter, or now past the first cards of their column, which is all a board shows
+/// before "Show more".
 #[derive(Debug, Clone)]
 pub struct BoardUpdate {
     /// Every column, in step order, with its figures and no cards.
@@ -156,12 +158,14 @@ pub struct BoardUpdate {
 }
 
 impl Stagecoach {
-    /// The part of a board that `changes` touched, for a view that shows it already.
+    /// The part of a board that `changes` touched, for a view that shows it already with
+    /// `cards_per_column` cards in each column.
     pub async fn board_update(
         &self,
         who: &Principal,
         scenario: ScenarioId,
         filter: &ChatSearch,
+        cards_per_column: i64,
         changes: &[Change],
     ) -> Result<BoardUpdate, AppError> {
         let org = who.organization_id;
@@ -181,9 +185,35 @@ impl Stagecoach {
         let steps = tx.list_steps(org, scenario, None).await?;
         let (counts, mut payments) =
             column_figures(tx.as_mut(), org, scenario, filter, may_read_leads).await?;
-        let links = tx
+        let mut links = tx
             .board_links_of(org, scenario, filter, &conversations, &contacts)
             .await?;
+        // A card sorts after the column's last shown card: not on the page.
+        let mut last_shown: HashMap<StepId, Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>> =
+            HashMap::new();
+        for link in &links {
+            if !last_shown.contains_key(&link.step_id) {
+                let last = tx
+                    .board(
+                        org,
+                        scenario,
+                        Some(link.step_id),
+                        false,
+                        filter,
+                        cards_per_column - 1,
+                        1,
+                    )
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|l| (l.created_at, l.id.0));
+                last_shown.insert(link.step_id, last);
+            }
+        }
+        links.retain(|l| match last_shown.get(&l.step_id) {
+            Some(Some(last)) => (l.created_at, l.id.0) <= *last,
+            _ => true,
+        });
         let shown: Vec<ConversationId> = links.iter().map(|l| l.conversation_id).collect();
         let mut gone: Vec<ConversationId> = conversations
             .iter()

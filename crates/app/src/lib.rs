@@ -27,6 +27,7 @@ mod labels;
 mod leads;
 mod operations;
 mod preview;
+mod reports;
 mod scenarios;
 mod secrets;
 mod sessions;
@@ -69,6 +70,7 @@ pub use inbound::{InboundMessage, InboundReceipt};
 pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 pub use leads::{ActionOutcome, LeadQuery, LeadWrite, Remark, lead_fields};
 pub use operations::Backlog;
+pub use reports::{ScenarioReport, StepReport};
 pub use secrets::{SecretBox, SecretError};
 pub use sessions::{
     LOGIN_LINK_LIFETIME, NewLoginLink, OpenedSession, SESSION_IDLE, SESSION_LIFETIME,
@@ -77,7 +79,7 @@ pub use sessions::{
 pub use stagecoach_storage::{
     ActionFilter, Attempt, AutoAdvanceBacklog, Change, ChangeNotice, ChangeSubscription,
     ChatSearch, ContactFilter, ConversationFilter, OutboxBacklog, OutboxEntry, PaymentTotal,
-    PendingAutoAdvance, RedeliveryFilter, StayFilter, TimelineEntry,
+    PendingAutoAdvance, RedeliveryFilter, StayFilter, StepPayments, TimelineEntry,
 };
 pub use steps::{StepView, missing_reference_message};
 pub use templates::TemplateSend;

@@ -123,7 +123,30 @@ async fn run_on(
             continue;
         }
         let maker = workloads::request_maker(workload, org.clone(), payments.clone());
+        let streams = if workload == Workload::LiveMoves {
+            Some(workloads::Streams::open(&server.base, &org, workloads::LIVE_STREAMS).await?)
+        } else {
+            None
+        };
+        // The server's CPU and the streams' events over the measured window: from the end
+        // of the warm-up on.
+        let measured_from = {
+            let (pid, warmup) = (server.pid, shape.warmup);
+            let counters = streams.as_ref().map(workloads::Streams::counters);
+            tokio::spawn(async move {
+                tokio::time::sleep(warmup).await;
+                if let Some(counters) = counters {
+                    counters.reset();
+                }
+                server::cpu_seconds_of(pid)
+            })
+        };
         let outcome = load::drive(&server.base, &org.token, shape, maker).await?;
+        let cpu_s = server.cpu_seconds() - measured_from.await?;
+        let streams = match streams {
+            Some(streams) => Some(streams.close().await),
+            None => None,
+        };
         let throughput = outcome.requests as f64 / outcome.elapsed.as_secs_f64();
         let baseline = reports
             .iter()
@@ -139,6 +162,8 @@ async fn run_on(
             ratio_to_baseline: baseline.map(|b| throughput / b),
             latency: outcome.latency,
             peak_memory_mb: megabytes(sampler.stop()),
+            server_cpu_ms_per_request: cpu_s * 1000.0 / outcome.requests.max(1) as f64,
+            streams,
         });
     }
     let memory = server.memory();

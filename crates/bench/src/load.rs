@@ -15,6 +15,8 @@ pub struct Request {
     pub method: Method,
     pub path: String,
     pub body: Option<String>,
+    /// A web UI session cookie (`name=value`), for the pages.
+    pub cookie: Option<String>,
 }
 
 impl Request {
@@ -23,6 +25,15 @@ impl Request {
             method: Method::GET,
             path: path.into(),
             body: None,
+            cookie: None,
+        }
+    }
+
+    /// A page of the web UI, as a signed-in browser asks for it.
+    pub fn page(path: impl Into<String>, cookie: &str) -> Self {
+        Self {
+            cookie: Some(cookie.to_owned()),
+            ..Self::get(path)
         }
     }
 
@@ -31,6 +42,7 @@ impl Request {
             method: Method::POST,
             path: path.into(),
             body: Some(body.to_string()),
+            cookie: None,
         }
     }
 }
@@ -127,6 +139,9 @@ pub async fn drive(
                 let mut builder = client
                     .request(request.method, format!("{base}{}", request.path))
                     .header("authorization", &token);
+                if let Some(cookie) = request.cookie {
+                    builder = builder.header("cookie", cookie);
+                }
                 if let Some(body) = request.body {
                     builder = builder
                         .header("content-type", "application/json")

@@ -38,6 +38,11 @@ pub struct WorkloadReport {
     pub latency: Latency,
     /// The highest resident memory sampled while this workload ran.
     pub peak_memory_mb: f64,
+    /// The server's CPU time (user and system) over the measured window, per request.
+    pub server_cpu_ms_per_request: f64,
+    /// The event streams that watched, for `live-moves`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streams: Option<crate::workloads::StreamsOutcome>,
 }
 
 #[derive(Debug, Serialize)]
@@ -73,7 +78,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "{:<10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8}",
+            "{:<10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>8}",
             "workload",
             "requests",
             "req/s",
@@ -83,7 +88,8 @@ impl Report {
             "p99 ms",
             "max ms",
             "errors",
-            "peak MB"
+            "peak MB",
+            "cpu ms"
         );
         for w in &self.workloads {
             let ratio = w
@@ -91,7 +97,7 @@ impl Report {
                 .map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0));
             let _ = writeln!(
                 out,
-                "{:<10} {:>9} {:>10.0} {:>8} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>7} {:>8.0}",
+                "{:<10} {:>9} {:>10.0} {:>8} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>7} {:>8.0} {:>8.3}",
                 w.name,
                 w.requests,
                 w.throughput_rps,
@@ -101,8 +107,19 @@ impl Report {
                 w.latency.p99_ms,
                 w.latency.max_ms,
                 w.errors,
-                w.peak_memory_mb
+                w.peak_memory_mb,
+                w.server_cpu_ms_per_request
             );
+            if let Some(s) = &w.streams {
+                let _ = writeln!(
+                    out,
+                    "  {} event streams heard {} board events ({:.1} per stream per second, {:.0} KB in all)",
+                    s.streams,
+                    s.events,
+                    s.events as f64 / s.streams.max(1) as f64 / self.duration_s.max(f64::EPSILON),
+                    s.bytes as f64 / 1024.0
+                );
+            }
         }
         if let Some(t) = &self.timers {
             let _ = writeln!(

@@ -42,6 +42,8 @@ pub struct Organization {
     /// `i % SCENARIOS`.
     pub conversations: Vec<Uuid>,
     pub contacts: Vec<Uuid>,
+    /// A web UI session of the token (`name=value`), for the page workloads.
+    pub ui_cookie: String,
 }
 
 /// Conversation `i`'s contact phone, as the server stores it (digits with the country
@@ -176,13 +178,35 @@ pub async fn configure(cli: &ServerBinary, server: &RunningServer) -> anyhow::Re
         }),
     )
     .await?;
+    let ui_cookie = sign_in(&server.base, &token).await?;
     Ok(Organization {
         id: org,
         token,
         scenarios,
         conversations: Vec::new(),
         contacts: Vec::new(),
+        ui_cookie,
     })
+}
+
+/// Signs in to the web UI with the token, as a browser does; returns the session cookie.
+pub async fn sign_in(base: &str, token: &str) -> anyhow::Result<String> {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?
+        .post(format!("{base}/ui/login"))
+        .header("origin", base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await?;
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("signing in to the web UI gave no session cookie")?;
+    Ok(cookie.to_owned())
 }
 
 /// Bulk-loads `count` contacts with one conversation each, every conversation in a step

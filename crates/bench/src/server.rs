@@ -103,6 +103,11 @@ impl RunningServer {
         )
     }
 
+    /// CPU time the server has used so far (user and system), in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds_of(self.pid)
+    }
+
     /// The server's resident memory now and its peak so far, in bytes.
     pub fn memory(&self) -> Memory {
         memory_of(self.pid)
@@ -171,6 +176,28 @@ fn memory_of(pid: u32) -> Memory {
         resident: field("VmRSS:"),
         peak: field("VmHWM:"),
     }
+}
+
+/// utime + stime from /proc/<pid>/stat (Linux); 0 elsewhere. Linux reports them in
+/// USER_HZ ticks, 100 per second on every architecture it supports.
+pub fn cpu_seconds_of(pid: u32) -> f64 {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name (field 2) may hold spaces; the fields after it are plain.
+    let Some((_, after_name)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / TICKS_PER_SECOND
 }
 
 fn free_port() -> anyhow::Result<u16> {

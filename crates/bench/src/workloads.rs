@@ -20,20 +20,27 @@ pub enum Workload {
     Baseline,
     Inbound,
     Move,
+    LiveMoves,
     CrmData,
     Board,
+    UiBoard,
     Search,
     Actions,
     Timers,
 }
 
+/// How many event streams watch the board during `LiveMoves`.
+pub const LIVE_STREAMS: usize = 100;
+
 impl Workload {
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 10] = [
         Workload::Baseline,
         Workload::Inbound,
         Workload::Move,
+        Workload::LiveMoves,
         Workload::CrmData,
         Workload::Board,
+        Workload::UiBoard,
         Workload::Search,
         Workload::Actions,
         Workload::Timers,
@@ -44,8 +51,10 @@ impl Workload {
             Workload::Baseline => "baseline",
             Workload::Inbound => "inbound",
             Workload::Move => "move",
+            Workload::LiveMoves => "live-moves",
             Workload::CrmData => "crm-data",
             Workload::Board => "board",
+            Workload::UiBoard => "ui-board",
             Workload::Search => "search",
             Workload::Actions => "actions",
             Workload::Timers => "timers",
@@ -60,6 +69,10 @@ impl Workload {
                 "POST /v1/messages/inbound with a trigger word: the conversation moves"
             }
             Workload::Move => "POST /crm/step/move to a random step of its scenario",
+            Workload::LiveMoves => {
+                "POST /crm/step/move within one scenario, while 100 event streams watch its board"
+            }
+            Workload::UiBoard => "GET /ui/scenarios/{id}: the board page, 8 columns of 50 cards",
             Workload::CrmData => "POST Texter /chats/{id}/crm-data, mergingMode merge",
             Workload::Board => {
                 "GET /crm/scenario/{id}/conversation: 50 cards of one step (pages 0-9)"
@@ -103,6 +116,16 @@ pub fn request_maker(
             Workload::Move => Request::post(
                 "/crm/step/move",
                 json!({"conversationId": org.conversations[i], "destStepId": scenario.steps[step]}),
+            ),
+            // Conversation `i` sits in scenario `i % SCENARIOS`: these are scenario 0's.
+            Workload::LiveMoves => Request::post(
+                "/crm/step/move",
+                json!({"conversationId": org.conversations[i - i % SCENARIOS],
+                       "destStepId": org.scenarios[0].steps[step]}),
+            ),
+            Workload::UiBoard => Request::page(
+                format!("/ui/scenarios/{}", org.scenarios[0].id),
+                &org.ui_cookie,
             ),
             Workload::CrmData => Request::post(
                 format!("/server/api/v2/chats/{}/crm-data", org.conversations[i]),
@@ -200,4 +223,96 @@ pub async fn drain_timers(
         },
         left,
     })
+}
+
+/// What the event streams of `LiveMoves` heard.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StreamsOutcome {
+    pub streams: usize,
+    /// Board events received, over all streams.
+    pub events: u64,
+    pub bytes: u64,
+}
+
+/// What the streams heard so far.
+pub struct StreamCounters {
+    events: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl StreamCounters {
+    /// Counts from now on only.
+    pub fn reset(&self) {
+        self.events.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Event streams open on a board, counting what they hear until stopped.
+pub struct Streams {
+    tasks: tokio::task::JoinSet<()>,
+    events: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+    count: usize,
+}
+
+impl Streams {
+    /// Opens `count` streams on scenario 0's board, each answered before this returns (so
+    /// each is subscribed to changes).
+    pub async fn open(base: &str, org: &Organization, count: usize) -> anyhow::Result<Streams> {
+        let events = Arc::new(AtomicU64::new(0));
+        let bytes = Arc::new(AtomicU64::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        let path = format!("{base}/ui/scenarios/{}/live", org.scenarios[0].id);
+        for _ in 0..count {
+            let client = reqwest::Client::builder().http1_only().build()?;
+            let mut response = client
+                .get(&path)
+                .header("cookie", &org.ui_cookie)
+                .send()
+                .await?;
+            anyhow::ensure!(
+                response.status().is_success(),
+                "a board event stream answered {}",
+                response.status()
+            );
+            let (events, bytes) = (events.clone(), bytes.clone());
+            tasks.spawn(async move {
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    let text = String::from_utf8_lossy(&chunk);
+                    events.fetch_add(
+                        text.matches("event: board").count() as u64,
+                        Ordering::Relaxed,
+                    );
+                }
+            });
+        }
+        Ok(Streams {
+            tasks,
+            events,
+            bytes,
+            count,
+        })
+    }
+
+    /// The counters, to start them again from another task.
+    pub fn counters(&self) -> StreamCounters {
+        StreamCounters {
+            events: self.events.clone(),
+            bytes: self.bytes.clone(),
+        }
+    }
+
+    pub async fn close(mut self) -> StreamsOutcome {
+        // What is in flight when the moves stop arrives within the feed's gathering time.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        StreamsOutcome {
+            streams: self.count,
+            events: self.events.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub mod label;
 pub mod leads;
 pub mod organization;
 pub mod patch;
+pub mod reports;
 pub mod scenario;
 pub mod scope;
 pub mod step;

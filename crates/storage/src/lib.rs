@@ -37,6 +37,7 @@ pub use repos::leads::{ActionFilter, Leads, PaymentTotal};
 pub use repos::memberships::Memberships;
 pub use repos::messages::Messages;
 pub use repos::organizations::Organizations;
+pub use repos::reports::{Reports, StepPayments};
 pub use repos::scenarios::Scenarios;
 pub use repos::sessions::{LoginLink, SessionOwner, Sessions, WebSession};
 pub use repos::steps::Steps;
@@ -97,6 +98,7 @@ pub trait Transaction:
     + Deliveries
     + AiStore
     + Sessions
+    + Reports
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::changes::{CHANNEL, Change, ChangeFeed, ChangeSubscription, Touched};
 use crate::repos::{
     agents, ai, board, contacts, conversations, delivery, labels, leads, memberships, messages,
-    organizations, scenarios, search_text, sessions, steps, timeline, tokens,
+    organizations, reports, scenarios, search_text, sessions, steps, timeline, tokens,
 };
 use crate::sql::{Executor, Kind, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
@@ -324,3 +324,4 @@ leads::impl_leads!(PgTx);
 delivery::impl_deliveries!(PgTx);
 ai::impl_ai!(PgTx);
 sessions::impl_sessions!(PgTx);
+reports::impl_reports!(PgTx);

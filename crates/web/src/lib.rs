@@ -42,6 +42,8 @@ pub fn router(core: Stagecoach) -> Router {
         .route("/ui/scenarios/{id}/delete", post(pages::delete_scenario))
         .route("/ui/scenarios/{id}", get(pages::board))
         .route("/ui/scenarios/{id}/live", get(live::board_events))
+        .route("/ui/scenarios/{id}/report", get(pages::report))
+        .route("/ui/scenarios/{id}/report.csv", get(pages::report_csv))
         .route(
             "/ui/scenarios/{id}/steps",
             get(pages::steps).post(pages::create_step),

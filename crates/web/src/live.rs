@@ -176,7 +176,13 @@ async fn run_board_feed(
             Arc::from(RESYNC)
         } else {
             match core
-                .board_update(&who, key.scenario, &search, &batch.changes)
+                .board_update(
+                    &who,
+                    key.scenario,
+                    &search,
+                    crate::pages::CARDS_PER_COLUMN,
+                    &batch.changes,
+                )
                 .await
             {
                 Ok(update) => Arc::from(render_update(&update, &key, &query).as_str()),

@@ -46,6 +46,14 @@ async fn every_workload_reports(config: BenchConfig) {
             assert!(workload.ratio_to_baseline.is_some());
         }
     }
+    let live = report
+        .workloads
+        .iter()
+        .find(|w| w.name == "live-moves")
+        .and_then(|w| w.streams)
+        .expect("live-moves reports its streams");
+    assert_eq!(live.streams, 100);
+    assert!(live.events > 0, "the streams heard the moves");
     assert!(report.table().contains("timers: 200 pending, 20 due"));
     let timers = report.timers.expect("the timers workload ran");
     assert_eq!((timers.outcome.pending, timers.outcome.due), (200, 20));

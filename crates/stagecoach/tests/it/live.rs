@@ -15,6 +15,7 @@ use crate::web::{browser, sign_in};
 backend_tests!(
     an_open_board_hears_the_cards_and_figures_a_move_changed,
     a_filtered_board_hears_a_card_leave_its_filter,
+    a_card_moved_past_the_shown_cards_leaves_the_page,
     an_open_conversation_hears_a_new_message,
     a_change_on_one_server_reaches_a_board_on_another,
 );
@@ -179,6 +180,28 @@ async fn a_filtered_board_hears_a_card_leave_its_filter(app: TestApp) {
         "the count follows the filter"
     );
     let _ = won;
+}
+
+async fn a_card_moved_past_the_shown_cards_leaves_the_page(app: TestApp) {
+    let (scenario, new, won, _first) = board_with_a_card(&app).await;
+    for _ in 0..50 {
+        let conversation = app.conversation().await;
+        app.add_to(&conversation, &won).await;
+    }
+    // The newest card of the board sorts after the 50 that Won shows.
+    let late = app.conversation().await;
+    app.add_to(&late, &new).await;
+    let cookie = sign_in(&app, &app.token).await;
+    let mut events = Events::open(&app, &cookie, &format!("/ui/scenarios/{scenario}/live")).await;
+    move_to(&app, &late, &won).await;
+    let update = events.next("board").await;
+    assert_eq!(
+        update["cards"],
+        json!([]),
+        "not rendered: the page does not show it"
+    );
+    assert_eq!(update["gone"], json!([late]), "its old card leaves New");
+    assert_eq!(count_of(&update, &won["id"]), 51);
 }
 
 async fn an_open_conversation_hears_a_new_message(app: TestApp) {

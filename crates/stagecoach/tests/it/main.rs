@@ -20,6 +20,7 @@ mod live;
 mod metrics;
 mod model;
 mod openapi;
+mod reports;
 mod retention;
 mod scenarios;
 mod schema;

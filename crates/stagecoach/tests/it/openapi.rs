@@ -108,6 +108,9 @@ async fn parameters_are_documented_where_the_server_reads_them(app: TestApp) {
         "get /server/api/v2/messages/chat/{chatId} beforeTime",
         "get /server/api/v2/messages/chat/{chatId} beforeId",
         "post /webhooks/zapi/{channelId} token",
+        "get /v1/reports/funnel scenarioId",
+        "get /v1/reports/time-in-step scenarioId",
+        "get /v1/reports/revenue scenarioId",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -134,6 +137,17 @@ async fn parameters_are_documented_where_the_server_reads_them(app: TestApp) {
         assert!(
             fields_named(&body).iter().any(|f| f == field),
             "{method} {path}: {body}"
+        );
+    }
+    for report in ["funnel", "time-in-step", "revenue"] {
+        let (status, body) = app
+            .call(Method::GET, &format!("/v1/reports/{report}"), None)
+            .await;
+        crate::support::assert_native_error(
+            status,
+            &body,
+            StatusCode::BAD_REQUEST,
+            &["scenarioId"],
         );
     }
     // And the optional query parameters are read from the query string.

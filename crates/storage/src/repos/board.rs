@@ -404,17 +404,26 @@ macro_rules! impl_board {
                 scenario: stagecoach_domain::ids::ScenarioId,
                 filter: &$crate::repos::conversations::ChatSearch,
             ) -> Result<Vec<(stagecoach_domain::ids::StepId, String, i64)>, $crate::StoreError> {
+                // Driven from the open payments (few, found by lead_actions_payments), not
+                // from every card of the board: contact, then its conversations, then their
+                // cards on this board. A payment counts once per step.
                 let mut qb = $crate::sql::QueryBuilder::new(
-                    "SELECT c.step_id, a.currency, CAST(SUM(a.amount_hundredths) AS BIGINT) FROM \
-                     (SELECT DISTINCT l.step_id, w.contact_id FROM scenario_links l \
-                     JOIN conversations w ON w.id = l.conversation_id",
+                    "SELECT p.step_id, p.currency, CAST(SUM(p.amount) AS BIGINT) FROM \
+                     (SELECT DISTINCT a.id, l.step_id, a.currency, a.amount_hundredths AS amount \
+                     FROM lead_actions a \
+                     JOIN conversations v ON v.organization_id = a.organization_id AND v.contact_id = a.contact_id \
+                     JOIN scenario_links l ON l.conversation_id = v.id",
                 );
-                $crate::repos::board::push_board_where!(qb, org, scenario, None, false, filter, $text_match);
-                qb.push(") c JOIN lead_actions a ON a.organization_id = ")
+                $crate::repos::conversations::push_chat_search!(qb, org, filter, $text_match);
+                qb.push(" AND l.scenario_id = ")
+                    .push_bind(scenario.0)
+                    .push(" AND l.available = ")
+                    .push_bind(true)
+                    .push(" AND a.organization_id = ")
                     .push_bind(org.0)
                     .push(
-                        " AND a.contact_id = c.contact_id AND a.kind = 'PAYMENT' \
-                         AND a.status IN ('PENDING', 'PROCESSING') GROUP BY c.step_id, a.currency",
+                        " AND a.kind = 'PAYMENT' AND a.status IN ('PENDING', 'PROCESSING')) p \
+                         GROUP BY p.step_id, p.currency",
                     );
                 let rows: Vec<(uuid::Uuid, String, i64)> = qb.build_query_as().fetch_all(self.conn()).await?;
                 Ok(rows

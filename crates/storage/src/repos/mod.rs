@@ -13,6 +13,7 @@ pub mod leads;
 pub mod memberships;
 pub mod messages;
 pub mod organizations;
+pub mod reports;
 pub mod scenarios;
 pub(crate) mod search_text;
 pub mod sessions;

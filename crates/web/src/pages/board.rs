@@ -20,7 +20,7 @@ use super::{contact_label, failure, page, refusal, write_refusal};
 use crate::session::SignedIn;
 
 /// How many cards a column shows at first, and how many more each "Show more" adds.
-const CARDS_PER_COLUMN: i64 = 50;
+pub(crate) const CARDS_PER_COLUMN: i64 = 50;
 /// The most cards one column shows.
 const MOST_CARDS: i64 = 1000;
 /// How much of the last message a card shows.

@@ -3,6 +3,7 @@
 mod board;
 mod conversation;
 mod login;
+mod reports;
 mod scenarios;
 mod steps;
 
@@ -12,9 +13,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use stagecoach_app::{AppError, Principal};
 use stagecoach_domain::scope::{Requirement, Scope};
 
-pub(crate) use board::{BoardQuery, CardFragment, board, move_card, payments_line};
+pub(crate) use board::{
+    BoardQuery, CARDS_PER_COLUMN, CardFragment, board, move_card, payments_line,
+};
 pub(crate) use conversation::{conversation, send_message, set_ai};
 pub(crate) use login::{login, login_link_page, login_page, login_with_link, logout};
+pub(crate) use reports::{report, report_csv};
 pub(crate) use scenarios::{create_scenario, delete_scenario, rename_scenario, scenarios};
 pub(crate) use steps::{
     create_step, delete_step, edit_step, new_step, preview, reorder, save_step, steps,

@@ -8,6 +8,7 @@ pub(crate) mod error;
 mod extract;
 mod leads;
 mod messages;
+mod reports;
 mod steps;
 mod webhooks;
 
@@ -50,4 +51,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ai::list_turns))
         .routes(routes!(steps::reorder))
         .routes(routes!(steps::preview_entry))
+        .routes(routes!(reports::funnel))
+        .routes(routes!(reports::time_in_step))
+        .routes(routes!(reports::revenue))
 }
