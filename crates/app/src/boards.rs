@@ -292,6 +292,34 @@ async fn column_figures(
     Ok((counts, Some(by_step)))
 }
 
+/// These conversations by id, and their contacts by id: one query each.
+pub(crate) async fn conversations_with_contacts(
+    tx: &mut dyn Transaction,
+    org: OrganizationId,
+    ids: &[ConversationId],
+) -> Result<
+    (
+        HashMap<ConversationId, Conversation>,
+        HashMap<ContactId, Contact>,
+    ),
+    AppError,
+> {
+    let conversations: HashMap<_, _> = tx
+        .get_conversations(org, ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let contact_ids: Vec<_> = conversations.values().map(|c| c.contact_id).collect();
+    let contacts = tx
+        .get_contacts(org, &contact_ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    Ok((conversations, contacts))
+}
+
 /// The cards of these links, in their order, with one query per kind for all of them.
 /// A link whose conversation is gone is left out.
 async fn assemble_cards(
@@ -300,19 +328,7 @@ async fn assemble_cards(
     links: Vec<ScenarioLink>,
 ) -> Result<Vec<BoardViewCard>, AppError> {
     let ids: Vec<ConversationId> = links.iter().map(|l| l.conversation_id).collect();
-    let mut conversations: HashMap<_, _> = tx
-        .get_conversations(org, &ids)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
-    let contact_ids: Vec<_> = conversations.values().map(|c| c.contact_id).collect();
-    let contacts: HashMap<_, _> = tx
-        .get_contacts(org, &contact_ids)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
+    let (mut conversations, contacts) = conversations_with_contacts(tx, org, &ids).await?;
     let mut last_messages: HashMap<_, _> = tx
         .latest_message_of_each(org, &ids)
         .await?

@@ -212,19 +212,8 @@ impl Stagecoach {
         let steps = tx.list_steps(org, scenario.id, None).await?;
         // One query per kind for the whole page, not per card.
         let conversation_ids: Vec<_> = links.iter().map(|l| l.conversation_id).collect();
-        let mut conversations: HashMap<_, _> = tx
-            .get_conversations(org, &conversation_ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-        let contact_ids: Vec<_> = conversations.values().map(|c| c.contact_id).collect();
-        let contacts: HashMap<_, _> = tx
-            .get_contacts(org, &contact_ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
+        let (mut conversations, contacts) =
+            crate::boards::conversations_with_contacts(tx.as_mut(), org, &conversation_ids).await?;
         let mut agents: HashMap<AgentId, Option<Agent>> = HashMap::new();
         let mut views: HashMap<StepId, Arc<crate::StepView>> = HashMap::new();
         let mut cards = Vec::with_capacity(links.len());

@@ -638,8 +638,20 @@ async fn a_sign_in_link_opens_a_member_session_once(app: TestApp) {
         .find(|e| e["type"] == "step_entered")
         .unwrap();
     assert_eq!(moved["actor"], format!("member:{member}"));
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        &format!("/ui/conversations/{conversation}/messages"),
+        &[("text", "Hello from a member")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, page) = get(&app, &cookie, &format!("/ui/conversations/{conversation}")).await;
     assert!(page.contains("by member Member"), "named: {page}");
+    assert!(
+        page.contains("<div class=\"meta\">Member · "),
+        "the message's author by name: {page}"
+    );
 
     // A user member works conversations but does not edit the pipeline.
     let (status, page) = post_form(&app, &cookie, "/ui/scenarios", &[("name", "Nope")]).await;

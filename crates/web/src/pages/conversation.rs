@@ -117,7 +117,14 @@ async fn render_conversation(
                     by: if inbound {
                         "contact".into()
                     } else {
-                        m.author.unwrap_or_else(|| "business".into())
+                        // `member:<id>`, `ai:<id>`: the name when it is known.
+                        match m.author {
+                            Some(author) => author
+                                .split_once(':')
+                                .and_then(|(_, id)| names.get(id).cloned())
+                                .unwrap_or(author),
+                            None => "business".into(),
+                        }
                     },
                     at: when(m.created_at),
                     status: m.status,

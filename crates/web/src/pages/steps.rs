@@ -647,11 +647,9 @@ pub(crate) async fn new_step(
     if let Some(refused) = refusal(who, Scope::write(Area::Scenarios)) {
         return refused;
     }
-    let Some(scenario) = ScenarioId::parse(&id) else {
-        return failure(&AppError::not_found(
-            stagecoach_app::Entity::Scenario,
-            "scenarioId",
-        ));
+    let scenario = match core.get_scenario(who, ScenarioId::parse(&id)).await {
+        Ok(scenario) => scenario.id,
+        Err(error) => return failure(&error),
     };
     render_step_form(
         &core,
@@ -705,11 +703,9 @@ pub(crate) async fn create_step(
     if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Scenarios)) {
         return refused;
     }
-    let Some(scenario) = ScenarioId::parse(&id) else {
-        return failure(&AppError::not_found(
-            stagecoach_app::Entity::Scenario,
-            "scenarioId",
-        ));
+    let scenario = match core.get_scenario(who, ScenarioId::parse(&id)).await {
+        Ok(scenario) => scenario.id,
+        Err(error) => return failure(&error),
     };
     let form = StepForm::parse(&body);
     let saved = match form.settings() {
