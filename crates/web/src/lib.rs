@@ -64,6 +64,11 @@ pub fn router(core: Stagecoach) -> Router {
         .route("/ui/conversations/{id}/move", post(pages::move_card))
         .route("/ui/conversations/{id}/messages", post(pages::send_message))
         .route("/ui/conversations/{id}/ai", post(pages::set_ai))
+        .route("/ui/conversations/{id}/fields", post(pages::change_fields))
+        .route(
+            "/ui/conversations/{id}/crm-data",
+            post(pages::update_crm_data),
+        )
         .layer(axum::Extension(std::sync::Arc::new(live::Live::default())))
         .with_state(core)
 }

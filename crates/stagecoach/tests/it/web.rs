@@ -17,6 +17,7 @@ backend_tests!(
     columns_sum_open_payments_and_load_more_cards,
     board_filters_narrow_cards_and_their_figures,
     a_sign_in_link_opens_a_member_session_once,
+    the_conversation_page_changes_its_fields_and_crm_data,
 );
 
 /// A client that follows no redirects, so tests see them.
@@ -682,4 +683,81 @@ async fn a_sign_in_link_opens_a_member_session_once(app: TestApp) {
         app.core.create_login_link(other_org, other).await.is_err(),
         "a link is for a member of the organization named"
     );
+}
+
+async fn the_conversation_page_changes_its_fields_and_crm_data(app: TestApp) {
+    let inbound = app.inbound_on("whatsapp", "+55 11 91111-0001", "oi").await;
+    let conversation = inbound["conversationId"].as_str().unwrap().to_owned();
+    let contact = inbound["contactId"].as_str().unwrap().to_owned();
+    let ana = app.member(app.org, "ana@fields.example").await.to_string();
+    let cookie = sign_in(&app, &app.token).await;
+    let path = format!("/ui/conversations/{conversation}");
+    let fields = format!("{path}/fields");
+    for form in [
+        vec![("status", "HUMAN_REQUESTED")],
+        vec![("priority", "HIGH")],
+        vec![("add", "vip")],
+        vec![("add", "late")],
+        vec![("remove", "vip")],
+        vec![("member", ana.as_str())],
+    ] {
+        let (status, page) = post_form(&app, &cookie, &fields, &form).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{form:?}: {page}");
+    }
+    let state = app.state_of(&conversation).await;
+    assert_eq!(state["status"], "HUMAN_REQUESTED");
+    assert_eq!(state["priority"], "HIGH");
+    assert_eq!(state["tags"], json!(["late"]));
+    assert_eq!(state["assignees"], json!([ana]));
+    let (_, page) = get(&app, &cookie, &path).await;
+    assert!(page.contains("Member") && page.contains(">late<"), "{page}");
+    let (status, _) = post_form(&app, &cookie, &fields, &[("member", "")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(app.state_of(&conversation).await["assignees"], json!([]));
+    let (status, page) = post_form(&app, &cookie, &fields, &[("priority", "URGENT")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("priority"), "{page}");
+
+    // CRM data in lodash's modes; what is not a JSON object is refused, naming data.
+    let crm = format!("{path}/crm-data");
+    for (mode, data) in [
+        ("merge", r#"{"plan": "gold", "n": {"a": 1}}"#),
+        ("merge", r#"{"n": {"b": 2}}"#),
+        ("defaults", r#"{"plan": "silver", "new": true}"#),
+    ] {
+        let (status, page) =
+            post_form(&app, &cookie, &crm, &[("mode", mode), ("data", data)]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    }
+    assert_eq!(
+        app.state_of(&conversation).await["crmData"],
+        json!({"plan": "gold", "n": {"a": 1, "b": 2}, "new": true})
+    );
+    for (mode, data, field) in [
+        ("merge", "{not json", "data"),
+        ("merge", "[1, 2]", "data"),
+        ("blend", "{}", "mergingMode"),
+    ] {
+        let (status, page) =
+            post_form(&app, &cookie, &crm, &[("mode", mode), ("data", data)]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{data}");
+        assert!(page.contains(field), "{field}: {page}");
+    }
+
+    // The contact's lead actions, for a caller that may read leads.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!(
+                "/autoupdate/v2/enterprise/{}/lead/{contact}/action",
+                app.org
+            ),
+            Some(json!({"actions": [
+                {"type": "PAYMENT", "amount": "10.50", "currency": "USD", "status": "PENDING"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, page) = get(&app, &cookie, &path).await;
+    assert!(page.contains("payment: USD 10.50 · PENDING"), "{page}");
 }

@@ -9,7 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use stagecoach_app::{AppError, Principal, Stagecoach};
-use stagecoach_domain::ids::ConversationId;
+use stagecoach_domain::crm_data::MergeMode;
+use stagecoach_domain::enums::{ConversationStatus, Priority};
+use stagecoach_domain::ids::{ConversationId, MembershipId};
 use stagecoach_domain::scope::{Area, Scope};
 
 use super::{contact_label, failure, page, refusal, when, write_refusal};
@@ -45,6 +47,24 @@ struct ConversationPage {
     ai_enabled: bool,
     messages: Vec<MessageView>,
     timeline: Vec<EntryView>,
+    /// The assignees by name.
+    assignees: Vec<String>,
+    /// Members to assign: id and name.
+    members: Vec<(String, String)>,
+    statuses: Vec<&'static str>,
+    priorities: Vec<&'static str>,
+    merge_modes: Vec<&'static str>,
+    /// The CRM data, pretty-printed.
+    crm_data: String,
+    /// The contact's lead actions, newest first, when the caller may read leads.
+    actions: Option<Vec<ActionView>>,
+}
+
+struct ActionView {
+    at: String,
+    kind: String,
+    /// A payment's amount and status, or the action's fields.
+    detail: String,
 }
 
 /// How many of the latest messages and timeline entries the page shows.
@@ -86,9 +106,33 @@ async fn render_conversation(
     if let Some(agent) = &detail.agent {
         names.insert(agent.id.to_string(), agent.settings.name.clone());
     }
-    if let Ok(members) = core.list_members(who.organization_id).await {
-        names.extend(members.into_iter().map(|m| (m.id.to_string(), m.name)));
+    let members = core
+        .list_members(who.organization_id)
+        .await
+        .unwrap_or_default();
+    names.extend(members.iter().map(|m| (m.id.to_string(), m.name.clone())));
+    if let Ok(tokens) = core.list_tokens(who.organization_id).await {
+        names.extend(tokens.into_iter().map(|t| (t.id.to_string(), t.name)));
     }
+    let may_read_leads = refusal(who, Scope::read(Area::Leads)).is_none();
+    let actions = if may_read_leads {
+        match core
+            .search_lead_actions(
+                who,
+                Some(conversation.contact_id),
+                &stagecoach_app::ActionFilter::default(),
+                0,
+                20,
+            )
+            .await
+        {
+            Ok((actions, _)) => Some(actions.iter().map(action_view).collect()),
+            Err(AppError::NotFound { .. }) => Some(Vec::new()),
+            Err(error) => return failure(&error),
+        }
+    } else {
+        None
+    };
     let who_name = contact_label(detail.contact.as_ref());
     let active = detail.links.iter().find(|(link, _, _)| link.available);
     let page_view = ConversationPage {
@@ -107,6 +151,25 @@ async fn render_conversation(
             .unwrap_or_else(|| "in no scenario".into()),
         tags: conversation.tags.clone(),
         ai_enabled: conversation.ai_enabled,
+        assignees: conversation
+            .assignees
+            .iter()
+            .map(|id| {
+                names
+                    .get(&id.to_string())
+                    .cloned()
+                    .unwrap_or_else(|| "a former member".into())
+            })
+            .collect(),
+        members: members
+            .iter()
+            .map(|m| (m.id.to_string(), m.name.clone()))
+            .collect(),
+        statuses: ConversationStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        priorities: Priority::ALL.iter().map(|p| p.as_str()).collect(),
+        merge_modes: MergeMode::NAMES.to_vec(),
+        crm_data: serde_json::to_string_pretty(&conversation.crm_data).unwrap_or_default(),
+        actions,
         messages: messages
             .into_iter()
             .map(|m| {
@@ -227,4 +290,174 @@ pub(crate) async fn set_ai(
         Ok(_) => Redirect::to(&format!("/ui/conversations/{id}")).into_response(),
         Err(error) => failure(&error),
     }
+}
+
+fn action_view(action: &stagecoach_domain::leads::actions::LeadAction) -> ActionView {
+    let detail = match &action.payment {
+        Some(p) => format!("{} {} · {}", p.currency, p.amount.text, p.status.as_str()),
+        None => action
+            .fields
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(text) => format!("{k}: {text}"),
+                other => format!("{k}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let kind = match action.type_code {
+        Some(code) if action.kind == "CUSTOM" => format!("action {code}"),
+        _ => action.kind.to_lowercase().replace('_', " "),
+    };
+    ActionView {
+        at: when(action.created_at),
+        kind,
+        detail,
+    }
+}
+
+/// What a form on the conversation page came to: the page again, or the page saying why
+/// not (the use case's refusal, with its status).
+async fn after_change<T>(
+    core: &Stagecoach,
+    who: &Principal,
+    id: &str,
+    done: Result<T, AppError>,
+) -> Response {
+    match done {
+        Ok(_) => Redirect::to(&format!("/ui/conversations/{id}")).into_response(),
+        Err(error @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
+            let status = if matches!(error, AppError::Invalid(_)) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::CONFLICT
+            };
+            render_conversation(
+                core,
+                who,
+                ConversationId::parse(id),
+                Some(error.to_string()),
+                status,
+            )
+            .await
+        }
+        Err(error) => failure(&error),
+    }
+}
+
+fn invalid(field: &'static str, message: &str) -> AppError {
+    AppError::Invalid(stagecoach_domain::ValidationError::single(field, message))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct FieldsForm {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    priority: String,
+    /// A tag to add.
+    #[serde(default)]
+    add: String,
+    /// A tag to remove.
+    #[serde(default)]
+    remove: String,
+    /// A member to assign; empty: nobody.
+    member: Option<String>,
+}
+
+/// The conversation's status, priority, tags and assignee: one form each, one handler.
+pub(crate) async fn change_fields(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<FieldsForm>,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Conversations)) {
+        return refused;
+    }
+    let conversation = ConversationId::parse(&id);
+    let done: Result<(), AppError> = if !form.status.is_empty() {
+        match ConversationStatus::parse(&form.status) {
+            Some(status) => core.set_status(who, conversation, status).await.map(drop),
+            None => Err(invalid("status", "is not one of the statuses offered")),
+        }
+    } else if !form.priority.is_empty() {
+        match Priority::parse(&form.priority) {
+            Some(priority) => core
+                .set_priority(who, conversation, priority)
+                .await
+                .map(drop),
+            None => Err(invalid("priority", "is not one of the priorities offered")),
+        }
+    } else if !form.add.trim().is_empty() {
+        core.change_labels(
+            who,
+            conversation,
+            stagecoach_app::LabelChange::Add(vec![form.add.trim().to_owned()]),
+        )
+        .await
+    } else if !form.remove.is_empty() {
+        core.change_labels(
+            who,
+            conversation,
+            stagecoach_app::LabelChange::Remove(vec![form.remove]),
+        )
+        .await
+    } else if let Some(member) = form.member {
+        if member.is_empty() {
+            core.unassign(who, conversation).await.map(drop)
+        } else {
+            // The person choosing in the page means it: an assignee is replaced.
+            core.assign(
+                who,
+                conversation,
+                stagecoach_app::AssigneeRef::Membership(MembershipId::parse(&member)),
+                true,
+            )
+            .await
+            .map(drop)
+        }
+    } else {
+        Err(invalid("status", "the form changes nothing"))
+    };
+    after_change(&core, who, &id, done).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CrmDataForm {
+    mode: String,
+    data: String,
+}
+
+/// CRM data, merged into what the conversation holds in one of lodash's modes.
+pub(crate) async fn update_crm_data(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<CrmDataForm>,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Conversations)) {
+        return refused;
+    }
+    let mode = serde_json::from_value::<MergeMode>(serde_json::Value::String(form.mode));
+    let data = serde_json::from_str::<serde_json::Value>(&form.data);
+    let done = match (mode, data) {
+        (Err(_), _) => Err(invalid("mergingMode", "is not one of the modes offered")),
+        (_, Err(error)) => Err(AppError::Invalid(
+            stagecoach_domain::ValidationError::single(
+                "data",
+                format!("is not valid JSON: {error}"),
+            ),
+        )),
+        (Ok(mode), Ok(serde_json::Value::Object(data))) => core
+            .update_crm_data(who, ConversationId::parse(&id), mode, data)
+            .await
+            .map(drop),
+        (Ok(_), Ok(_)) => Err(invalid("data", "must be a JSON object: {\"key\": value}")),
+    };
+    after_change(&core, who, &id, done).await
 }

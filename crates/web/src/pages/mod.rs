@@ -16,7 +16,7 @@ use stagecoach_domain::scope::{Requirement, Scope};
 pub(crate) use board::{
     BoardQuery, CARDS_PER_COLUMN, CardFragment, board, move_card, payments_line,
 };
-pub(crate) use conversation::{conversation, send_message, set_ai};
+pub(crate) use conversation::{change_fields, conversation, send_message, set_ai, update_crm_data};
 pub(crate) use login::{login, login_link_page, login_page, login_with_link, logout};
 pub(crate) use reports::{report, report_csv};
 pub(crate) use scenarios::{create_scenario, delete_scenario, rename_scenario, scenarios};
