@@ -1,5 +1,7 @@
-// Starts a Stagecoach server for browser tests: the real binary on a scratch SQLite
-// database, on a free loopback port; reads the token it prints on first start.
+// Starts a Stagecoach server for browser tests: the real binary on a scratch database, on
+// a free loopback port; reads the token it prints on first start. The database is a new
+// SQLite file, or with STAGECOACH_BROWSER_ENGINE=postgres a new schema on the server that
+// STAGECOACH_TEST_POSTGRES_URL names (created and dropped with psql).
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -26,13 +28,36 @@ function freePort() {
   });
 }
 
+/// A fresh database: its URL, and how to drop it.
+function scratchDatabase(folder) {
+  if (process.env.STAGECOACH_BROWSER_ENGINE !== "postgres") {
+    return { url: `sqlite://${join(folder, "ui.db")}`, drop: () => {} };
+  }
+  const base = process.env.STAGECOACH_TEST_POSTGRES_URL;
+  if (!base) throw new Error("STAGECOACH_BROWSER_ENGINE=postgres needs STAGECOACH_TEST_POSTGRES_URL");
+  const schema = `sc_test_browser_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+  const psql = (sql) => execFileSync("psql", [base, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], { stdio: "pipe" });
+  try {
+    psql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public");
+  } catch {
+    // Another test process installed it meanwhile.
+  }
+  psql(`CREATE SCHEMA ${schema}`);
+  const separator = base.includes("?") ? "&" : "?";
+  return {
+    url: `${base}${separator}options=-c%20search_path%3D${schema}`,
+    drop: () => psql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`),
+  };
+}
+
 export async function startServer() {
   const binary = process.env.STAGECOACH_BIN || join(ROOT, "target/release/stagecoach");
   const folder = mkdtempSync(join(tmpdir(), "stagecoach-browser-"));
+  const database = scratchDatabase(folder);
   const port = await freePort();
   const env = {
     ...process.env,
-    STAGECOACH_DATABASE_URL: `sqlite://${join(folder, "ui.db")}`,
+    STAGECOACH_DATABASE_URL: database.url,
     STAGECOACH_SECRET_KEY_FILE: join(folder, "secret.key"),
     RUST_LOG: "warn",
   };
@@ -75,8 +100,11 @@ export async function startServer() {
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
     return text ? JSON.parse(text) : null;
   };
-  const stop = () => {
+  const exited = new Promise((done) => child.once("exit", done));
+  const stop = async () => {
     child.kill("SIGTERM");
+    await exited;
+    database.drop();
     rmSync(folder, { recursive: true, force: true });
   };
   return { base, token, org, api, cli, stop };
