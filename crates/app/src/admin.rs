@@ -10,7 +10,7 @@ use stagecoach_domain::token::{ApiToken, DISPLAY_PREFIX_LEN, TOKEN_PREFIX};
 use stagecoach_storage::{StoreError, Transaction};
 
 use crate::auth::hash_secret;
-use crate::{AppError, Entity, Stagecoach};
+use crate::{AppError, Entity, Principal, Stagecoach};
 
 /// Random characters after the prefix: 40 alphanumerics are about 238 bits.
 const SECRET_LEN: usize = 40;
@@ -128,6 +128,41 @@ impl Stagecoach {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A token made by a signed-in caller for its own organization: it may hold only
+    /// scopes the caller holds.
+    pub async fn create_token_as(
+        &self,
+        who: &Principal,
+        name: &str,
+        scopes: Option<Vec<String>>,
+    ) -> Result<NewToken, AppError> {
+        if !stagecoach_domain::scope::may_grant(who.scopes.as_deref(), scopes.as_deref()) {
+            return Err(AppError::invalid(
+                "scopes",
+                "a token can only be given scopes that you hold yourself",
+            ));
+        }
+        self.create_token(who.organization_id, name, scopes, TokenType::Sync)
+            .await
+    }
+
+    /// Revokes a token of the caller's organization (another's is not found).
+    pub async fn revoke_token_as(
+        &self,
+        who: &Principal,
+        id: Option<ApiTokenId>,
+    ) -> Result<ApiToken, AppError> {
+        let found = match id {
+            Some(id) => {
+                let mut tx = self.store.begin_read().await?;
+                tx.get_api_token(who.organization_id, id).await?
+            }
+            None => None,
+        };
+        let token = found.ok_or(AppError::not_found(Entity::ApiToken, "tokenId"))?;
+        self.revoke_token(token.id).await
     }
 
     pub async fn revoke_token(&self, id: ApiTokenId) -> Result<ApiToken, AppError> {

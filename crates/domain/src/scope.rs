@@ -242,6 +242,20 @@ pub fn valid_names() -> Vec<String> {
 }
 
 /// Whether `name` is a scope a token may be given.
+/// Whether a caller holding `held` (`None`: everything) may give a new token `wanted`
+/// (`None`: everything): only what the caller holds itself.
+pub fn may_grant(held: Option<&[String]>, wanted: Option<&[String]>) -> bool {
+    let Some(held) = held else { return true };
+    let Some(wanted) = wanted else { return false };
+    wanted.iter().all(|name| match Scope::parse(name) {
+        Some(scope) => held
+            .iter()
+            .filter_map(|h| Scope::parse(h))
+            .any(|h| h.covers(scope)),
+        None => held.contains(name),
+    })
+}
+
 pub fn is_valid_name(name: &str) -> bool {
     Scope::parse(name).is_some() || TexterScope::parse(name).is_some()
 }
@@ -252,6 +266,20 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_caller_grants_only_what_it_holds() {
+        let held = names(&["conversations:write", "Manage labels"]);
+        assert!(may_grant(None, None));
+        assert!(may_grant(
+            Some(&held),
+            Some(&names(&["conversations:read"]))
+        ));
+        assert!(may_grant(Some(&held), Some(&names(&["Manage labels"]))));
+        assert!(!may_grant(Some(&held), None), "not everything");
+        assert!(!may_grant(Some(&held), Some(&names(&["admin:read"]))));
+        assert!(!may_grant(Some(&held), Some(&names(&["List all chats"]))));
     }
 
     #[test]

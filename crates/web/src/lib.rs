@@ -56,6 +56,20 @@ pub fn router(core: Stagecoach) -> Router {
         )
         .route("/ui/steps/{id}/delete", post(pages::delete_step))
         .route("/ui/steps/{id}/preview", get(pages::preview))
+        .route("/ui/settings", get(pages::settings))
+        .route("/ui/settings/members", post(pages::add_member))
+        .route("/ui/settings/tokens", post(pages::create_token))
+        .route("/ui/settings/tokens/{id}/revoke", post(pages::revoke_token))
+        .route("/ui/settings/webhooks", post(pages::create_endpoint))
+        .route("/ui/settings/webhooks/{id}", get(pages::deliveries))
+        .route(
+            "/ui/settings/webhooks/{id}/delete",
+            post(pages::delete_endpoint),
+        )
+        .route(
+            "/ui/settings/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(pages::redeliver),
+        )
         .route("/ui/conversations/{id}", get(pages::conversation))
         .route(
             "/ui/conversations/{id}/live",

@@ -20,6 +20,23 @@ pub enum PayloadStyle {
     Texter,
 }
 
+impl PayloadStyle {
+    pub const ALL: [PayloadStyle; 3] = [
+        PayloadStyle::Stagecoach,
+        PayloadStyle::Chatvolt,
+        PayloadStyle::Texter,
+    ];
+
+    /// As serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayloadStyle::Stagecoach => "stagecoach",
+            PayloadStyle::Chatvolt => "chatvolt",
+            PayloadStyle::Texter => "texter",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookEndpoint {
     pub id: EndpointId,

@@ -18,6 +18,7 @@ backend_tests!(
     board_filters_narrow_cards_and_their_figures,
     a_sign_in_link_opens_a_member_session_once,
     the_conversation_page_changes_its_fields_and_crm_data,
+    settings_manage_members_tokens_and_webhooks,
 );
 
 /// A client that follows no redirects, so tests see them.
@@ -760,4 +761,234 @@ async fn the_conversation_page_changes_its_fields_and_crm_data(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, page) = get(&app, &cookie, &path).await;
     assert!(page.contains("payment: USD 10.50 · PENDING"), "{page}");
+}
+
+async fn settings_manage_members_tokens_and_webhooks(app: TestApp) {
+    let cookie = sign_in(&app, &app.token).await;
+    let (status, page) = get(&app, &cookie, "/ui/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Members") && page.contains("Webhook endpoints"));
+
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        "/ui/settings/members",
+        &[
+            ("name", "Bia Settings"),
+            ("email", "bia@settings.example"),
+            ("role", "USER"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, page) = post_form(
+        &app,
+        &cookie,
+        "/ui/settings/members",
+        &[
+            ("name", "Bia Again"),
+            ("email", "BIA@settings.example"),
+            ("role", "USER"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+
+    // A token is shown once, and works with the scopes ticked.
+    let (status, page) = post_form(
+        &app,
+        &cookie,
+        "/ui/settings/tokens",
+        &[("name", "reporting"), ("scope", "scenarios:read")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let secret = page
+        .split("<code id=\"new-token\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.call_as(&secret, Method::GET, "/crm/scenario", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.call_as(&secret, Method::GET, "/v1/webhook-endpoints", None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, page) = get(&app, &cookie, "/ui/settings").await;
+    assert!(!page.contains(&secret), "never shown again");
+
+    // A restricted caller cannot mint more than it holds.
+    let admin_only = app
+        .core
+        .create_token(
+            app.org,
+            "admins",
+            Some(vec!["admin:write".into()]),
+            stagecoach_domain::enums::TokenType::Sync,
+        )
+        .await
+        .unwrap();
+    let limited = sign_in(&app, &admin_only.secret).await;
+    let (status, page) = post_form(
+        &app,
+        &limited,
+        "/ui/settings/tokens",
+        &[("name", "all of it")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("scopes"), "{page}");
+    let (status, _) = post_form(
+        &app,
+        &limited,
+        "/ui/settings/tokens",
+        &[("name", "more"), ("scope", "webhooks:write")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Revoking: this organization's tokens only.
+    let tokens = app.core.list_tokens(app.org).await.unwrap();
+    let reporting = tokens.iter().find(|t| t.name == "reporting").unwrap();
+    let (other_org, _) = app.other_tenant().await;
+    let theirs = app
+        .core
+        .create_token(
+            other_org,
+            "theirs",
+            None,
+            stagecoach_domain::enums::TokenType::Sync,
+        )
+        .await
+        .unwrap();
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        &format!("/ui/settings/tokens/{}/revoke", theirs.token.id),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.call_as(&theirs.secret, Method::GET, "/crm/scenario", None)
+            .await
+            .0,
+        StatusCode::OK,
+        "another organization's token still works"
+    );
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        &format!("/ui/settings/tokens/{}/revoke", reporting.id),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.call_as(&secret, Method::GET, "/crm/scenario", None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Webhook endpoints: created, listed with their deliveries, deleted.
+    let (status, page) = post_form(
+        &app,
+        &cookie,
+        "/ui/settings/webhooks",
+        &[
+            ("url", "ftp://nope.example"),
+            ("events", ""),
+            ("style", "stagecoach"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        "/ui/settings/webhooks",
+        &[
+            ("url", "https://hooks.example.com/in"),
+            ("events", "conversation.step_entered"),
+            ("style", "chatvolt"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, listed) = app.call(Method::GET, "/v1/webhook-endpoints", None).await;
+    assert_eq!(listed[0]["url"], "https://hooks.example.com/in");
+    assert_eq!(listed[0]["style"], "chatvolt");
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let (status, page) = get(&app, &cookie, &format!("/ui/settings/webhooks/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Nothing was sent"), "{page}");
+    // A step entry makes a delivery; the page lists it and sends it again on request.
+    let scenario = app.scenario("Hooked").await;
+    let step = app.step_with(&scenario, "Entered", json!({})).await;
+    let conversation = app.conversation().await;
+    app.add_to(&conversation, &step).await;
+    app.core.fan_out_events(100).await.unwrap();
+    let (_, page) = get(&app, &cookie, &format!("/ui/settings/webhooks/{id}")).await;
+    assert!(page.contains("conversation.step_entered"), "{page}");
+    let delivery = page
+        .split("/deliveries/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        &format!("/ui/settings/webhooks/{id}/deliveries/{delivery}/redeliver"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, redelivered) = app
+        .call(Method::GET, &format!("/v1/deliveries/{delivery}"), None)
+        .await;
+    assert_eq!(redelivered["status"], "pending", "{redelivered}");
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        &format!("/ui/settings/webhooks/{id}/delete"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, listed) = app.call(Method::GET, "/v1/webhook-endpoints", None).await;
+    assert_eq!(listed, json!([]));
+
+    // A caller without admin or webhooks scopes sees neither section.
+    let reader = app
+        .core
+        .create_token(
+            app.org,
+            "reader",
+            Some(vec!["scenarios:read".into()]),
+            stagecoach_domain::enums::TokenType::Sync,
+        )
+        .await
+        .unwrap();
+    let reader = sign_in(&app, &reader.secret).await;
+    let (status, page) = get(&app, &reader, "/ui/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !page.contains("members-title") && page.contains("admin:read"),
+        "{page}"
+    );
+    let (status, _) = post_form(&app, &reader, "/ui/settings/tokens", &[("name", "x")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -5,6 +5,7 @@ mod conversation;
 mod login;
 mod reports;
 mod scenarios;
+mod settings;
 mod steps;
 
 use askama::Template;
@@ -20,6 +21,10 @@ pub(crate) use conversation::{change_fields, conversation, send_message, set_ai,
 pub(crate) use login::{login, login_link_page, login_page, login_with_link, logout};
 pub(crate) use reports::{report, report_csv};
 pub(crate) use scenarios::{create_scenario, delete_scenario, rename_scenario, scenarios};
+pub(crate) use settings::{
+    add_member, create_endpoint, create_token, delete_endpoint, deliveries, redeliver,
+    revoke_token, settings,
+};
 pub(crate) use steps::{
     create_step, delete_step, edit_step, new_step, preview, reorder, save_step, steps,
 };

@@ -1,0 +1,405 @@
+//! Settings: the organization's members, API tokens (a new one shown once), webhook
+//! endpoints with their delivery log and a redeliver button, and connected channels.
+//! Members and tokens need `admin`, endpoints and channels `webhooks`; each section shows
+//! only to a caller that may read it.
+
+use askama::Template;
+use axum::Form;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use stagecoach_app::{AppError, EndpointInput, Principal, Stagecoach};
+use stagecoach_domain::delivery::targets::PayloadStyle;
+use stagecoach_domain::enums::MembershipRole;
+use stagecoach_domain::ids::{ApiTokenId, EndpointId, OutboxId};
+use stagecoach_domain::scope::{Area, Scope};
+
+use super::{failure, page, refusal, when, write_refusal};
+use crate::session::SignedIn;
+
+struct MemberRow {
+    name: String,
+    email: String,
+    role: String,
+    availability: String,
+}
+
+struct TokenRow {
+    id: String,
+    name: String,
+    prefix: String,
+    scopes: String,
+    created: String,
+    last_used: String,
+    revoked: bool,
+}
+
+struct EndpointRow {
+    id: String,
+    url: String,
+    events: String,
+    style: String,
+    disabled: bool,
+}
+
+struct ChannelRow {
+    kind: String,
+    name: String,
+    account: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/settings.html")]
+struct SettingsPage {
+    problem: Option<String>,
+    /// A token just created: shown this once.
+    new_secret: Option<String>,
+    members: Option<Vec<MemberRow>>,
+    tokens: Option<Vec<TokenRow>>,
+    endpoints: Option<Vec<EndpointRow>>,
+    channels: Option<Vec<ChannelRow>>,
+    scopes: Vec<String>,
+    roles: Vec<&'static str>,
+    styles: Vec<&'static str>,
+}
+
+fn may(who: &Principal, scope: Scope) -> bool {
+    refusal(who, scope).is_none()
+}
+
+async fn render_settings(
+    core: &Stagecoach,
+    who: &Principal,
+    problem: Option<String>,
+    new_secret: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let org = who.organization_id;
+    let when_opt = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(when).unwrap_or_default();
+    let (members, tokens) = if may(who, Scope::read(Area::Admin)) {
+        let members = match core.list_members(org).await {
+            Ok(members) => members,
+            Err(error) => return failure(&error),
+        };
+        let tokens = match core.list_tokens(org).await {
+            Ok(tokens) => tokens,
+            Err(error) => return failure(&error),
+        };
+        (
+            Some(
+                members
+                    .into_iter()
+                    .map(|m| MemberRow {
+                        name: m.name,
+                        email: m.email,
+                        role: m.role.as_str().to_owned(),
+                        availability: m.availability,
+                    })
+                    .collect(),
+            ),
+            Some(
+                tokens
+                    .into_iter()
+                    .map(|t| TokenRow {
+                        id: t.id.to_string(),
+                        revoked: t.revoked_at.is_some(),
+                        name: t.name,
+                        prefix: t.display_prefix,
+                        scopes: t
+                            .scopes
+                            .map_or_else(|| "everything".to_owned(), |s| s.join(", ")),
+                        created: when(t.created_at),
+                        last_used: when_opt(t.last_used_at),
+                    })
+                    .collect(),
+            ),
+        )
+    } else {
+        (None, None)
+    };
+    let (endpoints, channels) = if may(who, Scope::read(Area::Webhooks)) {
+        let endpoints = match core.endpoints(who).await {
+            Ok(endpoints) => endpoints,
+            Err(error) => return failure(&error),
+        };
+        let channels = match core.channels(who).await {
+            Ok(channels) => channels,
+            Err(error) => return failure(&error),
+        };
+        (
+            Some(
+                endpoints
+                    .into_iter()
+                    .map(|e| EndpointRow {
+                        id: e.id.to_string(),
+                        url: e.url,
+                        events: if e.event_types.is_empty() {
+                            "every event".into()
+                        } else {
+                            e.event_types.join(", ")
+                        },
+                        style: e.style.as_str().to_owned(),
+                        disabled: e.disabled,
+                    })
+                    .collect(),
+            ),
+            Some(
+                channels
+                    .into_iter()
+                    .map(|c| ChannelRow {
+                        kind: c.kind.as_str().to_owned(),
+                        name: c.name,
+                        account: c.account_id,
+                    })
+                    .collect(),
+            ),
+        )
+    } else {
+        (None, None)
+    };
+    page(
+        &SettingsPage {
+            problem,
+            new_secret,
+            members,
+            tokens,
+            endpoints,
+            channels,
+            scopes: Scope::all().map(|s| s.to_string()).collect(),
+            roles: MembershipRole::ALL.iter().map(|r| r.as_str()).collect(),
+            styles: PayloadStyle::ALL.iter().map(|s| s.as_str()).collect(),
+        },
+        status,
+    )
+}
+
+pub(crate) async fn settings(State(core): State<Stagecoach>, signed_in: SignedIn) -> Response {
+    render_settings(&core, &signed_in.principal, None, None, StatusCode::OK).await
+}
+
+/// What a settings form came to: the page again, or the page saying why not.
+async fn after_settings_change<T>(
+    core: &Stagecoach,
+    who: &Principal,
+    done: Result<T, AppError>,
+) -> Response {
+    match done {
+        Ok(_) => Redirect::to("/ui/settings").into_response(),
+        Err(error @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
+            let status = if matches!(error, AppError::Invalid(_)) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::CONFLICT
+            };
+            render_settings(core, who, Some(error.to_string()), None, status).await
+        }
+        Err(error) => failure(&error),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MemberForm {
+    email: String,
+    name: String,
+    role: String,
+}
+
+pub(crate) async fn add_member(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<MemberForm>,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Admin)) {
+        return refused;
+    }
+    let added = match MembershipRole::parse(&form.role) {
+        Some(role) => {
+            core.add_member(who.organization_id, &form.email, &form.name, role)
+                .await
+        }
+        None => Err(AppError::Invalid(
+            stagecoach_domain::ValidationError::single("role", "is not one of the roles offered"),
+        )),
+    };
+    after_settings_change(&core, who, added).await
+}
+
+/// A new token: its name, and the scopes ticked (none ticked: everything).
+pub(crate) async fn create_token(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    body: Bytes,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Admin)) {
+        return refused;
+    }
+    let mut name = String::new();
+    let mut scopes = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "name" => name = value.into_owned(),
+            "scope" => scopes.push(value.into_owned()),
+            _ => {}
+        }
+    }
+    let scopes = (!scopes.is_empty()).then_some(scopes);
+    match core.create_token_as(who, &name, scopes).await {
+        // Shown once, on this answer only: it is not stored anywhere readable.
+        Ok(new) => render_settings(&core, who, None, Some(new.secret), StatusCode::CREATED).await,
+        Err(error) => after_settings_change::<()>(&core, who, Err(error)).await,
+    }
+}
+
+pub(crate) async fn revoke_token(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Admin)) {
+        return refused;
+    }
+    let revoked = core.revoke_token_as(who, ApiTokenId::parse(&id)).await;
+    after_settings_change(&core, who, revoked).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EndpointForm {
+    url: String,
+    #[serde(default)]
+    events: String,
+    style: String,
+}
+
+pub(crate) async fn create_endpoint(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<EndpointForm>,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Webhooks)) {
+        return refused;
+    }
+    let created = match PayloadStyle::ALL.iter().find(|s| s.as_str() == form.style) {
+        Some(style) => {
+            core.create_endpoint(
+                who,
+                EndpointInput {
+                    url: form.url.trim().to_owned(),
+                    description: None,
+                    event_types: form
+                        .events
+                        .split([',', ' ', '\n'])
+                        .map(str::trim)
+                        .filter(|e| !e.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    style: *style,
+                },
+            )
+            .await
+        }
+        None => Err(AppError::Invalid(
+            stagecoach_domain::ValidationError::single("style", "is not one of the styles offered"),
+        )),
+    };
+    after_settings_change(&core, who, created).await
+}
+
+pub(crate) async fn delete_endpoint(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Webhooks)) {
+        return refused;
+    }
+    let deleted = core.delete_endpoint(who, EndpointId::parse(&id)).await;
+    after_settings_change(&core, who, deleted).await
+}
+
+struct DeliveryRow {
+    id: String,
+    event: String,
+    status: String,
+    attempts: i64,
+    created: String,
+    last_error: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/deliveries.html")]
+struct DeliveriesPage {
+    endpoint_id: String,
+    url: String,
+    deliveries: Vec<DeliveryRow>,
+}
+
+/// An endpoint's last 100 deliveries, newest first, each with a redeliver button.
+pub(crate) async fn deliveries(
+    State(core): State<Stagecoach>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = refusal(who, Scope::read(Area::Webhooks)) {
+        return refused;
+    }
+    let endpoint = match core.endpoint(who, EndpointId::parse(&id)).await {
+        Ok(endpoint) => endpoint,
+        Err(error) => return failure(&error),
+    };
+    let deliveries = match core.deliveries(who, None, Some(endpoint.id), 100).await {
+        Ok(deliveries) => deliveries,
+        Err(error) => return failure(&error),
+    };
+    page(
+        &DeliveriesPage {
+            endpoint_id: endpoint.id.to_string(),
+            url: endpoint.url,
+            deliveries: deliveries
+                .into_iter()
+                .map(|d| DeliveryRow {
+                    id: d.id.to_string(),
+                    event: d.payload["type"]
+                        .as_str()
+                        .or_else(|| d.payload["eventType"].as_str())
+                        .or_else(|| d.payload["eventName"].as_str())
+                        .unwrap_or(&d.kind)
+                        .to_owned(),
+                    status: d.status,
+                    attempts: d.attempts,
+                    created: when(d.created_at),
+                    last_error: d.last_error.unwrap_or_default(),
+                })
+                .collect(),
+        },
+        StatusCode::OK,
+    )
+}
+
+pub(crate) async fn redeliver(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path((endpoint, delivery)): Path<(String, String)>,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Webhooks)) {
+        return refused;
+    }
+    match core.redeliver(who, OutboxId::parse(&delivery)).await {
+        Ok(_) => Redirect::to(&format!("/ui/settings/webhooks/{endpoint}")).into_response(),
+        Err(error) => failure(&error),
+    }
+}
