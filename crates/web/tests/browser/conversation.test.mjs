@@ -1,0 +1,74 @@
+// The conversation page in a real browser: a message sent from its composer is queued for
+// the contact, and a form posted to it from another site is refused.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { playwright, startServer } from "./harness.mjs";
+
+const { chromium } = playwright();
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function signedIn(context) {
+  const page = await context.newPage();
+  await page.goto(`${server.base}/ui/login`);
+  await page.fill("#token", server.token);
+  await page.click("button[type=submit]");
+  await page.waitForURL(/\/ui\/scenarios$/);
+  return page;
+}
+
+async function sessionMessages(conversation) {
+  const outbox = await server.api("GET", `/v1/conversations/${conversation}/outbox`);
+  return outbox.filter((entry) => entry.kind === "session_message");
+}
+
+test("a message sent from the conversation page is queued for the contact", async () => {
+  const inbound = await server.api("POST", "/v1/messages/inbound", { channel: "website", from: "visitor-composer", text: "hello?" });
+  const context = await browser.newContext();
+  const page = await signedIn(context);
+  await page.goto(`${server.base}/ui/conversations/${inbound.conversationId}`);
+  await page.fill("#text", "Hi! How can we help?");
+  await page.click(".composer button[type=submit]");
+  await page.locator(".message.outbound", { hasText: "Hi! How can we help?" }).waitFor();
+  const queued = await sessionMessages(inbound.conversationId);
+  assert.equal(queued.length, 1);
+  assert.equal(queued[0].payload.text, "Hi! How can we help?");
+  await context.close();
+});
+
+test("a form posted from another site is refused", async () => {
+  const inbound = await server.api("POST", "/v1/messages/inbound", { channel: "website", from: "visitor-csrf", text: "hi" });
+  // Another origin (another port) serving a form that posts to Stagecoach.
+  const evil = createServer((_, response) => {
+    response.setHeader("content-type", "text/html");
+    response.end(`<form method="post" action="${server.base}/ui/conversations/${inbound.conversationId}/messages">
+      <input name="text" value="forged"><button id="go" type="submit">Go</button></form>`);
+  });
+  await new Promise((done) => evil.listen(0, "127.0.0.1", done));
+  const context = await browser.newContext();
+  await signedIn(context);
+  const page = await context.newPage();
+  await page.goto(`http://127.0.0.1:${evil.address().port}/`);
+  const answer = page.waitForResponse((r) => r.url().includes("/messages"));
+  await page.click("#go");
+  assert.equal((await answer).status(), 403);
+  assert.match(await page.textContent("main"), /another site/);
+  assert.equal((await sessionMessages(inbound.conversationId)).length, 0, "nothing was sent");
+  await context.close();
+  evil.close();
+});
