@@ -256,11 +256,7 @@ pub(crate) async fn send_message(
         Err(
             error @ (AppError::WindowClosed | AppError::Undeliverable(_) | AppError::Invalid(_)),
         ) => {
-            let status = if matches!(error, AppError::Invalid(_)) {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::CONFLICT
-            };
+            let status = super::form_refusal_status(&error);
             render_conversation(&core, who, conversation, Some(error.to_string()), status).await
         }
         Err(error) => failure(&error),
@@ -327,11 +323,7 @@ async fn after_change<T>(
     match done {
         Ok(_) => Redirect::to(&format!("/ui/conversations/{id}")).into_response(),
         Err(error @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
-            let status = if matches!(error, AppError::Invalid(_)) {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::CONFLICT
-            };
+            let status = super::form_refusal_status(&error);
             render_conversation(
                 core,
                 who,

@@ -107,6 +107,16 @@ pub(crate) fn cross_site() -> Response {
     )
 }
 
+/// The status of a refusal that a page shows above its form: bad input (400), else a
+/// conflict (409).
+pub(crate) fn form_refusal_status(error: &AppError) -> StatusCode {
+    if matches!(error, AppError::Invalid(_)) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::CONFLICT
+    }
+}
+
 /// The refusal page of a form post that came from another site, or whose token lacks
 /// `scope`.
 pub(crate) fn write_refusal(

@@ -80,11 +80,7 @@ async fn after_scenario_change<T>(
     match done {
         Ok(_) => Redirect::to("/ui/scenarios").into_response(),
         Err(error @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
-            let status = if matches!(error, AppError::Invalid(_)) {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::CONFLICT
-            };
+            let status = super::form_refusal_status(&error);
             let message = match &error {
                 AppError::Invalid(errors) => errors
                     .0

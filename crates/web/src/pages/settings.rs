@@ -188,11 +188,7 @@ async fn after_settings_change<T>(
     match done {
         Ok(_) => Redirect::to("/ui/settings").into_response(),
         Err(error @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
-            let status = if matches!(error, AppError::Invalid(_)) {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::CONFLICT
-            };
+            let status = super::form_refusal_status(&error);
             render_settings(core, who, Some(error.to_string()), None, status).await
         }
         Err(error) => failure(&error),

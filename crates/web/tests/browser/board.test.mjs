@@ -3,19 +3,14 @@
 // keyboard's "Move to…" form.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { playwright, startServer } from "./harness.mjs";
-
-const { chromium } = playwright();
+import { launchBrowser, startServer } from "./harness.mjs";
 
 let server;
 let browser;
 
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox"],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {

@@ -17,6 +17,14 @@ export function playwright() {
   return createRequire(from)("playwright-core");
 }
 
+/// Debian's chromium, headless, through playwright-core.
+export function launchBrowser() {
+  return playwright().chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox"],
+  });
+}
+
 function freePort() {
   return new Promise((done, fail) => {
     const probe = createServer();

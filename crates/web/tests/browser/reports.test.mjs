@@ -2,19 +2,14 @@
 // exactly the figures of its table.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { playwright, startServer } from "./harness.mjs";
-
-const { chromium } = playwright();
+import { launchBrowser, startServer } from "./harness.mjs";
 
 let server;
 let browser;
 
 before(async () => {
   server = await startServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox"],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
