@@ -454,7 +454,7 @@ async fn run_server(
     });
     match listener {
         Some(listener) => {
-            let pages = stagecoach_web::router(core.clone());
+            let pages = stagecoach_web::router(core.clone(), until_stopped());
             stagecoach_api::serve(listener, core, http_metrics, pages, until_stopped()).await?;
         }
         None => until_stopped().await,

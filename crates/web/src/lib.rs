@@ -19,8 +19,12 @@ use stagecoach_app::Stagecoach;
 
 pub use session::COOKIE;
 
-/// The UI's routes, to merge into the server's router.
-pub fn router(core: Stagecoach) -> Router {
+/// The UI's routes, to merge into the server's router. Its live pages' streams end when
+/// `shutdown` completes, so that the server's graceful shutdown can finish.
+pub fn router(
+    core: Stagecoach,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Router {
     // Live pages hear the store's changes; with PostgreSQL that starts this server's
     // listener, which is best listening before the first page opens.
     drop(core.changes());
@@ -83,6 +87,6 @@ pub fn router(core: Stagecoach) -> Router {
             "/ui/conversations/{id}/crm-data",
             post(pages::update_crm_data),
         )
-        .layer(axum::Extension(std::sync::Arc::new(live::Live::default())))
+        .layer(axum::Extension(live::Live::new(shutdown)))
         .with_state(core)
 }

@@ -46,12 +46,30 @@ struct FeedKey {
 }
 
 /// The open board feeds of this server.
-#[derive(Default)]
 pub(crate) struct Live {
     feeds: Mutex<HashMap<FeedKey, broadcast::Sender<Arc<str>>>>,
+    /// Set when the server stops: every stream ends, so a graceful shutdown does not wait
+    /// for browsers that keep their pages open.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Live {
+    /// The streams end when `shutdown` completes.
+    pub(crate) fn new(
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Arc<Live> {
+        let live = Arc::new(Live {
+            feeds: Mutex::default(),
+            closing: tokio::sync::watch::channel(false).0,
+        });
+        let closing = live.closing.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            closing.send_replace(true);
+        });
+        live
+    }
+
     /// A receiver of the feed for `key`, started with `start` when none runs.
     fn subscribe(
         self: &Arc<Self>,
@@ -242,31 +260,37 @@ fn event_stream(
     core: Stagecoach,
     secret: String,
     receiver: broadcast::Receiver<Arc<str>>,
+    closing: tokio::sync::watch::Receiver<bool>,
     name: &'static str,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(
-        (core, secret, receiver, false),
-        move |(core, secret, mut receiver, ended)| async move {
+        (core, secret, receiver, closing, false),
+        move |(core, secret, mut receiver, mut closing, ended)| async move {
             if ended {
                 return None;
             }
             loop {
-                tokio::select! {
-                    message = receiver.recv() => {
+                let next = tokio::select! {
+                    // The server stops: the browser reconnects to whichever server is up.
+                    _ = closing.wait_for(|closing| *closing) => return None,
+                    message = receiver.recv() => Some(message),
+                    () = tokio::time::sleep(RECHECK) => None,
+                };
+                match next {
+                    Some(message) => {
                         let data: Arc<str> = match message {
                             Ok(data) => data,
                             Err(broadcast::error::RecvError::Lagged(_)) => Arc::from(RESYNC),
                             Err(broadcast::error::RecvError::Closed) => return None,
                         };
                         let event = Event::default().event(name).data(&*data);
-                        return Some((Ok(event), (core, secret, receiver, false)));
+                        return Some((Ok(event), (core, secret, receiver, closing, false)));
                     }
-                    () = tokio::time::sleep(RECHECK) => {
-                        if !session_open(&core, &secret).await {
-                            let event = Event::default().event("signed-out").data("{}");
-                            return Some((Ok(event), (core, secret, receiver, true)));
-                        }
+                    None if !session_open(&core, &secret).await => {
+                        let event = Event::default().event("signed-out").data("{}");
+                        return Some((Ok(event), (core, secret, receiver, closing, true)));
                     }
+                    None => {}
                 }
             }
         },
@@ -320,15 +344,23 @@ pub(crate) async fn board_events(
             sender,
         ));
     });
-    Sse::new(event_stream(core, signed_in.secret, receiver, "board"))
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    let closing = live.closing.subscribe();
+    Sse::new(event_stream(
+        core,
+        signed_in.secret,
+        receiver,
+        closing,
+        "board",
+    ))
+    .keep_alive(KeepAlive::default())
+    .into_response()
 }
 
 /// `GET /ui/conversations/{id}/live`: a `conversation` event whenever the conversation
 /// changes (gathered like a board's), for the page to show itself again.
 pub(crate) async fn conversation_events(
     State(core): State<Stagecoach>,
+    Extension(live): Extension<Arc<Live>>,
     signed_in: SignedIn,
     Path(id): Path<String>,
 ) -> Response {
@@ -358,10 +390,12 @@ pub(crate) async fn conversation_events(
             }
         }
     });
+    let closing = live.closing.subscribe();
     Sse::new(event_stream(
         core,
         signed_in.secret,
         receiver,
+        closing,
         "conversation",
     ))
     .keep_alive(KeepAlive::default())

@@ -18,6 +18,7 @@ backend_tests!(
     a_card_moved_past_the_shown_cards_leaves_the_page,
     an_open_conversation_hears_a_new_message,
     a_change_on_one_server_reaches_a_board_on_another,
+    a_server_stops_though_pages_are_open,
 );
 
 /// An open event stream, read event by event.
@@ -233,4 +234,76 @@ async fn a_change_on_one_server_reaches_a_board_on_another(app: TestApp) {
     let update = events.next("board").await;
     assert_eq!(update["cards"][0]["step"], won["id"]);
     other.stop().await;
+}
+
+async fn a_server_stops_though_pages_are_open(app: TestApp) {
+    let (scenario, ..) = board_with_a_card(&app).await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--role",
+            "api",
+            "--database-url",
+            &app.db.url,
+            "--secret-key",
+            crate::support::SECRET_KEY,
+            "--log-format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let address = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok);
+        let address = lines.by_ref().find_map(|line| {
+            serde_json::from_str::<Value>(&line).ok()?["address"]
+                .as_str()
+                .map(str::to_owned)
+        });
+        std::thread::spawn(move || lines.for_each(drop));
+        address
+    })
+    .await
+    .unwrap()
+    .expect("the server logs its address");
+    let mut server = app.clone();
+    server.base = format!("http://{address}");
+    let cookie = sign_in(&server, &app.token).await;
+    let _board = Events::open(&server, &cookie, &format!("/ui/scenarios/{scenario}/live")).await;
+    let _filtered = Events::open(
+        &server,
+        &cookie,
+        &format!("/ui/scenarios/{scenario}/live?priority=HIGH"),
+    )
+    .await;
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // A graceful shutdown waits for open connections: the streams must end by themselves.
+    let exited = tokio::task::spawn_blocking(move || {
+        for _ in 0..300 {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        None
+    })
+    .await
+    .unwrap();
+    let status = exited.expect("the server stopped within 30 s of SIGTERM, streams open");
+    assert!(status.success(), "{status}");
 }

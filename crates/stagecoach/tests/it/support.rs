@@ -229,12 +229,22 @@ impl TestApp {
         let (tx, rx) = oneshot::channel::<()>();
         let server_core = core.clone();
         tokio::spawn(async move {
-            let pages = stagecoach_web::router(server_core.clone());
-            stagecoach_api::serve(listener, server_core, None, pages, async {
+            // One stop signal for the server and its live pages.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let until_stopped = move || {
+                let mut stopped = stopped.clone();
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                }
+            };
+            tokio::spawn(async move {
                 let _ = rx.await;
-            })
-            .await
-            .expect("server");
+                stop.send_replace(true);
+            });
+            let pages = stagecoach_web::router(server_core.clone(), until_stopped());
+            stagecoach_api::serve(listener, server_core, None, pages, until_stopped())
+                .await
+                .expect("server");
         });
         TestApp {
             base,
