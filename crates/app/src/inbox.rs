@@ -188,6 +188,36 @@ impl Stagecoach {
         Ok((conversation, messages))
     }
 
+    /// A page of the conversation's messages, oldest first: the last `count`, or the
+    /// `count` before `before` (a message's time and id); and whether older ones exist.
+    pub async fn message_page(
+        &self,
+        who: &Principal,
+        id: Option<ConversationId>,
+        before: Option<(
+            chrono::DateTime<chrono::Utc>,
+            stagecoach_domain::ids::MessageId,
+        )>,
+        count: i64,
+    ) -> Result<(Vec<stagecoach_domain::conversation::Message>, bool), AppError> {
+        let mut tx = self.store.begin_read().await?;
+        let conversation = find_conversation(tx.as_mut(), who, id).await?;
+        let org = who.organization_id;
+        // One more than asked: whether there is an older page.
+        let mut messages = match before {
+            Some(before) => {
+                tx.messages_before_key(org, conversation.id, before, count + 1)
+                    .await?
+            }
+            None => tx.last_messages(org, conversation.id, count + 1).await?,
+        };
+        let older = messages.len() as i64 > count;
+        if older {
+            messages.remove(0);
+        }
+        Ok((messages, older))
+    }
+
     async fn change(
         &self,
         who: &Principal,

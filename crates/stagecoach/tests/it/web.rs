@@ -19,6 +19,7 @@ backend_tests!(
     a_sign_in_link_opens_a_member_session_once,
     the_conversation_page_changes_its_fields_and_crm_data,
     settings_manage_members_tokens_and_webhooks,
+    older_messages_come_in_pages,
 );
 
 /// A client that follows no redirects, so tests see them.
@@ -991,4 +992,43 @@ async fn settings_manage_members_tokens_and_webhooks(app: TestApp) {
     );
     let (status, _) = post_form(&app, &reader, "/ui/settings/tokens", &[("name", "x")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+async fn older_messages_come_in_pages(app: TestApp) {
+    // 55 messages in the same millisecond (the test clock stands still): pages break
+    // ties by id, so none is shown twice or skipped.
+    let mut conversation = String::new();
+    for i in 0..55 {
+        conversation = app.inbound("pager", &format!("message #{i:02}")).await["conversationId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    let cookie = sign_in(&app, &app.token).await;
+    let path = format!("/ui/conversations/{conversation}");
+    let shown = |page: &str| -> Vec<String> {
+        page.split("message #")
+            .skip(1)
+            .map(|rest| rest[..2].to_owned())
+            .collect()
+    };
+    let (status, latest) = get(&app, &cookie, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    let numbers: Vec<String> = (5..55).map(|i| format!("{i:02}")).collect();
+    assert_eq!(shown(&latest), numbers, "the last 50, oldest first");
+    let older = latest
+        .split("class=\"older-messages\" href=\"")
+        .nth(1)
+        .expect("a link to older messages")
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, page) = get(&app, &cookie, &older).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown(&page), ["00", "01", "02", "03", "04"]);
+    assert!(!page.contains("older-messages") && page.contains("Back to the latest"));
+    let (status, page) = get(&app, &cookie, &format!("{path}?before=yesterday")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("before"), "{page}");
 }

@@ -57,6 +57,18 @@ pub trait Messages {
         conversation: ConversationId,
         count: i64,
     ) -> Result<Vec<Message>, StoreError>;
+    /// Up to `count` messages strictly before `before` (time, then id), newest of them
+    /// last: a page of a conversation's history.
+    async fn messages_before_key(
+        &mut self,
+        org: OrganizationId,
+        conversation: ConversationId,
+        before: (
+            chrono::DateTime<chrono::Utc>,
+            stagecoach_domain::ids::MessageId,
+        ),
+        count: i64,
+    ) -> Result<Vec<Message>, StoreError>;
     /// The last message of each of these conversations that has one.
     async fn latest_message_of_each(
         &mut self,
@@ -223,6 +235,30 @@ macro_rules! impl_messages {
                 )
                 .bind(org.0)
                 .bind(conversation.0)
+                .bind(count)
+                .fetch_all(self.conn())
+                .await?;
+                let mut messages = rows.into_iter().map(|r| r.into_domain()).collect::<Result<Vec<_>, _>>()?;
+                messages.reverse();
+                Ok(messages)
+            }
+
+            async fn messages_before_key(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversation: stagecoach_domain::ids::ConversationId,
+                before: (chrono::DateTime<chrono::Utc>, stagecoach_domain::ids::MessageId),
+                count: i64,
+            ) -> Result<Vec<stagecoach_domain::conversation::Message>, $crate::StoreError> {
+                let rows = $crate::sql::query_as::<$crate::repos::messages::MessageRow>(
+                    "SELECT * FROM messages WHERE organization_id = $1 AND conversation_id = $2 \
+                     AND (created_at < $3 OR (created_at = $3 AND id < $4)) \
+                     ORDER BY created_at DESC, id DESC LIMIT $5",
+                )
+                .bind(org.0)
+                .bind(conversation.0)
+                .bind($crate::rows::millis(before.0))
+                .bind(before.1.0)
                 .bind(count)
                 .fetch_all(self.conn())
                 .await?;

@@ -11,13 +11,14 @@ use serde::Deserialize;
 use stagecoach_app::{AppError, Principal, Stagecoach};
 use stagecoach_domain::crm_data::MergeMode;
 use stagecoach_domain::enums::{ConversationStatus, Priority};
-use stagecoach_domain::ids::{ConversationId, MembershipId};
+use stagecoach_domain::ids::{ConversationId, MembershipId, MessageId};
 use stagecoach_domain::scope::{Area, Scope};
 
 use super::{contact_label, failure, page, refusal, when, write_refusal};
 use crate::session::SignedIn;
 
 struct MessageView {
+    id: String,
     /// `inbound` or `outbound`, for the layout.
     side: &'static str,
     text: String,
@@ -46,6 +47,10 @@ struct ConversationPage {
     tags: Vec<String>,
     ai_enabled: bool,
     messages: Vec<MessageView>,
+    /// The cursor of the page before this one, when there are older messages.
+    older: Option<String>,
+    /// Whether this page shows older messages rather than the latest.
+    paged: bool,
     timeline: Vec<EntryView>,
     /// The assignees by name.
     assignees: Vec<String>,
@@ -70,10 +75,33 @@ struct ActionView {
 /// How many of the latest messages and timeline entries the page shows.
 const LATEST: usize = 50;
 
+/// Where a page of messages ends: a message's time (milliseconds) and id, written
+/// `1764650000000-<id>`.
+fn page_cursor(message: &stagecoach_domain::conversation::Message) -> String {
+    format!("{}-{}", message.created_at.timestamp_millis(), message.id)
+}
+
+fn parse_cursor(text: &str) -> Option<(chrono::DateTime<chrono::Utc>, MessageId)> {
+    let (millis, id) = text.split_once('-')?;
+    let at = chrono::DateTime::from_timestamp_millis(millis.parse().ok()?)?;
+    Some((at, MessageId::parse(id)?))
+}
+
 async fn render_conversation(
     core: &Stagecoach,
     who: &Principal,
     id: Option<ConversationId>,
+    problem: Option<String>,
+    status: StatusCode,
+) -> Response {
+    render_conversation_page(core, who, id, None, problem, status).await
+}
+
+async fn render_conversation_page(
+    core: &Stagecoach,
+    who: &Principal,
+    id: Option<ConversationId>,
+    before: Option<(chrono::DateTime<chrono::Utc>, MessageId)>,
     problem: Option<String>,
     status: StatusCode,
 ) -> Response {
@@ -82,13 +110,16 @@ async fn render_conversation(
         Err(error) => return failure(&error),
     };
     let conversation = &detail.conversation;
-    let (_, messages) = match core
-        .last_messages(who, Some(conversation.id), LATEST as i64)
+    let (messages, has_older) = match core
+        .message_page(who, Some(conversation.id), before, LATEST as i64)
         .await
     {
         Ok(found) => found,
         Err(error) => return failure(&error),
     };
+    let older = has_older
+        .then(|| messages.first().map(page_cursor))
+        .flatten();
     let timeline = match core.timeline(who, Some(conversation.id)).await {
         Ok(timeline) => timeline,
         Err(error) => return failure(&error),
@@ -170,11 +201,14 @@ async fn render_conversation(
         merge_modes: MergeMode::NAMES.to_vec(),
         crm_data: serde_json::to_string_pretty(&conversation.crm_data).unwrap_or_default(),
         actions,
+        older,
+        paged: before.is_some(),
         messages: messages
             .into_iter()
             .map(|m| {
                 let inbound = m.direction == stagecoach_domain::enums::MessageDirection::Inbound;
                 MessageView {
+                    id: m.id.to_string(),
                     side: if inbound { "inbound" } else { "outbound" },
                     text: m.text,
                     by: if inbound {
@@ -212,16 +246,40 @@ async fn render_conversation(
     page(&page_view, status)
 }
 
+#[derive(Deserialize)]
+pub(crate) struct PageQuery {
+    /// Show the messages before this cursor rather than the latest.
+    before: Option<String>,
+}
+
 pub(crate) async fn conversation(
     State(core): State<Stagecoach>,
     signed_in: SignedIn,
     Path(id): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<PageQuery>,
 ) -> Response {
     let who = &signed_in.principal;
     if let Some(refused) = refusal(who, Scope::read(Area::Conversations)) {
         return refused;
     }
-    render_conversation(&core, who, ConversationId::parse(&id), None, StatusCode::OK).await
+    let before = match query.before.as_deref() {
+        None | Some("") => None,
+        Some(text) => match parse_cursor(text) {
+            Some(cursor) => Some(cursor),
+            None => {
+                return failure(&invalid("before", "is not a position in the messages"));
+            }
+        },
+    };
+    render_conversation_page(
+        &core,
+        who,
+        ConversationId::parse(&id),
+        before,
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Deserialize)]

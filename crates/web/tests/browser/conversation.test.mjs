@@ -67,3 +67,24 @@ test("a form posted from another site is refused", async () => {
   await context.close();
   evil.close();
 });
+
+test("older messages load when the reader scrolls up to them, and new ones arrive live", async () => {
+  let conversation;
+  for (let i = 0; i < 60; i++) {
+    const inbound = await server.api("POST", "/v1/messages/inbound", { channel: "website", from: "visitor-scroll", text: `line ${i}` });
+    conversation = inbound.conversationId;
+  }
+  const context = await browser.newContext();
+  const page = await signedIn(context);
+  await page.goto(`${server.base}/ui/conversations/${conversation}`);
+  await page.locator("[data-live-ready=true]").waitFor();
+  assert.equal(await page.locator(".message").count(), 50, "the latest, scrolled into view");
+  await page.locator("#live-messages").evaluate((list) => { list.scrollTop = 0; });
+  await page.waitForFunction(() => document.querySelectorAll(".message").length === 60);
+  assert.equal(await page.locator(".message").first().textContent().then((t) => t.startsWith("line 0")), true);
+  assert.equal(await page.locator("a.older-messages").count(), 0, "nothing older is left");
+  await server.api("POST", "/v1/messages/inbound", { channel: "website", from: "visitor-scroll", text: "a new one" });
+  await page.locator(".message", { hasText: "a new one" }).waitFor({ timeout: 5000 });
+  assert.equal(await page.locator(".message").count(), 61, "added, the older ones kept");
+  await context.close();
+});
