@@ -86,13 +86,16 @@ impl Live {
         receiver
     }
 
-    /// Ends the feed if no stream listens any more; true when it ended.
+    /// Ends the feed if no stream listens any more; true when it ended. A newer feed
+    /// registered under the same key since is left alone.
     fn close_if_unused(&self, key: &FeedKey, sender: &broadcast::Sender<Arc<str>>) -> bool {
         let mut feeds = self.feeds.lock().expect("live feeds lock");
         if sender.receiver_count() > 0 {
             return false;
         }
-        feeds.remove(key);
+        if feeds.get(key).is_some_and(|s| s.same_channel(sender)) {
+            feeds.remove(key);
+        }
         true
     }
 }
