@@ -378,21 +378,14 @@ async fn after_change<T>(
     id: &str,
     done: Result<T, AppError>,
 ) -> Response {
-    match done {
-        Ok(_) => Redirect::to(&format!("/ui/conversations/{id}")).into_response(),
-        Err(error @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
-            let status = super::form_refusal_status(&error);
-            render_conversation(
-                core,
-                who,
-                ConversationId::parse(id),
-                Some(error.to_string()),
-                status,
-            )
-            .await
-        }
-        Err(error) => failure(&error),
-    }
+    super::after_form(
+        done,
+        &format!("/ui/conversations/{id}"),
+        |message, status| {
+            render_conversation(core, who, ConversationId::parse(id), Some(message), status)
+        },
+    )
+    .await
 }
 
 fn invalid(field: &'static str, message: &str) -> AppError {

@@ -117,6 +117,26 @@ pub(crate) fn form_refusal_status(error: &AppError) -> StatusCode {
     }
 }
 
+/// What a form post came to: on success, the page at `back`; when the use case refused
+/// the input (400) or found a conflict (409), the form's page again with the reason, as
+/// `again` renders it; any other error, the error page.
+pub(crate) async fn after_form<T, Page>(
+    done: Result<T, AppError>,
+    back: &str,
+    again: impl FnOnce(String, StatusCode) -> Page,
+) -> Response
+where
+    Page: std::future::Future<Output = Response>,
+{
+    match done {
+        Ok(_) => Redirect::to(back).into_response(),
+        Err(error @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
+            again(error.to_string(), form_refusal_status(&error)).await
+        }
+        Err(error) => failure(&error),
+    }
+}
+
 /// The refusal page of a form post that came from another site, or whose token lacks
 /// `scope`.
 pub(crate) fn write_refusal(

@@ -4,7 +4,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use stagecoach_app::{AppError, Principal, Stagecoach};
 use stagecoach_domain::ids::ScenarioId;
@@ -77,23 +77,10 @@ async fn after_scenario_change<T>(
     who: &Principal,
     done: Result<T, AppError>,
 ) -> Response {
-    match done {
-        Ok(_) => Redirect::to("/ui/scenarios").into_response(),
-        Err(error @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
-            let status = super::form_refusal_status(&error);
-            let message = match &error {
-                AppError::Invalid(errors) => errors
-                    .0
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                other => other.to_string(),
-            };
-            render_scenarios(core, who, Some(message), status).await
-        }
-        Err(error) => failure(&error),
-    }
+    super::after_form(done, "/ui/scenarios", |message, status| {
+        render_scenarios(core, who, Some(message), status)
+    })
+    .await
 }
 
 pub(crate) async fn create_scenario(

@@ -185,14 +185,10 @@ async fn after_settings_change<T>(
     who: &Principal,
     done: Result<T, AppError>,
 ) -> Response {
-    match done {
-        Ok(_) => Redirect::to("/ui/settings").into_response(),
-        Err(error @ (AppError::Invalid(_) | AppError::Conflict { .. })) => {
-            let status = super::form_refusal_status(&error);
-            render_settings(core, who, Some(error.to_string()), None, status).await
-        }
-        Err(error) => failure(&error),
-    }
+    super::after_form(done, "/ui/settings", |message, status| {
+        render_settings(core, who, Some(message), None, status)
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -170,7 +170,7 @@ pub(crate) async fn reorder(
                 &core,
                 who,
                 scenario,
-                Some(field_messages(&errors)),
+                Some(errors.to_string()),
                 StatusCode::BAD_REQUEST,
             )
             .await
@@ -194,15 +194,6 @@ async fn scenario_name(
             .map(|s| s.name)
             .map_err(|error| failure(&error)),
     }
-}
-
-fn field_messages(errors: &ValidationError) -> String {
-    errors
-        .0
-        .iter()
-        .map(|e| format!("{}: {}", e.field, e.message))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// A step form as the browser sends it and shows it: every field as text, named as in
