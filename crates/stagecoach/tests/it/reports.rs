@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, assert_native_error};
-use crate::web::{browser, get, sign_in};
+use crate::web::{browser, get, sign_in, sign_in_scoped};
 
 backend_tests!(
     reports_count_entries_times_and_payments_per_step,
@@ -236,17 +236,7 @@ async fn the_report_page_and_its_csv_show_the_same_figures(app: TestApp) {
     assert_eq!(csv_rows, rows, "the CSV holds the table's figures");
 
     // A reader of scenarios without leads:read sees no report (it shows revenue).
-    let reader = app
-        .core
-        .create_token(
-            app.org,
-            "reader",
-            Some(vec!["scenarios:read".into()]),
-            stagecoach_domain::enums::TokenType::Sync,
-        )
-        .await
-        .unwrap();
-    let reader = sign_in(&app, &reader.secret).await;
+    let reader = sign_in_scoped(&app, "reader", &["scenarios:read"]).await;
     let (status, _) = get(&app, &reader, &format!("/ui/scenarios/{scenario}/report")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, assert_native_error};
-use crate::web::{get, post_form, sign_in};
+use crate::web::{get, post_form, sign_in, sign_in_scoped};
 
 backend_tests!(
     steps_are_put_in_a_new_order_through_the_api,
@@ -397,17 +397,7 @@ async fn the_step_editor_saves_every_field_and_shows_errors_beside_them(app: Tes
     assert_eq!(app.steps_of(&scenario).await.len(), 1);
 
     // A reader sees the steps but cannot change them.
-    let reader = app
-        .core
-        .create_token(
-            app.org,
-            "reader",
-            Some(vec!["scenarios:read".into()]),
-            stagecoach_domain::enums::TokenType::Sync,
-        )
-        .await
-        .unwrap();
-    let reader = sign_in(&app, &reader.secret).await;
+    let reader = sign_in_scoped(&app, "reader", &["scenarios:read"]).await;
     assert_eq!(
         get(&app, &reader, &format!("/ui/scenarios/{scenario}/steps"))
             .await

@@ -50,6 +50,21 @@ pub(crate) async fn sign_in(app: &TestApp, token: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
+/// Signs in with a new sync token named `name` that holds only `scopes`.
+pub(crate) async fn sign_in_scoped(app: &TestApp, name: &str, scopes: &[&str]) -> String {
+    let token = app
+        .core
+        .create_token(
+            app.org,
+            name,
+            Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
+            stagecoach_domain::enums::TokenType::Sync,
+        )
+        .await
+        .unwrap();
+    sign_in(app, &token.secret).await
+}
+
 pub(crate) async fn get(app: &TestApp, cookie: &str, path: &str) -> (StatusCode, String) {
     let response = browser()
         .get(format!("{}{path}", app.base))
@@ -213,17 +228,7 @@ async fn the_board_shows_columns_and_moves_cards(app: TestApp) {
     );
 
     // A token acts in the browser with its scopes.
-    let reader = app
-        .core
-        .create_token(
-            app.org,
-            "reader",
-            Some(vec!["scenarios:read".into()]),
-            stagecoach_domain::enums::TokenType::Sync,
-        )
-        .await
-        .unwrap();
-    let reader_cookie = sign_in(&app, &reader.secret).await;
+    let reader_cookie = sign_in_scoped(&app, "reader", &["scenarios:read"]).await;
     assert_eq!(
         get(&app, &reader_cookie, "/ui/scenarios").await.0,
         StatusCode::OK
@@ -828,17 +833,7 @@ async fn settings_manage_members_tokens_and_webhooks(app: TestApp) {
     assert!(!page.contains(&secret), "never shown again");
 
     // A restricted caller cannot mint more than it holds.
-    let admin_only = app
-        .core
-        .create_token(
-            app.org,
-            "admins",
-            Some(vec!["admin:write".into()]),
-            stagecoach_domain::enums::TokenType::Sync,
-        )
-        .await
-        .unwrap();
-    let limited = sign_in(&app, &admin_only.secret).await;
+    let limited = sign_in_scoped(&app, "admins", &["admin:write"]).await;
     let (status, page) = post_form(
         &app,
         &limited,
@@ -973,17 +968,7 @@ async fn settings_manage_members_tokens_and_webhooks(app: TestApp) {
     assert_eq!(listed, json!([]));
 
     // A caller without admin or webhooks scopes sees neither section.
-    let reader = app
-        .core
-        .create_token(
-            app.org,
-            "reader",
-            Some(vec!["scenarios:read".into()]),
-            stagecoach_domain::enums::TokenType::Sync,
-        )
-        .await
-        .unwrap();
-    let reader = sign_in(&app, &reader.secret).await;
+    let reader = sign_in_scoped(&app, "reader", &["scenarios:read"]).await;
     let (status, page) = get(&app, &reader, "/ui/settings").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
