@@ -42,6 +42,7 @@ ENDPOINTS = [
     ("patch", "/agents/{id}", "200"),
     ("delete", "/agents/{id}", "200"),
     ("post", "/agents/{id}/query", "200"),
+    ("get", "/whatsapp/templates", "200"),
 ]
 
 

@@ -114,6 +114,9 @@ static TABLE: &[(Method, &str, Requirement)] = &[
         "/whatsapp/{phoneNumberId}/template-message",
         write(Conversations),
     ),
+    (Method::GET, "/whatsapp/templates", read(Conversations)),
+    // Creating a template changes the business account, which is the channels' area.
+    (Method::POST, "/whatsapp/templates", write(Webhooks)),
     (
         Method::POST,
         "/conversations/{conversationId}/assign",

@@ -33,6 +33,8 @@ pub struct ChannelInput {
     pub agent_id: Option<AgentId>,
     /// The WhatsApp phone number id, or the Z-API instance id.
     pub account_id: String,
+    /// WhatsApp: the business account that owns the number's templates.
+    pub business_account_id: Option<String>,
     pub secrets: ChannelSecrets,
 }
 
@@ -43,6 +45,12 @@ fn check_channel(input: &ChannelInput) -> Result<(), AppError> {
     }
     if input.account_id.trim().is_empty() {
         errors.add("accountId", "must not be empty");
+    }
+    if input.kind == ChannelKind::Zapi && input.business_account_id.is_some() {
+        errors.add(
+            "businessAccountId",
+            "is a WhatsApp Cloud API setting; a Z-API channel has none",
+        );
     }
     let s = &input.secrets;
     let missing = |value: &Option<String>| value.as_deref().is_none_or(|v| v.trim().is_empty());
@@ -104,6 +112,12 @@ impl Stagecoach {
             name: input.name.trim().to_owned(),
             agent_id: input.agent_id,
             account_id: input.account_id.trim().to_owned(),
+            business_account_id: input
+                .business_account_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned),
             created_at: now,
             updated_at: now,
         };
@@ -546,6 +560,7 @@ impl Stagecoach {
         let payload: Value = serde_json::from_slice(body)
             .map_err(|e| AppError::invalid("body", format!("is not JSON: {e}")))?;
         let mut receipt = WebhookReceipt::default();
+        self.learn_business_account(&channel, &payload).await?;
         let changes = payload["entry"]
             .as_array()
             .into_iter()
@@ -609,6 +624,40 @@ impl Stagecoach {
             tx.commit().await?;
         }
         Ok(receipt)
+    }
+
+    /// Records the business account of a channel connected without one: Meta's
+    /// notifications name it as the entry's `id`, beside the number's own changes.
+    async fn learn_business_account(
+        &self,
+        channel: &Channel,
+        payload: &Value,
+    ) -> Result<(), AppError> {
+        if channel.business_account_id.is_some() {
+            return Ok(());
+        }
+        let ours = payload["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|entry| {
+                entry["changes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|change| {
+                        change["value"]["metadata"]["phone_number_id"].as_str()
+                            == Some(channel.account_id.as_str())
+                    })
+            });
+        let Some(business_account) = ours.and_then(|entry| entry["id"].as_str()) else {
+            return Ok(());
+        };
+        let mut tx = self.store.begin_write().await?;
+        tx.set_channel_business_account(channel.id, business_account, self.now())
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// A Z-API callback, authenticated by the channel's webhook token (`?token=`).

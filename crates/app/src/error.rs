@@ -90,6 +90,13 @@ pub enum AppError {
     /// model failed (the conversation was handed to a person).
     #[error("{0}")]
     AiUnavailable(String),
+    /// A provider's API (WhatsApp's Cloud API) refused the request, with its status, or
+    /// gave no answer (`status: None`). `message` carries the provider's reason.
+    #[error("WhatsApp's API: {message}")]
+    Provider {
+        status: Option<u16>,
+        message: String,
+    },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -101,6 +108,19 @@ impl From<StoreError> for AppError {
 }
 
 impl AppError {
+    /// Whether a [`AppError::Provider`] error is the provider refusing the request as
+    /// asked (Meta's 400: the client can fix it), rather than failing or refusing the
+    /// channel's credentials (a bad gateway to the client).
+    pub fn provider_refused_request(&self) -> bool {
+        matches!(
+            self,
+            AppError::Provider {
+                status: Some(400),
+                ..
+            }
+        )
+    }
+
     pub fn not_found(entity: Entity, field: &'static str) -> Self {
         AppError::NotFound { entity, field }
     }

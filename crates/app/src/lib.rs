@@ -27,6 +27,7 @@ mod labels;
 mod leads;
 mod operations;
 mod preview;
+mod provider_api;
 mod reports;
 mod scenarios;
 mod secrets;
@@ -70,6 +71,7 @@ pub use inbound::{InboundMessage, InboundReceipt};
 pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 pub use leads::{ActionOutcome, LeadQuery, LeadWrite, Remark, lead_fields};
 pub use operations::Backlog;
+pub use provider_api::{ProviderAnswer, ProviderCall, ProviderClient, ProviderMethod};
 pub use reports::{ScenarioReport, StepReport};
 pub use secrets::{SecretBox, SecretError};
 pub use sessions::{
@@ -105,6 +107,8 @@ pub struct Stagecoach {
     /// How the AI agent runs, and the client that calls its models.
     ai: Arc<ai::AiConfig>,
     model: Arc<dyn ai::ModelClient>,
+    /// Calls providers' management APIs (WhatsApp templates).
+    provider_client: Arc<dyn provider_api::ProviderClient>,
     breakers: Arc<ai::Breakers>,
 }
 
@@ -122,6 +126,7 @@ impl Stagecoach {
             outbound_allowed: Arc::new(Vec::new()),
             ai: Arc::new(ai::AiConfig::default()),
             model: Arc::new(ai::NoModelClient),
+            provider_client: Arc::new(provider_api::NoProviderClient),
             breakers: Arc::new(ai::Breakers::default()),
         }
     }

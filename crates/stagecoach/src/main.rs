@@ -19,7 +19,9 @@ use stagecoach_app::{
 use stagecoach_domain::ai::{AiLimits, ModelCapabilities};
 use stagecoach_domain::delivery::network::parse_allow_list;
 use stagecoach_domain::delivery::retry::parse_schedule;
-use stagecoach_worker::{HttpModelClient, HttpTransport, WorkerMetrics, WorkerSettings};
+use stagecoach_worker::{
+    HttpModelClient, HttpProviderClient, HttpTransport, WorkerMetrics, WorkerSettings,
+};
 use tokio::net::TcpListener;
 
 use cli::{
@@ -141,6 +143,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_model_client(Arc::new(
                     HttpModelClient::new(allowed.clone())
                         .context("cannot set up the model HTTP client")?,
+                ))
+                .with_provider_client(Arc::new(
+                    HttpProviderClient::new(
+                        allowed.clone(),
+                        std::time::Duration::from_secs(serve.delivery_timeout),
+                    )
+                    .context("cannot set up the provider HTTP client")?,
                 ));
             let transport = HttpTransport::new(
                 allowed,

@@ -7,6 +7,7 @@
 mod ai;
 mod http;
 mod metrics;
+mod provider;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::task::JoinSet;
 pub use ai::HttpModelClient;
 pub use http::{DEFAULT_TIMEOUT, HttpTransport, install_tls_provider};
 pub use metrics::WorkerMetrics;
+pub use provider::HttpProviderClient;
 
 use metrics::Loop;
 

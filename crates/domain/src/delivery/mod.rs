@@ -8,3 +8,4 @@ pub mod providers;
 pub mod retry;
 pub mod signing;
 pub mod targets;
+pub mod whatsapp_templates;

@@ -213,6 +213,9 @@ pub struct Channel {
     pub agent_id: Option<AgentId>,
     /// The WhatsApp phone number id, or the Z-API instance id.
     pub account_id: String,
+    /// WhatsApp: the business account (WABA) the number belongs to, which owns the
+    /// message templates. Given at connection, or learned from Meta's first webhook.
+    pub business_account_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -7,10 +7,12 @@ use serde_json::{Value, json};
 use stagecoach_app::{DeliverySettings, ProviderUrls, Stagecoach};
 use stagecoach_domain::delivery::signing::sign_meta;
 use stagecoach_worker::deliver_due;
-use wiremock::matchers::{body_json, method};
+use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{TestApp, assert_error, assert_native_error, loopback_transport};
+use crate::support::{
+    TestApp, assert_chatvolt_shape, assert_error, assert_native_error, loopback_transport,
+};
 
 backend_tests!(
     a_step_entry_sends_exactly_the_expected_provider_requests,
@@ -20,6 +22,9 @@ backend_tests!(
     channels_are_validated_and_keep_their_secrets,
     chatvolt_sends_now_within_the_window_and_templates_outside_it,
     message_statuses_follow_the_provider,
+    templates_are_listed_page_by_page_from_the_business_account,
+    templates_are_created_and_meta_refusals_passed_on,
+    the_business_account_is_learned_from_a_signed_webhook,
 );
 
 /// The app sending to `provider` for both WhatsApp and Z-API.
@@ -645,4 +650,294 @@ async fn message_statuses_follow_the_provider(app: TestApp) {
         3,
         "seen"
     );
+}
+
+/// A second server on the app's database whose Cloud API is `provider`: the API's own
+/// calls to Meta (templates) go there.
+async fn serving_with(app: &TestApp, provider: &MockServer) -> TestApp {
+    let settings = DeliverySettings {
+        providers: ProviderUrls {
+            whatsapp: format!("{}/v21.0", provider.uri()),
+            zapi: provider.uri(),
+        },
+        ..DeliverySettings::default()
+    };
+    app.beside(|core| core.with_delivery_settings(settings))
+        .await
+}
+
+fn meta_template(id: &str, name: &str, status: &str) -> Value {
+    json!({"id": id, "name": name, "language": "pt_BR", "status": status, "category": "UTILITY",
+           "components": [{"type": "BODY", "text": "Oi {{1}}, seu pedido saiu."}]})
+}
+
+async fn templates_are_listed_page_by_page_from_the_business_account(app: TestApp) {
+    let provider = MockServer::start().await;
+    let templates = "/v21.0/WABA-1/message_templates";
+    Mock::given(method("GET"))
+        .and(path(templates))
+        .and(header("authorization", "Bearer wa-token"))
+        .and(query_param("limit", "100"))
+        .and(query_param_is_missing("after"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [meta_template("1", "order_update", "APPROVED")],
+            "paging": {"cursors": {"before": "A", "after": "Q1=="}, "next": "https://graph/next"}})))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(templates))
+        .and(query_param("after", "Q1=="))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [meta_template("2", "promo", "PENDING")],
+            "paging": {"cursors": {"before": "B", "after": "Q2=="}}})))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let server = serving_with(&app, &provider).await;
+    let agent = app.agent("Closer").await;
+    connect(
+        &app,
+        json!({"kind": "whatsapp", "name": "Sales line", "agentId": agent,
+               "accountId": format!("PN{}", crate::support::uuid_simple()),
+               "businessAccountId": "WABA-1", "accessToken": "wa-token", "appSecret": "s"}),
+    )
+    .await;
+
+    let (status, body) = server
+        .call(
+            Method::GET,
+            &format!("/whatsapp/templates?agentId={agent}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_chatvolt_shape("GET /whatsapp/templates 200", &body);
+    let names: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["order_update", "promo"]);
+    assert_eq!(body["data"][1]["status"], "PENDING");
+    assert_eq!(body["data"][0]["components"][0]["type"], "BODY");
+
+    let (status, body) = server.call(Method::GET, "/whatsapp/templates", None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, &["agentId"]);
+    let (status, body) = server
+        .call(Method::GET, "/whatsapp/templates?agentId=nope", None)
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, &["agentId"]);
+    let stranger = stagecoach_domain::ids::AgentId::new();
+    let (status, body) = server
+        .call(
+            Method::GET,
+            &format!("/whatsapp/templates?agentId={stranger}"),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["agentId"]);
+    // Another organization's token sees its own (absent) channels, not these.
+    let (_, other_token) = app.other_tenant().await;
+    let (status, body) = server
+        .call_as(
+            &other_token,
+            Method::GET,
+            &format!("/whatsapp/templates?agentId={agent}"),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["agentId"]);
+    server.stop().await;
+}
+
+async fn templates_are_created_and_meta_refusals_passed_on(app: TestApp) {
+    let provider = MockServer::start().await;
+    let templates = "/v21.0/WABA-2/message_templates";
+    let new = json!({"name": "order_update", "category": "UTILITY", "language": "pt_BR",
+                     "components": [{"type": "BODY", "text": "Oi {{1}}"}]});
+    Mock::given(method("POST"))
+        .and(path(templates))
+        .and(header("authorization", "Bearer wa-token"))
+        .and(body_json(&new))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "5948", "status": "PENDING", "category": "UTILITY"})),
+        )
+        .expect(1)
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(templates))
+        .and(body_json(
+            json!({"name": "taken", "category": "UTILITY", "language": "pt_BR",
+                              "components": [{"type": "BODY", "text": "x"}]}),
+        ))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "Invalid parameter", "type": "OAuthException", "code": 100,
+            "error_user_msg": "Content in this language already exists"}})))
+        .mount(&provider)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(templates))
+        .and(body_json(
+            json!({"name": "expired", "category": "UTILITY", "language": "pt_BR",
+                              "components": [{"type": "BODY", "text": "x"}]}),
+        ))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": {
+            "message": "Error validating access token", "code": 190}})))
+        .mount(&provider)
+        .await;
+    let server = serving_with(&app, &provider).await;
+    let agent = app.agent("Closer").await;
+    connect(
+        &app,
+        json!({"kind": "whatsapp", "name": "Sales line", "agentId": agent,
+               "accountId": format!("PN{}", crate::support::uuid_simple()),
+               "businessAccountId": "WABA-2", "accessToken": "wa-token", "appSecret": "s"}),
+    )
+    .await;
+
+    let mut body = new.clone();
+    body["agentId"] = json!(agent);
+    let (status, created) = server
+        .call(Method::POST, "/whatsapp/templates", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(
+        created,
+        json!({"id": "5948", "status": "PENDING", "category": "UTILITY"})
+    );
+
+    let attempt = |name: &str| {
+        json!({"agentId": agent, "name": name, "category": "UTILITY", "language": "pt_BR",
+               "components": [{"type": "BODY", "text": "x"}]})
+    };
+    let (status, refused) = server
+        .call(Method::POST, "/whatsapp/templates", Some(attempt("taken")))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["code"], "PROVIDER_REFUSED");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid parameter (code 100)"),
+        "{refused}"
+    );
+    let (status, failed) = server
+        .call(
+            Method::POST,
+            "/whatsapp/templates",
+            Some(attempt("expired")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{failed}");
+    assert_eq!(failed["code"], "PROVIDER_ERROR");
+    assert!(
+        failed["error"].as_str().unwrap().contains("access token"),
+        "{failed}"
+    );
+
+    // Input Meta could never take is refused here, every field named, and Meta is not asked.
+    let before = provider.received_requests().await.unwrap().len();
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/whatsapp/templates",
+            Some(json!({"name": "", "category": "utility", "components": ["body"]})),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        &["agentId", "language"],
+    );
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/whatsapp/templates",
+            Some(
+                json!({"agentId": agent, "name": "", "category": "utility", "language": "pt_BR",
+                        "components": ["body"]}),
+            ),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        &["name", "category", "components[0]"],
+    );
+    assert_eq!(provider.received_requests().await.unwrap().len(), before);
+    server.stop().await;
+}
+
+async fn the_business_account_is_learned_from_a_signed_webhook(app: TestApp) {
+    let provider = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v21.0/WABA/message_templates"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let server = serving_with(&app, &provider).await;
+    let agent = app.agent("Closer").await;
+    let channel = whatsapp_channel(&app, Some(&agent)).await;
+    assert_eq!(channel["businessAccountId"], Value::Null);
+    let listing = format!("/whatsapp/templates?agentId={agent}");
+    let (status, body) = server.call(Method::GET, &listing, None).await;
+    assert_error(status, &body, StatusCode::CONFLICT, &["agentId"]);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("businessAccountId"),
+        "{body}"
+    );
+
+    let pnid = channel["accountId"].as_str().unwrap();
+    let notification = serde_json::to_vec(&whatsapp_notification("wamid.in.9", pnid)).unwrap();
+    let accepted = app
+        .client
+        .post(format!(
+            "{}{}",
+            app.base,
+            channel["webhookPath"].as_str().unwrap()
+        ))
+        .header(
+            "x-hub-signature-256",
+            sign_meta("app-secret", &notification),
+        )
+        .body(notification)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
+    let (_, channels) = app.call(Method::GET, "/v1/channels", None).await;
+    assert_eq!(channels[0]["businessAccountId"], "WABA", "{channels}");
+    let (status, body) = server.call(Method::GET, &listing, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"data": []}));
+
+    // A Z-API channel has no business account.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(
+                json!({"kind": "zapi", "name": "Z", "accountId": "I1", "instanceToken": "t",
+                        "clientToken": "c", "businessAccountId": "WABA"}),
+            ),
+        )
+        .await;
+    assert_native_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        &["businessAccountId"],
+    );
+    server.stop().await;
 }

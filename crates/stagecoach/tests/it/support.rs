@@ -208,6 +208,31 @@ impl TestApp {
         token: String,
         now: chrono::DateTime<chrono::Utc>,
     ) -> TestApp {
+        TestApp::serve_with(db, org, token, now, |core| core).await
+    }
+
+    /// A second server on this app's database, organization and token, its core changed
+    /// by `configure` (a server started with other settings). Its clock starts at this
+    /// app's time.
+    pub async fn beside(&self, configure: impl FnOnce(Stagecoach) -> Stagecoach) -> TestApp {
+        let now = stagecoach_app::Clock::now(self.clock.as_ref());
+        TestApp::serve_with(
+            self.db.again(),
+            self.org,
+            self.token.clone(),
+            now,
+            configure,
+        )
+        .await
+    }
+
+    async fn serve_with(
+        db: TestDatabase,
+        org: OrganizationId,
+        token: String,
+        now: chrono::DateTime<chrono::Utc>,
+        configure: impl FnOnce(Stagecoach) -> Stagecoach,
+    ) -> TestApp {
         // One reqwest build serves the tests' client and the worker's: both need rustls' provider.
         stagecoach_worker::install_tls_provider();
         let store = stagecoach_storage::connect(&db.url).await.expect("connect");
@@ -220,8 +245,16 @@ impl TestApp {
             .with_secret_box(secret_box())
             .with_outbound_allow_list(loopback.clone())
             .with_model_client(Arc::new(
-                stagecoach_worker::HttpModelClient::new(loopback).expect("model client"),
+                stagecoach_worker::HttpModelClient::new(loopback.clone()).expect("model client"),
+            ))
+            .with_provider_client(Arc::new(
+                stagecoach_worker::HttpProviderClient::new(
+                    loopback,
+                    std::time::Duration::from_secs(5),
+                )
+                .expect("provider client"),
             ));
+        let core = configure(core);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

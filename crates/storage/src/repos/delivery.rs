@@ -67,6 +67,13 @@ pub trait Deliveries {
         &mut self,
         id: ChannelId,
     ) -> Result<Option<(Channel, String)>, StoreError>;
+    /// Records the WhatsApp business account a channel's number belongs to.
+    async fn set_channel_business_account(
+        &mut self,
+        id: ChannelId,
+        business_account_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn delete_channel(
         &mut self,
         org: OrganizationId,
@@ -193,6 +200,7 @@ crate::sql::row_struct! {
         name: String,
         agent_id: Option<Uuid>,
         account_id: String,
+        business_account_id: Option<String>,
         secrets_encrypted: String,
         created_at: i64,
         updated_at: i64,
@@ -209,6 +217,7 @@ impl ChannelRow {
                 name: self.name,
                 agent_id: self.agent_id.map(AgentId),
                 account_id: self.account_id,
+                business_account_id: self.business_account_id,
                 created_at: time(self.created_at)?,
                 updated_at: time(self.updated_at)?,
             },
@@ -355,8 +364,8 @@ macro_rules! impl_deliveries {
                 secrets_encrypted: &str,
             ) -> Result<(), $crate::StoreError> {
                 $crate::sql::query(
-                    "INSERT INTO channels (id, organization_id, kind, name, agent_id, account_id, secrets_encrypted, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO channels (id, organization_id, kind, name, agent_id, account_id, business_account_id, \
+                     secrets_encrypted, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(c.id.0)
                 .bind(c.organization_id.0)
@@ -364,6 +373,7 @@ macro_rules! impl_deliveries {
                 .bind(&c.name)
                 .bind(c.agent_id.map(|a| a.0))
                 .bind(&c.account_id)
+                .bind(&c.business_account_id)
                 .bind(secrets_encrypted)
                 .bind($crate::rows::millis(c.created_at))
                 .bind($crate::rows::millis(c.updated_at))
@@ -395,6 +405,21 @@ macro_rules! impl_deliveries {
                     .await?
                     .map(|r| r.into_domain())
                     .transpose()
+            }
+
+            async fn set_channel_business_account(
+                &mut self,
+                id: stagecoach_domain::ids::ChannelId,
+                business_account_id: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::StoreError> {
+                $crate::sql::query("UPDATE channels SET business_account_id = $1, updated_at = $2 WHERE id = $3")
+                    .bind(business_account_id)
+                    .bind($crate::rows::millis(now))
+                    .bind(id.0)
+                    .execute(self.conn())
+                    .await?;
+                Ok(())
             }
 
             async fn delete_channel(

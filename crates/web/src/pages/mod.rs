@@ -80,6 +80,8 @@ pub(crate) fn failure(error: &AppError) -> Response {
         AppError::Unauthorized => return Redirect::to("/ui/login").into_response(),
         AppError::MissingScope(_) | AppError::Unverified => StatusCode::FORBIDDEN,
         AppError::AiUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Provider { .. } if error.provider_refused_request() => StatusCode::BAD_REQUEST,
+        AppError::Provider { .. } => StatusCode::BAD_GATEWAY,
         AppError::Store(store) => {
             tracing::error!(error = %store, "a UI request failed in storage");
             return page(

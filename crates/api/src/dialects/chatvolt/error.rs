@@ -27,7 +27,9 @@ pub struct ErrorBody {
     /// A stable machine-readable code: `VALIDATION_ERROR`, `MALFORMED_JSON`,
     /// `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`, `MISSING_SCOPE` (403), `NOT_FOUND`, `CONFLICT`, `READ_ONLY`,
     /// `ERR_META_SESSION_EXPIRED_24H` (406), `NO_CHANNEL` (409: nothing can deliver the
-    /// message) or `INTERNAL`.
+    /// message), `PROVIDER_REFUSED` (400: WhatsApp's API refused the request, its reason
+    /// passed on), `PROVIDER_ERROR` (502: WhatsApp's API failed or refused the channel's
+    /// credentials) or `INTERNAL`.
     pub code: &'static str,
     /// The input fields at fault, when there are any.
     pub fields: Vec<FieldErrorBody>,
@@ -124,6 +126,23 @@ impl ChatvoltError {
                 message.clone(),
                 vec![],
             ),
+            ChatvoltError::App(error @ AppError::Provider { .. }) => {
+                if error.provider_refused_request() {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        "PROVIDER_REFUSED",
+                        error.to_string(),
+                        vec![],
+                    )
+                } else {
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        "PROVIDER_ERROR",
+                        error.to_string(),
+                        vec![],
+                    )
+                }
+            }
             ChatvoltError::App(error @ AppError::MissingScope(_)) => (
                 StatusCode::FORBIDDEN,
                 "MISSING_SCOPE",

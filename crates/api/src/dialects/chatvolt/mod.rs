@@ -53,6 +53,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::register_message))
         .routes(routes!(conversations::send_message))
         .routes(routes!(whatsapp::template_message))
+        .routes(routes!(whatsapp::list_templates, whatsapp::create_template))
         .routes(routes!(conversations::messages))
         .routes(routes!(contacts::list, contacts::save))
         .routes(routes!(contacts::delete))

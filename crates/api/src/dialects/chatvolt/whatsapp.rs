@@ -1,5 +1,7 @@
-//! `POST /whatsapp/{phoneNumberId}/template-message`: send a pre-approved template,
-//! optionally placing the conversation in a CRM step.
+//! WhatsApp templates: `POST /whatsapp/{phoneNumberId}/template-message` sends a
+//! pre-approved template, optionally placing the conversation in a CRM step;
+//! `GET`/`POST /whatsapp/templates` list and create the templates of the business account
+//! behind an agent's WhatsApp channel, through Meta's Cloud API.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -7,14 +9,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use stagecoach_app::TemplateSend;
 use stagecoach_domain::delivery::providers::phone_digits;
+use stagecoach_domain::delivery::whatsapp_templates::{NewTemplate, WhatsappTemplate};
 use stagecoach_domain::enums::ConversationStatus;
-use stagecoach_domain::error::Errors;
+use stagecoach_domain::error::{Errors, ValidationError};
 use stagecoach_domain::ids::{AgentId, ScenarioId, StepId};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::conversations::MessageBody;
 use super::error::{ErrorBody, Result};
-use super::extract::{Body, Caller};
+use super::extract::{Body, Caller, Params};
 use crate::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -144,5 +147,147 @@ pub async fn template_message(
         channel_external_id: phone_digits(&to),
         channel: "whatsapp",
         messages: messages.into_iter().map(MessageBody::from).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplatesQuery {
+    /// The agent whose WhatsApp channel's business account is listed (required).
+    pub agent_id: Option<String>,
+}
+
+/// One template, as Meta describes it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateBodyOut {
+    pub id: String,
+    pub name: String,
+    pub language: String,
+    /// `APPROVED`, `PENDING`, `REJECTED`, …
+    pub status: String,
+    pub category: String,
+    /// Header, body, footer and buttons, as Meta gives them.
+    #[schema(value_type = Vec<Object>)]
+    pub components: Vec<Value>,
+}
+
+impl From<WhatsappTemplate> for TemplateBodyOut {
+    fn from(t: WhatsappTemplate) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            language: t.language,
+            status: t.status,
+            category: t.category,
+            components: t.components,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateList {
+    pub data: Vec<TemplateBodyOut>,
+}
+
+/// The agent named by a required `agentId`.
+fn required_agent(raw: Option<&str>) -> std::result::Result<AgentId, ValidationError> {
+    match raw.map(str::trim) {
+        None | Some("") => Err(ValidationError::single("agentId", "is required")),
+        Some(raw) => {
+            AgentId::parse(raw).ok_or_else(|| ValidationError::single("agentId", "is not an id"))
+        }
+    }
+}
+
+/// List the message templates of the WhatsApp Business Account behind the agent's
+/// WhatsApp channel (every status, as Meta lists them).
+#[utoipa::path(get, operation_id = "listWhatsappTemplates", path = "/whatsapp/templates", tag = "WhatsApp",
+    params(TemplatesQuery),
+    responses((status = 200, body = TemplateList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub async fn list_templates(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Params(query): Params<TemplatesQuery>,
+) -> Result<Json<TemplateList>> {
+    let agent = required_agent(query.agent_id.as_deref())?;
+    let templates = state.core.whatsapp_templates(&who, Some(agent)).await?;
+    Ok(Json(TemplateList {
+        data: templates.into_iter().map(TemplateBodyOut::from).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewTemplateBody {
+    pub agent_id: Option<String>,
+    /// Lowercase letters, digits and underscores, as Meta requires.
+    pub name: Option<String>,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
+    pub category: Option<String>,
+    /// A language code, e.g. `en_US`.
+    pub language: Option<String>,
+    /// Header, body, footer and buttons, in Meta's format.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub components: Option<Vec<Value>>,
+}
+
+/// Meta's answer to a new template.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedTemplate {
+    pub id: Option<String>,
+    /// `PENDING` until Meta reviews it (or `APPROVED`, `REJECTED`).
+    pub status: Option<String>,
+    pub category: Option<String>,
+}
+
+/// Submit a new message template to the business account behind the agent's WhatsApp
+/// channel. Meta reviews it; its refusals are passed on.
+#[utoipa::path(post, operation_id = "createWhatsappTemplate", path = "/whatsapp/templates", tag = "WhatsApp",
+    request_body = NewTemplateBody,
+    responses((status = 200, body = CreatedTemplate), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 502, body = ErrorBody)))]
+pub async fn create_template(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Body(body): Body<NewTemplateBody>,
+) -> Result<Json<CreatedTemplate>> {
+    let mut errors = Errors::default();
+    let agent = match required_agent(body.agent_id.as_deref()) {
+        Ok(agent) => Some(agent),
+        Err(error) => {
+            errors.extend(error);
+            None
+        }
+    };
+    let mut required = |field: &'static str, value: Option<String>| {
+        if value.is_none() {
+            errors.add(field, "is required");
+        }
+        value.unwrap_or_default()
+    };
+    let name = required("name", body.name);
+    let category = required("category", body.category);
+    let language = required("language", body.language);
+    if body.components.is_none() {
+        errors.add("components", "is required");
+    }
+    errors.into_result()?;
+    let template = NewTemplate {
+        name,
+        category,
+        language,
+        components: body.components.unwrap_or_default(),
+    };
+    let answer = state
+        .core
+        .create_whatsapp_template(&who, agent, template)
+        .await?;
+    let text = |key: &str| answer[key].as_str().map(str::to_owned);
+    Ok(Json(CreatedTemplate {
+        id: text("id"),
+        status: text("status"),
+        category: text("category"),
     }))
 }

@@ -31,6 +31,9 @@ pub struct NewChannelBody {
     pub agent_id: Option<String>,
     /// The WhatsApp phone number id, or the Z-API instance id.
     pub account_id: String,
+    /// WhatsApp: the business account (WABA) that owns the number's message templates.
+    /// Learned from Meta's first webhook when not given.
+    pub business_account_id: Option<String>,
     /// WhatsApp: sends are authorized with it.
     pub access_token: Option<String>,
     /// WhatsApp: Meta signs webhooks with it.
@@ -53,6 +56,8 @@ pub struct ChannelBody {
     pub name: String,
     pub agent_id: Option<String>,
     pub account_id: String,
+    /// WhatsApp: the business account that owns the templates, once known.
+    pub business_account_id: Option<String>,
     /// Where the provider posts (append to this server's public URL).
     pub webhook_path: String,
     /// The verify token (WhatsApp) or webhook token (Z-API): only in the creation answer.
@@ -70,6 +75,7 @@ fn channel_body(channel: Channel, inbound_token: Option<String>) -> ChannelBody 
         name: channel.name,
         agent_id: channel.agent_id.map(|a| a.to_string()),
         account_id: channel.account_id,
+        business_account_id: channel.business_account_id,
         inbound_token,
         created_at: channel.created_at,
     }
@@ -99,6 +105,7 @@ pub async fn create_channel(
                 name: body.name,
                 agent_id,
                 account_id: body.account_id,
+                business_account_id: body.business_account_id,
                 secrets: ChannelSecrets {
                     access_token: body.access_token,
                     app_secret: body.app_secret,

@@ -147,6 +147,23 @@ impl IntoResponse for ApiError {
                 message,
                 vec![],
             ),
+            Rejection::App(error @ AppError::Provider { .. }) => {
+                if error.provider_refused_request() {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        "PROVIDER_REFUSED",
+                        error.to_string(),
+                        vec![],
+                    )
+                } else {
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        "PROVIDER_ERROR",
+                        error.to_string(),
+                        vec![],
+                    )
+                }
+            }
             Rejection::App(error @ AppError::MissingScope(_)) => (
                 StatusCode::FORBIDDEN,
                 "MISSING_SCOPE",

@@ -168,6 +168,17 @@ impl IntoResponse for ApiError {
                 error @ AppError::MissingScope(_) => {
                     (StatusCode::FORBIDDEN, "MISSING_SCOPE", error.to_string())
                 }
+                error @ AppError::Provider { .. } => {
+                    if error.provider_refused_request() {
+                        (
+                            StatusCode::BAD_REQUEST,
+                            "PROVIDER_REFUSED",
+                            error.to_string(),
+                        )
+                    } else {
+                        (StatusCode::BAD_GATEWAY, "PROVIDER_ERROR", error.to_string())
+                    }
+                }
                 AppError::Store(error) => {
                     tracing::error!(%error, "request failed in storage");
                     (

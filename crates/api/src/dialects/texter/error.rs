@@ -159,6 +159,23 @@ impl IntoResponse for TexterError {
                     message,
                     vec![],
                 ),
+                error @ AppError::Provider { .. } => {
+                    if error.provider_refused_request() {
+                        (
+                            StatusCode::BAD_REQUEST,
+                            "PROVIDER_REFUSED",
+                            error.to_string(),
+                            vec![],
+                        )
+                    } else {
+                        (
+                            StatusCode::BAD_GATEWAY,
+                            "PROVIDER_ERROR",
+                            error.to_string(),
+                            vec![],
+                        )
+                    }
+                }
                 AppError::MissingScope(needed) => {
                     // Texter's own name when one would open the endpoint.
                     missing_scope = needed.map(|needed| match needed.texter_scope() {
