@@ -26,6 +26,12 @@ pub struct ConversationDetail {
 }
 
 impl Stagecoach {
+    /// Whether free text can be sent now: always off WhatsApp, within 24 hours of the
+    /// contact's last message on it.
+    pub fn free_text_allowed(&self, conversation: &Conversation) -> bool {
+        conversation.can_send_free_text(self.now())
+    }
+
     pub async fn conversation_detail(
         &self,
         who: &Principal,

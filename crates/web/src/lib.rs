@@ -65,6 +65,11 @@ pub fn router(
         .route("/ui/settings/tokens", post(pages::create_token))
         .route("/ui/settings/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/ui/settings/webhooks", post(pages::create_endpoint))
+        .route("/ui/settings/channels", post(pages::connect_channel))
+        .route(
+            "/ui/settings/channels/{id}/delete",
+            post(pages::disconnect_channel),
+        )
         .route("/ui/settings/webhooks/{id}", get(pages::deliveries))
         .route(
             "/ui/settings/webhooks/{id}/delete",
@@ -81,6 +86,10 @@ pub fn router(
         )
         .route("/ui/conversations/{id}/move", post(pages::move_card))
         .route("/ui/conversations/{id}/messages", post(pages::send_message))
+        .route(
+            "/ui/conversations/{id}/template",
+            post(pages::send_template),
+        )
         .route("/ui/conversations/{id}/ai", post(pages::set_ai))
         .route("/ui/conversations/{id}/fields", post(pages::change_fields))
         .route(

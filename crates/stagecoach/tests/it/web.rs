@@ -20,6 +20,8 @@ backend_tests!(
     the_conversation_page_changes_its_fields_and_crm_data,
     settings_manage_members_tokens_and_webhooks,
     older_messages_come_in_pages,
+    outside_the_window_the_composer_offers_the_templates,
+    channels_are_connected_and_disconnected_from_settings,
 );
 
 /// A client that follows no redirects, so tests see them.
@@ -1016,4 +1018,257 @@ async fn older_messages_come_in_pages(app: TestApp) {
     let (status, page) = get(&app, &cookie, &format!("{path}?before=yesterday")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("before"), "{page}");
+}
+
+async fn outside_the_window_the_composer_offers_the_templates(app: TestApp) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let provider = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v21.0/WABA-UI/message_templates"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [
+            {"id": "1", "name": "order_update", "language": "pt_BR", "status": "APPROVED",
+             "category": "UTILITY", "components": [{"type": "BODY", "text": "Oi {{1}}, o pedido {{2}} saiu."}]},
+            {"id": "2", "name": "promo_photo", "language": "pt_BR", "status": "APPROVED",
+             "category": "MARKETING", "components": [{"type": "HEADER", "format": "IMAGE"},
+                                                     {"type": "BODY", "text": "Veja"}]},
+            {"id": "3", "name": "draft", "language": "pt_BR", "status": "PENDING",
+             "category": "UTILITY", "components": [{"type": "BODY", "text": "x"}]}]})))
+        .mount(&provider)
+        .await;
+    let settings = stagecoach_app::DeliverySettings {
+        providers: stagecoach_app::ProviderUrls {
+            whatsapp: format!("{}/v21.0", provider.uri()),
+            zapi: provider.uri(),
+        },
+        ..stagecoach_app::DeliverySettings::default()
+    };
+    let server = app
+        .beside(|core| core.with_delivery_settings(settings))
+        .await;
+    let (status, channel) = server
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(
+                json!({"kind": "whatsapp", "name": "Sales line", "accountId": "PN-UI",
+                        "businessAccountId": "WABA-UI", "accessToken": "t", "appSecret": "s"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let conversation = server
+        .inbound_on("whatsapp", "+55 11 95555-0101", "oi")
+        .await["conversationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = sign_in(&server, &server.token).await;
+    let path = format!("/ui/conversations/{conversation}");
+
+    // Inside the window: free text, and Meta is not asked for templates.
+    let (_, page) = get(&server, &cookie, &path).await;
+    assert!(page.contains("Write to the contact"), "{page}");
+    assert!(provider.received_requests().await.unwrap().is_empty());
+
+    server.clock.advance(chrono::Duration::hours(25));
+    // A day later the session has gone idle: sign in again.
+    let cookie = sign_in(&server, &server.token).await;
+    let (status, page) = get(&server, &cookie, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !page.contains("Write to the contact"),
+        "no free text: {page}"
+    );
+    assert!(page.contains("Oi {{1}}, o pedido {{2}} saiu."), "{page}");
+    assert_eq!(page.matches("name=\"parameter\"").count(), 2, "{page}");
+    assert!(page.contains("its header is image"), "{page}");
+    assert!(page.contains("only approved templates"), "{page}");
+
+    // A missing parameter is refused on the page; nothing is queued.
+    let template = format!("{path}/template");
+    let (status, page) = post_form(
+        &server,
+        &cookie,
+        &template,
+        &[
+            ("name", "order_update"),
+            ("language", "pt_BR"),
+            ("parameter", "Ana"),
+            ("parameter", " "),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("parameters[1]"), "{page}");
+    let (status, page) = post_form(
+        &server,
+        &cookie,
+        &template,
+        &[("name", "promo_photo"), ("language", "pt_BR")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("needs a media file"), "{page}");
+    assert!(server.effects_of(&conversation).await.is_empty());
+
+    let (status, _) = post_form(
+        &server,
+        &cookie,
+        &template,
+        &[
+            ("name", "order_update"),
+            ("language", "pt_BR"),
+            ("parameter", "Ana"),
+            ("parameter", "#42"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let effects = server.effects_of(&conversation).await;
+    assert_eq!(effects.len(), 1, "{effects:?}");
+    assert_eq!(effects[0]["kind"], "whatsapp_template");
+    let (_, page) = get(&server, &cookie, &path).await;
+    assert!(
+        page.contains("Oi Ana, o pedido #42 saiu."),
+        "the copy in the history: {page}"
+    );
+
+    // A token that may only read conversations cannot send one.
+    let reader = sign_in_scoped(&server, "reader", &["conversations:read"]).await;
+    let (status, _) = post_form(
+        &server,
+        &reader,
+        &template,
+        &[
+            ("name", "order_update"),
+            ("language", "pt_BR"),
+            ("parameter", "A"),
+            ("parameter", "B"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    server.stop().await;
+}
+
+async fn channels_are_connected_and_disconnected_from_settings(app: TestApp) {
+    let agent = app.agent("Closer").await;
+    let cookie = sign_in(&app, &app.token).await;
+    let (_, page) = get(&app, &cookie, "/ui/settings").await;
+    assert!(
+        page.contains("Connect a WhatsApp Cloud API number"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("<option value=\"{agent}\">Closer</option>")),
+        "{page}"
+    );
+
+    // Missing secrets are named, and nothing is connected.
+    let (status, page) = post_form(
+        &app,
+        &cookie,
+        "/ui/settings/channels",
+        &[
+            ("kind", "whatsapp"),
+            ("name", "Sales"),
+            ("account_id", "PN-S"),
+            ("access_token", " "),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.contains("accessToken") && page.contains("appSecret"),
+        "{page}"
+    );
+    let (_, channels) = app.call(Method::GET, "/v1/channels", None).await;
+    assert_eq!(channels, json!([]));
+
+    let (status, page) = post_form(
+        &app,
+        &cookie,
+        "/ui/settings/channels",
+        &[
+            ("kind", "whatsapp"),
+            ("name", "Sales"),
+            ("account_id", "PN-S"),
+            ("business_account_id", "WABA-S"),
+            ("access_token", "tok"),
+            ("app_secret", "sec"),
+            ("agent", &agent),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    let (_, channels) = app.call(Method::GET, "/v1/channels", None).await;
+    let channel = &channels[0];
+    assert_eq!(channel["businessAccountId"], "WABA-S");
+    assert_eq!(channel["agentId"], json!(agent));
+    let path = channel["webhookPath"].as_str().unwrap();
+    assert!(page.contains(path), "{page}");
+    // The generated verify token is on this answer, and it is what Meta must echo.
+    let token = page
+        .split("id=\"new-inbound-token\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_owned();
+    assert!(token.len() >= 20, "{token}");
+    let challenge = app
+        .client
+        .get(format!(
+            "{}{path}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=777",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.text().await.unwrap(), "777");
+    let (_, page) = get(&app, &cookie, "/ui/settings").await;
+    assert!(!page.contains(&token), "shown once only");
+    assert!(page.contains("WABA-S") && page.contains("Closer"), "{page}");
+
+    // Z-API, with its own token given.
+    let (status, page) = post_form(
+        &app,
+        &cookie,
+        "/ui/settings/channels",
+        &[
+            ("kind", "zapi"),
+            ("name", "Support"),
+            ("account_id", "INST-1"),
+            ("instance_token", "it"),
+            ("client_token", "ct"),
+            ("inbound_token", "zapi-hook-token"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{page}");
+    assert!(page.contains("zapi-hook-token"), "{page}");
+
+    // A reader of webhooks sees the channels but may not disconnect them.
+    let reader = sign_in_scoped(&app, "reader", &["webhooks:read"]).await;
+    let id = channel["id"].as_str().unwrap();
+    let (status, _) = post_form(
+        &app,
+        &reader,
+        &format!("/ui/settings/channels/{id}/delete"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = post_form(
+        &app,
+        &cookie,
+        &format!("/ui/settings/channels/{id}/delete"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, channels) = app.call(Method::GET, "/v1/channels", None).await;
+    assert_eq!(channels.as_array().unwrap().len(), 1);
+    assert_eq!(channels[0]["kind"], "zapi");
 }

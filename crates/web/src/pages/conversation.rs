@@ -27,6 +27,28 @@ struct MessageView {
     status: String,
 }
 
+/// A template the composer offers outside the 24-hour window.
+struct TemplateView {
+    name: String,
+    language: String,
+    category: String,
+    body: String,
+    /// `{{1}}`, `{{2}}`, … in order: the inputs its form asks for.
+    parameters: Vec<String>,
+    /// Why it cannot be sent from here, if it cannot.
+    unsendable: Option<String>,
+}
+
+/// What the composer offers.
+enum Composer {
+    /// Free text (inside the window, or off WhatsApp).
+    Text,
+    /// Outside the window: the business account's templates.
+    Templates(Vec<TemplateView>),
+    /// Outside the window, and the templates could not be listed: why.
+    NoTemplates(String),
+}
+
 struct EntryView {
     at: String,
     summary: String,
@@ -47,6 +69,7 @@ struct ConversationPage {
     tags: Vec<String>,
     ai_enabled: bool,
     messages: Vec<MessageView>,
+    composer: Composer,
     /// The cursor of the page before this one, when there are older messages.
     older: Option<String>,
     /// Whether this page shows older messages rather than the latest.
@@ -164,6 +187,7 @@ async fn render_conversation_page(
     } else {
         None
     };
+    let composer = composer(core, who, conversation).await;
     let who_name = contact_label(detail.contact.as_ref());
     let active = detail.links.iter().find(|(link, _, _)| link.available);
     let page_view = ConversationPage {
@@ -201,6 +225,7 @@ async fn render_conversation_page(
         merge_modes: MergeMode::NAMES.to_vec(),
         crm_data: serde_json::to_string_pretty(&conversation.crm_data).unwrap_or_default(),
         actions,
+        composer,
         older,
         paged: before.is_some(),
         messages: messages
@@ -244,6 +269,39 @@ async fn render_conversation_page(
             .collect(),
     };
     page(&page_view, status)
+}
+
+/// Free text while it can be sent; outside WhatsApp's 24-hour window, the templates of
+/// the channel's business account (listed from Meta, so only then).
+async fn composer(
+    core: &Stagecoach,
+    who: &Principal,
+    conversation: &stagecoach_domain::conversation::Conversation,
+) -> Composer {
+    if core.free_text_allowed(conversation) {
+        return Composer::Text;
+    }
+    match core
+        .conversation_templates(who, Some(conversation.id))
+        .await
+    {
+        Ok(templates) => Composer::Templates(
+            templates
+                .into_iter()
+                .map(|t| TemplateView {
+                    parameters: (1..=t.parameter_count())
+                        .map(|n| format!("{{{{{n}}}}}"))
+                        .collect(),
+                    unsendable: t.unsendable_reason(),
+                    body: t.body_text().to_owned(),
+                    name: t.name,
+                    language: t.language,
+                    category: t.category.to_lowercase(),
+                })
+                .collect(),
+        ),
+        Err(error) => Composer::NoTemplates(error.to_string()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -315,6 +373,61 @@ pub(crate) async fn send_message(
             error @ (AppError::WindowClosed | AppError::Undeliverable(_) | AppError::Invalid(_)),
         ) => {
             let status = super::form_refusal_status(&error);
+            render_conversation(&core, who, conversation, Some(error.to_string()), status).await
+        }
+        Err(error) => failure(&error),
+    }
+}
+
+/// The template form: `name`, `language`, and one `parameter` per `{{n}}`, in order.
+pub(crate) async fn send_template(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Conversations)) {
+        return refused;
+    }
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .unwrap_or_default()
+    };
+    let parameters = fields
+        .iter()
+        .filter(|(key, _)| key == "parameter")
+        .map(|(_, value)| value.clone())
+        .collect();
+    let conversation = ConversationId::parse(&id);
+    let sent = core
+        .send_conversation_template(
+            who,
+            conversation,
+            field("name"),
+            field("language"),
+            parameters,
+        )
+        .await;
+    match sent {
+        Ok(_) => Redirect::to(&format!("/ui/conversations/{id}")).into_response(),
+        Err(
+            error @ (AppError::Invalid(_)
+            | AppError::Conflict { .. }
+            | AppError::Undeliverable(_)
+            | AppError::Provider { .. }),
+        ) => {
+            let status = match &error {
+                AppError::Provider { .. } if !error.provider_refused_request() => {
+                    StatusCode::BAD_GATEWAY
+                }
+                AppError::Provider { .. } => StatusCode::BAD_REQUEST,
+                _ => super::form_refusal_status(&error),
+            };
             render_conversation(&core, who, conversation, Some(error.to_string()), status).await
         }
         Err(error) => failure(&error),

@@ -17,13 +17,15 @@ use stagecoach_domain::scope::{Requirement, Scope};
 pub(crate) use board::{
     BoardQuery, CARDS_PER_COLUMN, CardFragment, board, move_card, payments_line,
 };
-pub(crate) use conversation::{change_fields, conversation, send_message, set_ai, update_crm_data};
+pub(crate) use conversation::{
+    change_fields, conversation, send_message, send_template, set_ai, update_crm_data,
+};
 pub(crate) use login::{login, login_link_page, login_page, login_with_link, logout};
 pub(crate) use reports::{report, report_csv};
 pub(crate) use scenarios::{create_scenario, delete_scenario, rename_scenario, scenarios};
 pub(crate) use settings::{
-    add_member, create_endpoint, create_token, delete_endpoint, deliveries, redeliver,
-    revoke_token, settings,
+    add_member, connect_channel, create_endpoint, create_token, delete_endpoint, deliveries,
+    disconnect_channel, redeliver, revoke_token, settings,
 };
 pub(crate) use steps::{
     create_step, delete_step, edit_step, new_step, preview, reorder, save_step, steps,

@@ -1,5 +1,6 @@
 //! Settings: the organization's members, API tokens (a new one shown once), webhook
-//! endpoints with their delivery log and a redeliver button, and connected channels.
+//! endpoints with their delivery log and a redeliver button, and channels (connect a
+//! WhatsApp Cloud API number or a Z-API instance, disconnect one).
 //! Members and tokens need `admin`, endpoints and channels `webhooks`; each section shows
 //! only to a caller that may read it.
 
@@ -10,10 +11,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use stagecoach_app::{AppError, EndpointInput, Principal, Stagecoach};
-use stagecoach_domain::delivery::targets::PayloadStyle;
+use stagecoach_app::{AppError, ChannelInput, EndpointInput, Principal, Stagecoach};
+use stagecoach_domain::delivery::targets::{ChannelKind, ChannelSecrets, PayloadStyle};
 use stagecoach_domain::enums::MembershipRole;
-use stagecoach_domain::ids::{ApiTokenId, EndpointId, OutboxId};
+use stagecoach_domain::ids::{AgentId, ApiTokenId, ChannelId, EndpointId, OutboxId};
 use stagecoach_domain::scope::{Area, Scope};
 
 use super::{failure, page, refusal, when, write_refusal};
@@ -45,21 +46,38 @@ struct EndpointRow {
 }
 
 struct ChannelRow {
+    id: String,
     kind: String,
     name: String,
     account: String,
+    business_account: String,
+    agent: String,
+    webhook_path: String,
+}
+
+/// What a creation answers once and never again.
+pub(crate) enum ShownOnce {
+    /// A new API token's secret.
+    Token(String),
+    /// A new channel: where the provider must post, and the token it must present.
+    Channel {
+        kind: &'static str,
+        webhook_path: String,
+        inbound_token: String,
+    },
 }
 
 #[derive(Template)]
 #[template(path = "ui/settings.html")]
 struct SettingsPage {
     problem: Option<String>,
-    /// A token just created: shown this once.
-    new_secret: Option<String>,
+    shown_once: Option<ShownOnce>,
     members: Option<Vec<MemberRow>>,
     tokens: Option<Vec<TokenRow>>,
     endpoints: Option<Vec<EndpointRow>>,
     channels: Option<Vec<ChannelRow>>,
+    /// Agents a channel can send for: id and name.
+    agents: Vec<(String, String)>,
     scopes: Vec<String>,
     roles: Vec<&'static str>,
     styles: Vec<&'static str>,
@@ -73,7 +91,7 @@ async fn render_settings(
     core: &Stagecoach,
     who: &Principal,
     problem: Option<String>,
-    new_secret: Option<String>,
+    shown_once: Option<ShownOnce>,
     status: StatusCode,
 ) -> Response {
     let org = who.organization_id;
@@ -119,6 +137,13 @@ async fn render_settings(
     } else {
         (None, None)
     };
+    let agents: Vec<(String, String)> = core
+        .list_agents(who)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| (a.id.to_string(), a.settings.name))
+        .collect();
     let (endpoints, channels) = if may(who, Scope::read(Area::Webhooks)) {
         let endpoints = match core.endpoints(who).await {
             Ok(endpoints) => endpoints,
@@ -149,9 +174,22 @@ async fn render_settings(
                 channels
                     .into_iter()
                     .map(|c| ChannelRow {
+                        id: c.id.to_string(),
                         kind: c.kind.as_str().to_owned(),
+                        webhook_path: webhook_path(c.kind, c.id),
+                        agent: c
+                            .agent_id
+                            .and_then(|id| {
+                                let id = id.to_string();
+                                agents
+                                    .iter()
+                                    .find(|(a, _)| *a == id)
+                                    .map(|(_, n)| n.clone())
+                            })
+                            .unwrap_or_default(),
                         name: c.name,
                         account: c.account_id,
+                        business_account: c.business_account_id.unwrap_or_default(),
                     })
                     .collect(),
             ),
@@ -162,11 +200,12 @@ async fn render_settings(
     page(
         &SettingsPage {
             problem,
-            new_secret,
+            shown_once,
             members,
             tokens,
             endpoints,
             channels,
+            agents,
             scopes: Scope::all().map(|s| s.to_string()).collect(),
             roles: MembershipRole::ALL.iter().map(|r| r.as_str()).collect(),
             styles: PayloadStyle::ALL.iter().map(|s| s.as_str()).collect(),
@@ -243,7 +282,10 @@ pub(crate) async fn create_token(
     let scopes = (!scopes.is_empty()).then_some(scopes);
     match core.create_token_as(who, &name, scopes).await {
         // Shown once, on this answer only: it is not stored anywhere readable.
-        Ok(new) => render_settings(&core, who, None, Some(new.secret), StatusCode::CREATED).await,
+        Ok(new) => {
+            let once = ShownOnce::Token(new.secret);
+            render_settings(&core, who, None, Some(once), StatusCode::CREATED).await
+        }
         Err(error) => after_settings_change::<()>(&core, who, Err(error)).await,
     }
 }
@@ -394,4 +436,118 @@ pub(crate) async fn redeliver(
         Ok(_) => Redirect::to(&format!("/ui/settings/webhooks/{endpoint}")).into_response(),
         Err(error) => failure(&error),
     }
+}
+
+/// Where a channel's provider posts, after this server's public address.
+fn webhook_path(kind: ChannelKind, id: ChannelId) -> String {
+    format!("/webhooks/{}/{id}", kind.as_str())
+}
+
+/// Both channel forms: `kind` says which. Blank fields are absent ones; the use case
+/// says which are required for the kind.
+#[derive(Deserialize)]
+pub(crate) struct ChannelForm {
+    kind: String,
+    name: String,
+    #[serde(default)]
+    agent: String,
+    account_id: String,
+    #[serde(default)]
+    business_account_id: String,
+    #[serde(default)]
+    access_token: String,
+    #[serde(default)]
+    app_secret: String,
+    #[serde(default)]
+    instance_token: String,
+    #[serde(default)]
+    client_token: String,
+    /// The verify token (WhatsApp) or webhook token (Z-API); generated when blank.
+    #[serde(default)]
+    inbound_token: String,
+}
+
+fn given(value: String) -> Option<String> {
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+pub(crate) async fn connect_channel(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<ChannelForm>,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Webhooks)) {
+        return refused;
+    }
+    let invalid = |field: &'static str, message: &str| {
+        Err(AppError::Invalid(
+            stagecoach_domain::ValidationError::single(field, message.to_owned()),
+        ))
+    };
+    let Some(kind) = ChannelKind::parse(&form.kind) else {
+        return after_settings_change::<()>(&core, who, invalid("kind", "is not a channel kind"))
+            .await;
+    };
+    let agent_id = match given(form.agent) {
+        None => None,
+        Some(raw) => match AgentId::parse(&raw) {
+            Some(agent) => Some(agent),
+            None => {
+                return after_settings_change::<()>(&core, who, invalid("agentId", "is not an id"))
+                    .await;
+            }
+        },
+    };
+    let inbound_token = given(form.inbound_token);
+    let (verify_token, webhook_token) = match kind {
+        ChannelKind::Whatsapp => (inbound_token, None),
+        ChannelKind::Zapi => (None, inbound_token),
+    };
+    let input = ChannelInput {
+        kind,
+        name: form.name,
+        agent_id,
+        account_id: form.account_id,
+        business_account_id: given(form.business_account_id),
+        secrets: ChannelSecrets {
+            access_token: given(form.access_token),
+            app_secret: given(form.app_secret),
+            verify_token,
+            instance_token: given(form.instance_token),
+            client_token: given(form.client_token),
+            webhook_token,
+        },
+    };
+    match core.create_channel(who, input).await {
+        Ok((channel, secrets)) => {
+            let once = ShownOnce::Channel {
+                kind: channel.kind.as_str(),
+                webhook_path: webhook_path(channel.kind, channel.id),
+                inbound_token: match channel.kind {
+                    ChannelKind::Whatsapp => secrets.verify_token,
+                    ChannelKind::Zapi => secrets.webhook_token,
+                }
+                .unwrap_or_default(),
+            };
+            render_settings(&core, who, None, Some(once), StatusCode::CREATED).await
+        }
+        Err(error) => after_settings_change::<()>(&core, who, Err(error)).await,
+    }
+}
+
+pub(crate) async fn disconnect_channel(
+    State(core): State<Stagecoach>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let who = &signed_in.principal;
+    if let Some(refused) = write_refusal(&headers, who, Scope::write(Area::Webhooks)) {
+        return refused;
+    }
+    let deleted = core.delete_channel(who, ChannelId::parse(&id)).await;
+    after_settings_change(&core, who, deleted).await
 }
