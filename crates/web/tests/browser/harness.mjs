@@ -58,7 +58,8 @@ function scratchDatabase(folder) {
   };
 }
 
-export async function startServer() {
+/// `settings.env`: more of the server's environment (its configuration).
+export async function startServer(settings = {}) {
   const binary = process.env.STAGECOACH_BIN || join(ROOT, "target/release/stagecoach");
   const folder = mkdtempSync(join(tmpdir(), "stagecoach-browser-"));
   const database = scratchDatabase(folder);
@@ -68,6 +69,7 @@ export async function startServer() {
     STAGECOACH_DATABASE_URL: database.url,
     STAGECOACH_SECRET_KEY_FILE: join(folder, "secret.key"),
     RUST_LOG: "warn",
+    ...settings.env,
   };
   const child = spawn(binary, ["serve", "--listen", `127.0.0.1:${port}`], {
     env,
