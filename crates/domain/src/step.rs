@@ -243,7 +243,22 @@ impl StepPatch {
 impl StepSettings {
     /// The settings after a partial update. Validate the result: a patch can break a rule
     /// that involves fields it did not touch (clearing `trigger` when there is no `prompt`).
-    pub fn patched(self, p: StepPatch) -> StepSettings {
+    pub fn patched(self, mut p: StepPatch) -> StepSettings {
+        // Chatvolt documents `null` on autoNextTime or autoNextStepId as removing the
+        // auto-advance: the parts of it the patch leaves untouched go with it.
+        let clears_auto_next =
+            matches!(p.auto_next_time, Patch::Null) || matches!(p.auto_next_step_id, Patch::Null);
+        if clears_auto_next {
+            if p.auto_next_time.is_absent() {
+                p.auto_next_time = Patch::Null;
+            }
+            if p.auto_next_step_id.is_absent() {
+                p.auto_next_step_id = Patch::Null;
+            }
+            if p.auto_next_time_unit.is_absent() {
+                p.auto_next_time_unit = Patch::Null;
+            }
+        }
         StepSettings {
             name: p.name.apply(Some(self.name)).unwrap_or_default(),
             agent_id: p.agent_id.apply(self.agent_id),
@@ -753,6 +768,61 @@ mod tests {
             fields(to_itself.validated(Some(target)).unwrap_err()),
             ["autoNextStepId"]
         );
+    }
+
+    #[test]
+    fn null_time_or_target_removes_the_whole_auto_advance() {
+        let target = StepId::new();
+        let with_auto_next = StepSettings {
+            auto_next_step_id: Some(target),
+            auto_next_time: Some(2),
+            auto_next_time_unit: Some(TimeUnit::Hours),
+            ..valid()
+        };
+        for patch in [
+            StepPatch {
+                auto_next_time: Patch::Null,
+                auto_next_step_id: Patch::Null,
+                ..StepPatch::default()
+            },
+            StepPatch {
+                auto_next_time: Patch::Null,
+                ..StepPatch::default()
+            },
+            StepPatch {
+                auto_next_step_id: Patch::Null,
+                ..StepPatch::default()
+            },
+        ] {
+            let cleared = with_auto_next
+                .clone()
+                .patched(patch)
+                .validated(None)
+                .unwrap();
+            assert_eq!(cleared.auto_next_step_id, None);
+            assert_eq!(cleared.auto_next_time, None);
+            assert_eq!(cleared.auto_next_time_unit, None);
+            assert_eq!(cleared.auto_next_delay(), None);
+        }
+        // A part the same patch sets is kept: a new target with no delay advances at once.
+        let other = StepId::new();
+        let retargeted = with_auto_next
+            .clone()
+            .patched(StepPatch {
+                auto_next_time: Patch::Null,
+                auto_next_step_id: Patch::Set(other),
+                ..StepPatch::default()
+            })
+            .validated(None)
+            .unwrap();
+        assert_eq!(retargeted.auto_next_step_id, Some(other));
+        assert_eq!(retargeted.auto_next_time_unit, None);
+        // A patch that leaves both alone leaves the auto-advance alone.
+        let renamed = with_auto_next.clone().patched(StepPatch {
+            name: Patch::Set("Renamed".into()),
+            ..StepPatch::default()
+        });
+        assert_eq!(renamed.auto_next_time_unit, Some(TimeUnit::Hours));
     }
 
     #[test]

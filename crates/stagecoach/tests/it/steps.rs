@@ -392,13 +392,29 @@ async fn step_update_keeps_absent_and_clears_null(app: TestApp) {
     }
     assert_eq!(cleared["prompt"], "p");
 
-    // Clearing the target alone would leave a delay pointing nowhere: refused, nothing changes.
-    let (_, again) = update(
-        &app,
-        json!({"id": id, "autoNextStepId": target["id"], "autoNextTime": 5}),
-    )
-    .await;
-    let (status, body) = update(&app, json!({"id": id, "autoNextStepId": null})).await;
+    // Seed 000: null on the time or the target removes the auto-advance, its unit too.
+    for clearing in [
+        json!({"autoNextStepId": null, "autoNextTime": null}),
+        json!({"autoNextStepId": null}),
+        json!({"autoNextTime": null}),
+    ] {
+        let (status, set) = update(
+            &app,
+            json!({"id": id, "autoNextStepId": target["id"], "autoNextTime": 5, "autoNextTimeUnit": "h"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{set}");
+        let mut body = clearing.clone();
+        body["id"] = json!(id);
+        let (status, cleared) = update(&app, body).await;
+        assert_eq!(status, StatusCode::OK, "{clearing}: {cleared}");
+        for gone in ["autoNextStepId", "autoNextTime", "autoNextTimeUnit"] {
+            assert_eq!(cleared[gone], Value::Null, "{clearing}: {gone}");
+        }
+    }
+    // A delay that names no step is still refused, and changes nothing.
+    let (_, again) = update(&app, json!({"id": id, "name": "Again"})).await;
+    let (status, body) = update(&app, json!({"id": id, "autoNextTime": 5})).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["autoNextTime"]);
     // Clearing the only entry condition left is refused too.
     let (status, body) = update(&app, json!({"id": id, "prompt": null})).await;
