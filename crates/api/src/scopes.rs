@@ -128,6 +128,16 @@ static TABLE: &[(Method, &str, Requirement)] = &[
         write(Conversations),
     ),
     (
+        Method::GET,
+        "/conversations/{conversationId}/tags",
+        read(Conversations),
+    ),
+    (
+        Method::POST,
+        "/conversations/{conversationId}/tags",
+        write(Conversations),
+    ),
+    (
         Method::POST,
         "/conversations/{conversationId}/set-status",
         write(Conversations),

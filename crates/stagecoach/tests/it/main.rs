@@ -10,6 +10,7 @@ mod ai;
 mod auth;
 mod bench;
 mod channels;
+mod chatvolt_crm;
 mod cli;
 mod dbtools;
 mod docs;

@@ -12,6 +12,7 @@ mod query;
 
 mod scenarios;
 mod steps;
+mod tags;
 mod whatsapp;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -55,6 +56,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(whatsapp::template_message))
         .routes(routes!(whatsapp::list_templates, whatsapp::create_template))
         .routes(routes!(conversations::messages))
+        .routes(routes!(tags::list, tags::add))
         .routes(routes!(contacts::list, contacts::save))
         .routes(routes!(contacts::delete))
         .routes(routes!(agents::create))
