@@ -20,6 +20,8 @@ pub enum Workload {
     Baseline,
     Inbound,
     Move,
+    /// `LiveMoves` without its streams: what the streams cost is the difference.
+    ScenarioMoves,
     LiveMoves,
     CrmData,
     Board,
@@ -33,10 +35,11 @@ pub enum Workload {
 pub const LIVE_STREAMS: usize = 100;
 
 impl Workload {
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 11] = [
         Workload::Baseline,
         Workload::Inbound,
         Workload::Move,
+        Workload::ScenarioMoves,
         Workload::LiveMoves,
         Workload::CrmData,
         Workload::Board,
@@ -51,6 +54,7 @@ impl Workload {
             Workload::Baseline => "baseline",
             Workload::Inbound => "inbound",
             Workload::Move => "move",
+            Workload::ScenarioMoves => "scenario-moves",
             Workload::LiveMoves => "live-moves",
             Workload::CrmData => "crm-data",
             Workload::Board => "board",
@@ -69,6 +73,9 @@ impl Workload {
                 "POST /v1/messages/inbound with a trigger word: the conversation moves"
             }
             Workload::Move => "POST /crm/step/move to a random step of its scenario",
+            Workload::ScenarioMoves => {
+                "POST /crm/step/move within one scenario, nobody watching (live-moves' control)"
+            }
             Workload::LiveMoves => {
                 "POST /crm/step/move within one scenario, while 100 event streams watch its board"
             }
@@ -118,7 +125,7 @@ pub fn request_maker(
                 json!({"conversationId": org.conversations[i], "destStepId": scenario.steps[step]}),
             ),
             // Conversation `i` sits in scenario `i % SCENARIOS`: these are scenario 0's.
-            Workload::LiveMoves => Request::post(
+            Workload::ScenarioMoves | Workload::LiveMoves => Request::post(
                 "/crm/step/move",
                 json!({"conversationId": org.conversations[i - i % SCENARIOS],
                        "destStepId": org.scenarios[0].steps[step]}),
