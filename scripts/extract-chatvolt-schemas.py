@@ -43,6 +43,9 @@ ENDPOINTS = [
     ("delete", "/agents/{id}", "200"),
     ("post", "/agents/{id}/query", "200"),
     ("get", "/whatsapp/templates", "200"),
+    ("get", "/conversations/{conversationId}/notes", "200"),
+    ("post", "/conversations/{conversationId}/notes", "201"),
+    ("put", "/conversations/{conversationId}/notes/{noteId}", "200"),
 ]
 
 

@@ -133,6 +133,26 @@ static TABLE: &[(Method, &str, Requirement)] = &[
         read(Conversations),
     ),
     (
+        Method::GET,
+        "/conversations/{conversationId}/notes",
+        read(Conversations),
+    ),
+    (
+        Method::POST,
+        "/conversations/{conversationId}/notes",
+        write(Conversations),
+    ),
+    (
+        Method::PUT,
+        "/conversations/{conversationId}/notes/{noteId}",
+        write(Conversations),
+    ),
+    (
+        Method::DELETE,
+        "/conversations/{conversationId}/notes/{noteId}",
+        write(Conversations),
+    ),
+    (
         Method::POST,
         "/conversations/{conversationId}/tags",
         write(Conversations),

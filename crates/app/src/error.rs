@@ -22,6 +22,7 @@ pub enum Entity {
     WebhookEndpoint,
     Delivery,
     Channel,
+    Note,
 }
 
 impl fmt::Display for Entity {
@@ -42,6 +43,7 @@ impl fmt::Display for Entity {
             Entity::WebhookEndpoint => "webhook endpoint",
             Entity::Delivery => "delivery",
             Entity::Channel => "channel",
+            Entity::Note => "note",
         })
     }
 }
@@ -76,6 +78,9 @@ pub enum AppError {
     /// nothing was stored or queued.
     #[error("{0}")]
     Undeliverable(String),
+    /// The caller may not do this to this record (a note only its author may change).
+    #[error("{0}")]
+    Forbidden(String),
     /// No valid, unrevoked token was presented.
     #[error("missing, invalid or revoked API token")]
     Unauthorized,

@@ -121,6 +121,10 @@ id_type!(
     /// One AI turn: the job that answers a contact's message, and its record.
     AiTurnId
 );
+id_type!(
+    /// A note on a conversation.
+    NoteId
+);
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod ids;
 pub mod label;
 pub mod leads;
+pub mod note;
 pub mod organization;
 pub mod patch;
 pub mod reports;

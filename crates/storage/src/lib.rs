@@ -36,6 +36,7 @@ pub use repos::labels::Labels;
 pub use repos::leads::{ActionFilter, Leads, PaymentTotal};
 pub use repos::memberships::Memberships;
 pub use repos::messages::Messages;
+pub use repos::notes::Notes;
 pub use repos::organizations::Organizations;
 pub use repos::reports::{Reports, StepPayments};
 pub use repos::scenarios::Scenarios;
@@ -99,6 +100,7 @@ pub trait Transaction:
     + AiStore
     + Sessions
     + Reports
+    + Notes
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::changes::{CHANNEL, Change, ChangeFeed, ChangeSubscription, Touched};
 use crate::repos::{
     agents, ai, board, contacts, conversations, delivery, labels, leads, memberships, messages,
-    organizations, reports, scenarios, search_text, sessions, steps, timeline, tokens,
+    notes, organizations, reports, scenarios, search_text, sessions, steps, timeline, tokens,
 };
 use crate::sql::{Executor, Kind, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
@@ -325,3 +325,4 @@ delivery::impl_deliveries!(PgTx);
 ai::impl_ai!(PgTx);
 sessions::impl_sessions!(PgTx);
 reports::impl_reports!(PgTx);
+notes::impl_notes!(PgTx, take_sql = notes::TAKE_REMINDERS_POSTGRES);

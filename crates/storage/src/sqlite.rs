@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::changes::{Change, ChangeFeed, ChangeSubscription, Touched};
 use crate::repos::{
     agents, ai, board, contacts, conversations, delivery, labels, leads, memberships, messages,
-    organizations, reports, scenarios, search_text, sessions, steps, timeline, tokens,
+    notes, organizations, reports, scenarios, search_text, sessions, steps, timeline, tokens,
 };
 use crate::sql::{Executor, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
@@ -472,3 +472,4 @@ delivery::impl_deliveries!(SqliteTx);
 ai::impl_ai!(SqliteTx);
 sessions::impl_sessions!(SqliteTx);
 reports::impl_reports!(SqliteTx);
+notes::impl_notes!(SqliteTx, take_sql = notes::TAKE_REMINDERS_SQLITE);

@@ -1,5 +1,6 @@
-//! Background work: firing due auto-advance timers, applying lead writes queued by
-//! TeleCRM's async API, delivering webhooks, and pruning what was delivered long ago. It
+//! Background work: firing due auto-advance timers, announcing due note reminders,
+//! applying lead writes queued by TeleCRM's async API, delivering webhooks, and pruning
+//! what was delivered long ago. It
 //! runs inside `stagecoach serve` (or alone with `--role worker`), on as many processes as
 //! there are; claims with leases make sure each piece of work is done by one worker at a
 //! time, and a crashed worker's work comes back when its lease ends.
@@ -172,9 +173,15 @@ async fn run_timers(
             core.process_queued_lead_writes(BATCH).await,
             "could not claim queued lead writes",
         );
+        let reminders = filled_batch(
+            &metrics,
+            Loop::NoteReminders,
+            core.run_due_note_reminders(BATCH).await,
+            "could not announce due note reminders",
+        );
         tokio::select! {
             () = until_stopped(&mut stopped) => break,
-            () = tokio::time::sleep(pause(timers || leads)) => {}
+            () = tokio::time::sleep(pause(timers || leads || reminders)) => {}
         }
     }
 }

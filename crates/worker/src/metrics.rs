@@ -20,6 +20,7 @@ pub(crate) enum Loop {
     Deliveries,
     Retention,
     AiTurns,
+    NoteReminders,
 }
 
 impl Loop {
@@ -31,6 +32,7 @@ impl Loop {
             Loop::Deliveries => "deliveries",
             Loop::Retention => "retention",
             Loop::AiTurns => "ai_turns",
+            Loop::NoteReminders => "note_reminders",
         }
     }
 }

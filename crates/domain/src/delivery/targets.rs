@@ -66,6 +66,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "conversation.priority_changed",
     "conversation.assignee_changed",
     "conversation.human_requested",
+    "conversation.note_reminder_due",
     "message.received",
     "message.sent",
     "message.blocked",

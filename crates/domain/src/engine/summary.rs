@@ -150,6 +150,22 @@ pub fn summarize_with(kind: &str, actor: &str, data: &Value, names: Names<'_>) -
             }
         }
         "handed_to_human" => format!("Handed to a person: {}.", text(data, "reason")),
+        "note_added" | "note_updated" | "note_reminder_due" => {
+            let what = match kind {
+                "note_added" => format!("{} wrote a note", capitalized(&who(actor))),
+                "note_updated" => format!("{} changed a note", capitalized(&who(actor))),
+                _ => "A note's reminder fell due".to_owned(),
+            };
+            let reminder = match data["remindAt"].as_str() {
+                Some(at) if kind != "note_reminder_due" => format!(", with a reminder at {at}"),
+                _ => String::new(),
+            };
+            match data["text"].as_str() {
+                Some(note) => format!("{what}{reminder}: \"{note}\"."),
+                None => format!("{what} (private){reminder}."),
+            }
+        }
+        "note_deleted" => format!("{} deleted a note.", capitalized(&who(actor))),
         other => format!("{other} by {}.", who(actor)),
     }
 }
@@ -201,6 +217,40 @@ mod tests {
         assert_eq!(
             summarize(handed.kind(), "system", &handed.data()),
             "Handed to a person: the model did not answer."
+        );
+    }
+
+    #[test]
+    fn notes_read_as_sentences_and_keep_private_text_out() {
+        let note_id = crate::ids::NoteId::new();
+        let public = Event::NoteAdded {
+            note_id,
+            private: false,
+            text: Some("Call back at 3".into()),
+            remind_at: None,
+        };
+        assert_eq!(
+            summarize(public.kind(), "member:m1", &public.data()),
+            "Member m1 wrote a note: \"Call back at 3\"."
+        );
+        let private = Event::NoteUpdated {
+            note_id,
+            private: true,
+            text: None,
+            remind_at: Some(chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap()),
+        };
+        assert_eq!(
+            summarize(private.kind(), "api_token:t", &private.data()),
+            "API token t changed a note (private), with a reminder at 2027-01-15T08:00:00Z."
+        );
+        let due = Event::NoteReminderDue {
+            note_id,
+            private: false,
+            text: Some("Call back".into()),
+        };
+        assert_eq!(
+            summarize(due.kind(), "timer", &due.data()),
+            "A note's reminder fell due: \"Call back\"."
         );
     }
 

@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use super::assignment::MemberLoad;
 use crate::enums::ActorKind;
-use crate::ids::{AgentId, AiTurnId, ApiTokenId, MessageId, OutboxId, ScenarioId, StayId, StepId};
+use crate::ids::{
+    AgentId, AiTurnId, ApiTokenId, MessageId, NoteId, OutboxId, ScenarioId, StayId, StepId,
+};
 
 /// Who or what caused a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +212,31 @@ pub enum Event {
         outbox_id: OutboxId,
         placeholders: Vec<String>,
     },
+    /// A note was written. A private note's text stays out of the timeline, which every
+    /// reader of the conversation sees.
+    #[serde(rename_all = "camelCase")]
+    NoteAdded {
+        note_id: NoteId,
+        private: bool,
+        text: Option<String>,
+        remind_at: Option<DateTime<Utc>>,
+    },
+    #[serde(rename_all = "camelCase")]
+    NoteUpdated {
+        note_id: NoteId,
+        private: bool,
+        text: Option<String>,
+        remind_at: Option<DateTime<Utc>>,
+    },
+    #[serde(rename_all = "camelCase")]
+    NoteDeleted { note_id: NoteId },
+    /// A note's reminder fell due (announced once, as `conversation.note_reminder_due`).
+    #[serde(rename_all = "camelCase")]
+    NoteReminderDue {
+        note_id: NoteId,
+        private: bool,
+        text: Option<String>,
+    },
 }
 
 impl Event {
@@ -235,6 +262,10 @@ impl Event {
             Event::PlaceholdersUnknown { .. } => "placeholders_unknown",
             Event::AiTurn { .. } => "ai_turn",
             Event::HandedToHuman { .. } => "handed_to_human",
+            Event::NoteAdded { .. } => "note_added",
+            Event::NoteUpdated { .. } => "note_updated",
+            Event::NoteDeleted { .. } => "note_deleted",
+            Event::NoteReminderDue { .. } => "note_reminder_due",
         }
     }
 

@@ -1,12 +1,16 @@
 //! The rest of Chatvolt's CRM door: a conversation's tags (shared with steps and Texter's
-//! labels).
+//! labels) and notes (with reminders announced once).
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestApp, assert_error};
+use crate::support::{TestApp, assert_chatvolt_shape, assert_error};
 
-backend_tests!(tags_are_listed_and_added_as_steps_and_texter_see_them,);
+backend_tests!(
+    tags_are_listed_and_added_as_steps_and_texter_see_them,
+    notes_are_written_changed_and_deleted_by_their_author,
+    note_reminders_are_announced_once_when_due,
+);
 
 async fn tags_are_listed_and_added_as_steps_and_texter_see_them(app: TestApp) {
     let scenario = app.scenario("Sales").await;
@@ -96,4 +100,272 @@ async fn tags_are_listed_and_added_as_steps_and_texter_see_them(app: TestApp) {
     assert_error(status, &body, StatusCode::NOT_FOUND, &["conversationId"]);
     let (status, _) = app.call_as(&stranger, Method::GET, &tags, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A second token of the app's organization, full access unless `scopes` are given.
+async fn another_token(app: &TestApp, name: &str, scopes: Option<&[&str]>) -> String {
+    app.core
+        .create_token(
+            app.org,
+            name,
+            scopes.map(|s| s.iter().map(|s| (*s).to_owned()).collect()),
+            stagecoach_domain::enums::TokenType::Sync,
+        )
+        .await
+        .unwrap()
+        .secret
+}
+
+async fn notes_are_written_changed_and_deleted_by_their_author(app: TestApp) {
+    let conversation = app.conversation().await;
+    let notes = format!("/conversations/{conversation}/notes");
+    let (status, note) = app
+        .call(
+            Method::POST,
+            &notes,
+            Some(json!({"note": "  Call back after lunch "})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+    assert_chatvolt_shape("POST /conversations/{conversationId}/notes 201", &note);
+    assert_eq!(note["note"], "Call back after lunch");
+    assert_eq!(note["isPrivate"], false);
+    assert_eq!(note["conversationId"], json!(conversation));
+    assert_eq!(note["notificationDateTime"], serde_json::Value::Null);
+    let id = note["id"].as_str().unwrap().to_owned();
+    let one = format!("{notes}/{id}");
+
+    // Bad input is named and writes nothing.
+    for (body, field) in [
+        (json!({}), "note"),
+        (json!({"note": "   "}), "note"),
+        (json!({"note": "x".repeat(501)}), "note"),
+        (
+            json!({"note": "x", "notificationDateTime": "tomorrow"}),
+            "notificationDateTime",
+        ),
+        (
+            json!({"note": "x", "notificationDateTime": "2099-01-01T00:00:00Z"}),
+            "notificationDateTime",
+        ),
+        (json!({"note": "x", "isPrivate": "yes"}), "isPrivate"),
+    ] {
+        let (status, refused) = app.call(Method::POST, &notes, Some(body.clone())).await;
+        assert_error(status, &refused, StatusCode::BAD_REQUEST, &[field]);
+    }
+
+    // A justification is for administrators only.
+    let writer = another_token(&app, "writer", Some(&["conversations:write"])).await;
+    let (status, refused) = app
+        .call_as(
+            &writer,
+            Method::POST,
+            &notes,
+            Some(json!({"note": "why", "isJustify": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["code"], "MISSING_SCOPE");
+    let (status, justified) = app
+        .call(
+            Method::POST,
+            &notes,
+            Some(json!({"note": "why", "isJustify": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{justified}");
+    assert_eq!(justified["isJustification"], true);
+
+    // A private note is its author's only.
+    let (_, private) = app
+        .call_as(
+            &writer,
+            Method::POST,
+            &notes,
+            Some(json!({"note": "between us", "isPrivate": true})),
+        )
+        .await;
+    let private_id = private["id"].as_str().unwrap().to_owned();
+    let (status, listed) = app.call(Method::GET, &notes, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_chatvolt_shape("GET /conversations/{conversationId}/notes 200", &listed);
+    let texts = |list: &serde_json::Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["note"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(texts(&listed), ["Call back after lunch", "why"]);
+    let (_, theirs) = app.call_as(&writer, Method::GET, &notes, None).await;
+    assert_eq!(
+        texts(&theirs),
+        ["Call back after lunch", "why", "between us"]
+    );
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("{notes}/{private_id}"),
+            Some(json!({"note": "x"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["noteId"]);
+
+    // Only the author changes or deletes a note.
+    let (status, body) = app
+        .call_as(
+            &writer,
+            Method::PUT,
+            &one,
+            Some(json!({"note": "mine now"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "FORBIDDEN");
+    let (status, _) = app.call_as(&writer, Method::DELETE, &one, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, changed) = app
+        .call(
+            Method::PUT,
+            &one,
+            Some(json!({"note": "Call back at 3", "isPrivate": true,
+                        "notificationDateTime": "2026-12-31T15:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_chatvolt_shape(
+        "PUT /conversations/{conversationId}/notes/{noteId} 200",
+        &changed,
+    );
+    assert_eq!(changed["note"], "Call back at 3");
+    assert_eq!(changed["notificationDateTime"], "2026-12-31T15:00:00Z");
+    let (status, body) = app.call(Method::PUT, &one, Some(json!({"note": ""}))).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, &["note"]);
+    let (_, cleared) = app
+        .call(
+            Method::PUT,
+            &one,
+            Some(json!({"notificationDateTime": null})),
+        )
+        .await;
+    assert_eq!(cleared["notificationDateTime"], serde_json::Value::Null);
+    assert_eq!(cleared["note"], "Call back at 3", "absent fields are kept");
+
+    // The timeline tells the story; the private note's text stays out of it.
+    let timeline = app.timeline_of(&conversation).await;
+    let kinds: Vec<&str> = timeline
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .filter(|k| k.starts_with("note_"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "note_added",
+            "note_added",
+            "note_added",
+            "note_updated",
+            "note_updated"
+        ]
+    );
+    assert!(
+        !serde_json::to_string(&timeline)
+            .unwrap()
+            .contains("between us")
+    );
+
+    let (status, _) = app.call(Method::DELETE, &one, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.call(Method::DELETE, &one, None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["noteId"]);
+
+    // Another organization sees none of it.
+    let (_, stranger) = app.other_tenant().await;
+    let (status, body) = app.call_as(&stranger, Method::GET, &notes, None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["conversationId"]);
+    let (status, body) = app
+        .call_as(&stranger, Method::POST, &notes, Some(json!({"note": "x"})))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["conversationId"]);
+}
+
+async fn note_reminders_are_announced_once_when_due(app: TestApp) {
+    let conversation = app.conversation().await;
+    let notes = format!("/conversations/{conversation}/notes");
+    let now = stagecoach_app::Clock::now(app.clock.as_ref());
+    let due = now + chrono::Duration::hours(1);
+    let (status, note) = app
+        .call(
+            Method::POST,
+            &notes,
+            Some(json!({"note": "Send the proposal", "notificationDateTime": due})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+    assert_eq!(
+        app.core.run_due_note_reminders(100).await.unwrap(),
+        0,
+        "not due yet"
+    );
+
+    // Two nodes' workers race for it when it falls due: one announces it.
+    app.clock.advance(chrono::Duration::hours(2));
+    let other = app.beside(|core| core).await;
+    let (a, b) = tokio::join!(
+        app.core.run_due_note_reminders(100),
+        other.core.run_due_note_reminders(100)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    let announced = reminders_of(&app, &conversation).await;
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    assert_eq!(announced[0]["payload"]["data"]["noteId"], note["id"]);
+    assert_eq!(announced[0]["payload"]["data"]["note"], "Send the proposal");
+    // A restarted node finds nothing left to announce.
+    other.stop().await;
+    let restarted = app.beside(|core| core).await;
+    assert_eq!(restarted.core.run_due_note_reminders(100).await.unwrap(), 0);
+    restarted.stop().await;
+
+    // Moving the reminder arms it again; changing only the text does not.
+    let one = format!("{notes}/{}", note["id"].as_str().unwrap());
+    app.call(
+        Method::PUT,
+        &one,
+        Some(json!({"note": "Send the proposal v2"})),
+    )
+    .await;
+    assert_eq!(app.core.run_due_note_reminders(100).await.unwrap(), 0);
+    let again = stagecoach_app::Clock::now(app.clock.as_ref()) + chrono::Duration::minutes(5);
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &one,
+            Some(json!({"notificationDateTime": again})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.clock.advance(chrono::Duration::minutes(10));
+    assert_eq!(app.core.run_due_note_reminders(100).await.unwrap(), 1);
+    assert_eq!(app.core.run_due_note_reminders(100).await.unwrap(), 0);
+    assert_eq!(reminders_of(&app, &conversation).await.len(), 2);
+    let timeline = app.timeline_of(&conversation).await;
+    assert_eq!(
+        timeline
+            .iter()
+            .filter(|e| e["type"] == "note_reminder_due")
+            .count(),
+        2
+    );
+}
+
+/// The reminder events queued for a conversation.
+async fn reminders_of(app: &TestApp, conversation: &str) -> Vec<serde_json::Value> {
+    app.outbox_of(conversation)
+        .await
+        .into_iter()
+        .filter(|o| {
+            o["kind"] == "event" && o["payload"]["eventType"] == "conversation.note_reminder_due"
+        })
+        .collect()
 }

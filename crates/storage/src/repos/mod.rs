@@ -12,6 +12,7 @@ pub mod labels;
 pub mod leads;
 pub mod memberships;
 pub mod messages;
+pub mod notes;
 pub mod organizations;
 pub mod reports;
 pub mod scenarios;

@@ -80,7 +80,9 @@ pub(crate) fn failure(error: &AppError) -> Response {
             StatusCode::CONFLICT
         }
         AppError::Unauthorized => return Redirect::to("/ui/login").into_response(),
-        AppError::MissingScope(_) | AppError::Unverified => StatusCode::FORBIDDEN,
+        AppError::MissingScope(_) | AppError::Unverified | AppError::Forbidden(_) => {
+            StatusCode::FORBIDDEN
+        }
         AppError::AiUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Provider { .. } if error.provider_refused_request() => StatusCode::BAD_REQUEST,
         AppError::Provider { .. } => StatusCode::BAD_GATEWAY,

@@ -25,7 +25,7 @@ pub struct ErrorBody {
     /// A sentence for a person: what went wrong and, where it helps, how to fix it.
     pub error: String,
     /// A stable machine-readable code: `VALIDATION_ERROR`, `MALFORMED_JSON`,
-    /// `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`, `MISSING_SCOPE` (403), `NOT_FOUND`, `CONFLICT`, `READ_ONLY`,
+    /// `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`, `MISSING_SCOPE` (403), `FORBIDDEN` (403: not the record's owner), `NOT_FOUND`, `CONFLICT`, `READ_ONLY`,
     /// `ERR_META_SESSION_EXPIRED_24H` (406), `NO_CHANNEL` (409: nothing can deliver the
     /// message), `PROVIDER_REFUSED` (400: WhatsApp's API refused the request, its reason
     /// passed on), `PROVIDER_ERROR` (502: WhatsApp's API failed or refused the channel's
@@ -142,6 +142,9 @@ impl ChatvoltError {
                         vec![],
                     )
                 }
+            }
+            ChatvoltError::App(AppError::Forbidden(message)) => {
+                (StatusCode::FORBIDDEN, "FORBIDDEN", message.clone(), vec![])
             }
             ChatvoltError::App(error @ AppError::MissingScope(_)) => (
                 StatusCode::FORBIDDEN,

@@ -8,6 +8,7 @@ mod conversations;
 pub(crate) mod error;
 mod extract;
 mod logs;
+mod notes;
 mod query;
 
 mod scenarios;
@@ -57,6 +58,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(whatsapp::list_templates, whatsapp::create_template))
         .routes(routes!(conversations::messages))
         .routes(routes!(tags::list, tags::add))
+        .routes(routes!(notes::list, notes::create))
+        .routes(routes!(notes::update, notes::delete))
         .routes(routes!(contacts::list, contacts::save))
         .routes(routes!(contacts::delete))
         .routes(routes!(agents::create))

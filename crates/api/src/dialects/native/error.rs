@@ -164,6 +164,9 @@ impl IntoResponse for ApiError {
                     )
                 }
             }
+            Rejection::App(AppError::Forbidden(message)) => {
+                (StatusCode::FORBIDDEN, "FORBIDDEN", message, vec![])
+            }
             Rejection::App(error @ AppError::MissingScope(_)) => (
                 StatusCode::FORBIDDEN,
                 "MISSING_SCOPE",

@@ -168,6 +168,7 @@ impl IntoResponse for ApiError {
                 error @ AppError::MissingScope(_) => {
                     (StatusCode::FORBIDDEN, "MISSING_SCOPE", error.to_string())
                 }
+                AppError::Forbidden(message) => (StatusCode::FORBIDDEN, "FORBIDDEN", message),
                 error @ AppError::Provider { .. } => {
                     if error.provider_refused_request() {
                         (

@@ -176,6 +176,9 @@ impl IntoResponse for TexterError {
                         )
                     }
                 }
+                AppError::Forbidden(message) => {
+                    (StatusCode::FORBIDDEN, "FORBIDDEN", message, vec![])
+                }
                 AppError::MissingScope(needed) => {
                     // Texter's own name when one would open the endpoint.
                     missing_scope = needed.map(|needed| match needed.texter_scope() {
