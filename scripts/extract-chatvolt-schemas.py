@@ -46,6 +46,9 @@ ENDPOINTS = [
     ("get", "/conversations/{conversationId}/notes", "200"),
     ("post", "/conversations/{conversationId}/notes", "201"),
     ("put", "/conversations/{conversationId}/notes/{noteId}", "200"),
+    ("get", "/contacts/variables", "200"),
+    ("post", "/contacts/variables", "200"),
+    ("delete", "/contacts/variables", "200"),
 ]
 
 

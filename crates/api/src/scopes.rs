@@ -180,6 +180,10 @@ static TABLE: &[(Method, &str, Requirement)] = &[
     // Chatvolt: contacts and agents.
     (Method::GET, "/contacts", read(Contacts)),
     (Method::POST, "/contacts", write(Contacts)),
+    (Method::GET, "/contacts/variables", read(Contacts)),
+    (Method::POST, "/contacts/variables", write(Contacts)),
+    (Method::PUT, "/contacts/variables", write(Contacts)),
+    (Method::DELETE, "/contacts/variables", write(Contacts)),
     (Method::DELETE, "/contacts/{id}", write(Contacts)),
     (Method::POST, "/agents", write(Admin)),
     (Method::GET, "/agents/{id}", read(Admin)),

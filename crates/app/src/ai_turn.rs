@@ -536,6 +536,7 @@ impl Stagecoach {
             candidate_steps(&steps, stage_step.as_ref())
         };
         let contact = tx.get_contact(org, conversation.contact_id).await?;
+        let variables = tx.contact_variables(org, conversation.contact_id).await?;
         let history = tx
             .last_messages(org, conversation.id, HISTORY_MESSAGES as i64)
             .await?;
@@ -558,6 +559,8 @@ impl Stagecoach {
             "phone": contact.as_ref().and_then(|c| c.phone.clone()),
             "email": contact.as_ref().and_then(|c| c.email.clone()),
             "details": contact.as_ref().map(|c| Value::Object(c.metadata.clone())),
+            // The contact's variables (set by people or by the AI through the API).
+            "variables": Value::Object(stagecoach_domain::contact_variables::values(&variables)),
             "conversationTags": conversation.tags,
             "crmData": Value::Object(conversation.crm_data.clone()),
         });

@@ -478,8 +478,15 @@ impl Stagecoach {
                 .collect::<Vec<_>>()
                 .join(" ")
         });
+        let variables = match contact {
+            Some(contact) => stagecoach_domain::contact_variables::values(
+                &tx.contact_variables(org, contact.id).await?,
+            ),
+            None => serde_json::Map::new(),
+        };
         Ok(json!({
             "contact": {
+                "variables": variables,
                 "name": name.filter(|n| !n.is_empty()),
                 "firstName": contact.and_then(|c| c.first_name.clone()),
                 "lastName": contact.and_then(|c| c.last_name.clone()),

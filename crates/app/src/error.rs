@@ -23,6 +23,7 @@ pub enum Entity {
     Delivery,
     Channel,
     Note,
+    ContactVariable,
 }
 
 impl fmt::Display for Entity {
@@ -44,6 +45,7 @@ impl fmt::Display for Entity {
             Entity::Delivery => "delivery",
             Entity::Channel => "channel",
             Entity::Note => "note",
+            Entity::ContactVariable => "contact variable",
         })
     }
 }

@@ -14,6 +14,7 @@ mod boards;
 mod channels;
 mod chats;
 mod clock;
+mod contact_variables;
 mod contacts;
 mod conversations;
 mod crm;

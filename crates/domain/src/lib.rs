@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod ai;
 pub mod contact;
+pub mod contact_variables;
 pub mod conversation;
 pub mod crm_data;
 pub mod delivery;

@@ -29,6 +29,7 @@ pub use error::StoreError;
 pub use repos::agents::Agents;
 pub use repos::ai::AiStore;
 pub use repos::board::{AutoAdvanceBacklog, Board, PendingAutoAdvance, StayFilter};
+pub use repos::contact_variables::ContactVariables;
 pub use repos::contacts::{ContactFilter, Contacts};
 pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations, LinkWrite};
 pub use repos::delivery::{Attempt, Deliveries, RedeliveryFilter};
@@ -101,6 +102,7 @@ pub trait Transaction:
     + Sessions
     + Reports
     + Notes
+    + ContactVariables
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -13,8 +13,9 @@ use uuid::Uuid;
 
 use crate::changes::{CHANNEL, Change, ChangeFeed, ChangeSubscription, Touched};
 use crate::repos::{
-    agents, ai, board, contacts, conversations, delivery, labels, leads, memberships, messages,
-    notes, organizations, reports, scenarios, search_text, sessions, steps, timeline, tokens,
+    agents, ai, board, contact_variables, contacts, conversations, delivery, labels, leads,
+    memberships, messages, notes, organizations, reports, scenarios, search_text, sessions, steps,
+    timeline, tokens,
 };
 use crate::sql::{Executor, Kind, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
@@ -326,3 +327,4 @@ ai::impl_ai!(PgTx);
 sessions::impl_sessions!(PgTx);
 reports::impl_reports!(PgTx);
 notes::impl_notes!(PgTx, take_sql = notes::TAKE_REMINDERS_POSTGRES);
+contact_variables::impl_contact_variables!(PgTx);

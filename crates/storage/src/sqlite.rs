@@ -17,8 +17,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::changes::{Change, ChangeFeed, ChangeSubscription, Touched};
 use crate::repos::{
-    agents, ai, board, contacts, conversations, delivery, labels, leads, memberships, messages,
-    notes, organizations, reports, scenarios, search_text, sessions, steps, timeline, tokens,
+    agents, ai, board, contact_variables, contacts, conversations, delivery, labels, leads,
+    memberships, messages, notes, organizations, reports, scenarios, search_text, sessions, steps,
+    timeline, tokens,
 };
 use crate::sql::{Executor, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
@@ -473,3 +474,4 @@ ai::impl_ai!(SqliteTx);
 sessions::impl_sessions!(SqliteTx);
 reports::impl_reports!(SqliteTx);
 notes::impl_notes!(SqliteTx, take_sql = notes::TAKE_REMINDERS_SQLITE);
+contact_variables::impl_contact_variables!(SqliteTx);

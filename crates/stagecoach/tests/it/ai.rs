@@ -170,6 +170,15 @@ async fn the_agent_answers_on_whatsapp_with_the_prompt_built_in_order(app: TestA
     let conversation = first["conversationId"].as_str().unwrap().to_owned();
     let (status, body) = app.add_to(&conversation, &step).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // What people recorded of the contact is known to the agent.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/contacts/variables",
+            Some(json!({"id": conversation, "key": "plano", "value": "pro", "source": "human"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // The first message's turn finds a newer message and leaves the answer to its turn.
     writes(
         &app,
@@ -202,6 +211,8 @@ async fn the_agent_answers_on_whatsapp_with_the_prompt_built_in_order(app: TestA
     assert_eq!(request["temperature"], 0.3);
     assert_eq!(request["response_format"]["type"], "json_schema");
     assert_eq!(request["response_format"]["json_schema"]["strict"], true);
+    let known = request["messages"][1]["content"].as_str().unwrap();
+    assert!(known.contains("\"plano\": \"pro\""), "{known}");
     let system = system_of(request);
     let order = [
         "You are the assistant of Padaria Sol.",

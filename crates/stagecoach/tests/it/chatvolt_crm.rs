@@ -1,5 +1,5 @@
 //! The rest of Chatvolt's CRM door: a conversation's tags (shared with steps and Texter's
-//! labels) and notes (with reminders announced once).
+//! labels), notes (with reminders announced once) and contact variables.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -10,6 +10,7 @@ backend_tests!(
     tags_are_listed_and_added_as_steps_and_texter_see_them,
     notes_are_written_changed_and_deleted_by_their_author,
     note_reminders_are_announced_once_when_due,
+    contact_variables_are_kept_per_key_and_fill_texts,
 );
 
 async fn tags_are_listed_and_added_as_steps_and_texter_see_them(app: TestApp) {
@@ -368,4 +369,199 @@ async fn reminders_of(app: &TestApp, conversation: &str) -> Vec<serde_json::Valu
             o["kind"] == "event" && o["payload"]["eventType"] == "conversation.note_reminder_due"
         })
         .collect()
+}
+
+async fn contact_variables_are_kept_per_key_and_fill_texts(app: TestApp) {
+    let inbound = app.inbound("visitor-vars", "oi").await;
+    let conversation = inbound["conversationId"].as_str().unwrap().to_owned();
+    let contact = app.state_of(&conversation).await["contactId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let variables = "/contacts/variables";
+
+    let (status, empty) = app
+        .call(Method::GET, &format!("{variables}?id={contact}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{empty}");
+    assert_eq!(
+        empty,
+        json!({"variables": {"_sources": {}}, "variableList": []})
+    );
+
+    // By the contact's id, then by its conversation's, with PUT: one upsert per key.
+    let (status, set) = app
+        .call(
+            Method::POST,
+            variables,
+            Some(json!({"id": contact, "key": "plano", "value": "pro", "source": "human"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_chatvolt_shape("POST /contacts/variables 200", &set);
+    let (_, set) = app
+        .call(
+            Method::PUT,
+            variables,
+            Some(json!({"id": conversation, "key": "cart", "value": {"items": 2}, "source": "ai"})),
+        )
+        .await;
+    assert_eq!(
+        set,
+        json!({"variables": {"plano": "pro", "cart": {"items": 2},
+                             "_sources": {"plano": "human", "cart": "ai"}}})
+    );
+    let (_, set) = app
+        .call(
+            Method::POST,
+            variables,
+            Some(json!({"id": contact, "key": "plano", "value": "enterprise", "source": "ai"})),
+        )
+        .await;
+    assert_eq!(set["variables"]["plano"], "enterprise");
+    assert_eq!(set["variables"]["_sources"]["plano"], "ai");
+    // The conversationid header names the contact when id is absent, as Chatvolt's AI
+    // tools send it.
+    let listed: serde_json::Value = app
+        .request(Method::GET, variables)
+        .header("conversationid", &conversation)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_chatvolt_shape("GET /contacts/variables 200", &listed);
+    assert_eq!(
+        listed["variableList"],
+        json!([{"varName": "cart", "varValue": {"items": 2}, "source": "ai"},
+               {"varName": "plano", "varValue": "enterprise", "source": "ai"}])
+    );
+
+    // Bad input is named and changes nothing.
+    for (body, fields) in [
+        (
+            json!({"key": "k", "value": 1, "source": "human"}),
+            vec!["id"],
+        ),
+        (
+            json!({"id": contact, "key": "_sources", "value": 1, "source": "human"}),
+            vec!["key"],
+        ),
+        (json!({"id": contact, "value": 1}), vec!["key", "source"]),
+        (
+            json!({"id": contact, "key": "k", "source": "robot"}),
+            vec!["value", "source"],
+        ),
+        (
+            json!({"id": contact, "key": "k", "value": "x".repeat(17_000), "source": "ai"}),
+            vec!["value"],
+        ),
+    ] {
+        let (status, refused) = app.call(Method::POST, variables, Some(body)).await;
+        assert_error(status, &refused, StatusCode::BAD_REQUEST, &fields);
+    }
+    let unknown = uuid::Uuid::now_v7();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            variables,
+            Some(json!({"id": unknown, "key": "k", "value": 1, "source": "human"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["id"]);
+    // null is a value like any other.
+    let (status, set) = app
+        .call(
+            Method::POST,
+            variables,
+            Some(json!({"id": contact, "key": "coupon", "value": null, "source": "human"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(set["variables"]["coupon"], serde_json::Value::Null);
+    assert_eq!(set["variables"]["_sources"]["coupon"], "human");
+
+    // Another organization sees none of it.
+    let (_, stranger) = app.other_tenant().await;
+    let (status, body) = app
+        .call_as(
+            &stranger,
+            Method::GET,
+            &format!("{variables}?id={contact}"),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["id"]);
+
+    // Message texts use them: a step's Z-API notification, as the provider receives it.
+    let provider = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(json!({"messageId": "z1"})),
+        )
+        .mount(&provider)
+        .await;
+    let agent = app.agent("Notifier").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(
+                json!({"kind": "zapi", "name": "Alerts", "agentId": agent, "accountId": "INST-V",
+                        "instanceToken": "it", "clientToken": "ct"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let scenario = app.scenario("Vars").await;
+    let step = app
+        .step_with(
+            &scenario,
+            "Offer",
+            json!({"trigger": "t", "zapiAgentId": agent, "zapiPhoneNumber": "+55 11 90000-0000",
+                   "zapiMessage": "Plano {{contact.variables.plano}}, {{contact.variables.cart.items}} itens"}),
+        )
+        .await;
+    app.add_to(&conversation, &step).await;
+    let worker = app
+        .core
+        .clone()
+        .with_delivery_settings(stagecoach_app::DeliverySettings {
+            providers: stagecoach_app::ProviderUrls {
+                whatsapp: provider.uri(),
+                zapi: provider.uri(),
+            },
+            ..stagecoach_app::DeliverySettings::default()
+        });
+    stagecoach_worker::deliver_due(&worker, crate::support::loopback_transport(), 20)
+        .await
+        .unwrap();
+    let sent = provider.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(body["message"], "Plano enterprise, 2 itens");
+
+    // Deleting one key, a missing key, then all of them.
+    let (status, left) = app
+        .call(
+            Method::DELETE,
+            &format!("{variables}?id={contact}&key=cart"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{left}");
+    assert!(left["variables"].get("cart").is_none());
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &format!("{variables}?id={contact}&key=cart"),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["key"]);
+    let (_, left) = app
+        .call(Method::DELETE, &format!("{variables}?id={contact}"), None)
+        .await;
+    assert_eq!(left, json!({"variables": {"_sources": {}}}));
 }

@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod ai;
 pub mod board;
+pub mod contact_variables;
 pub mod contacts;
 pub mod conversations;
 pub mod delivery;

@@ -3,6 +3,7 @@
 
 mod agents;
 mod board;
+mod contact_variables;
 mod contacts;
 mod conversations;
 pub(crate) mod error;
@@ -61,6 +62,12 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(notes::list, notes::create))
         .routes(routes!(notes::update, notes::delete))
         .routes(routes!(contacts::list, contacts::save))
+        .routes(routes!(
+            contact_variables::list,
+            contact_variables::create,
+            contact_variables::update,
+            contact_variables::delete
+        ))
         .routes(routes!(contacts::delete))
         .routes(routes!(agents::create))
         .routes(routes!(agents::get, agents::update, agents::delete))
