@@ -96,7 +96,7 @@ pub(crate) async fn query<T: DeserializeOwned + Send>(
             let said = text
                 .strip_prefix("Failed to deserialize query string: ")
                 .unwrap_or(&text);
-            match named_by_message(".", said) {
+            match named_by_message(".", said).or_else(|| named_by_prefix(said)) {
                 Some((field, message)) => Rejection::Malformed {
                     field: Some(field),
                     message,
@@ -255,6 +255,17 @@ fn named_by_message(path: &str, message: &str) -> Option<(String, String)> {
     Some((field, said))
 }
 
+/// A value of the wrong type is reported with its parameter's path first
+/// ("limit: invalid digit found in string"): name it.
+fn named_by_prefix(message: &str) -> Option<(String, String)> {
+    let (field, said) = message.split_once(": ")?;
+    let looks_like_a_path = !field.is_empty()
+        && field
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
+    looks_like_a_path.then(|| (field.to_owned(), said.to_owned()))
+}
+
 /// serde_json appends " at line 1 column 17"; the field path says more to a client.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
@@ -285,6 +296,20 @@ mod tests {
     enum Kind {
         #[allow(dead_code)]
         A,
+    }
+
+    #[test]
+    fn a_query_value_of_the_wrong_type_is_named_by_its_path() {
+        assert_eq!(
+            named_by_prefix("limit: invalid digit found in string"),
+            Some(("limit".into(), "invalid digit found in string".into()))
+        );
+        assert_eq!(
+            named_by_prefix("labels[0]: invalid type"),
+            Some(("labels[0]".into(), "invalid type".into()))
+        );
+        assert_eq!(named_by_prefix("expected a sequence: got a map"), None);
+        assert_eq!(named_by_prefix("no colon here"), None);
     }
 
     fn field_of(body: &str) -> (Option<String>, String) {

@@ -65,6 +65,8 @@ static TABLE: &[(Method, &str, Requirement)] = &[
     ),
     (Method::POST, "/crm/step/conversation", write(Conversations)),
     (Method::POST, "/crm/step/move", write(Conversations)),
+    (Method::GET, "/crm/conversation/count", read(Conversations)),
+    (Method::GET, "/crm/events", read(Conversations)),
     (Method::GET, "/crm/conversationLog", read(Conversations)),
     (Method::POST, "/crm/conversationLog", write(Conversations)),
     (

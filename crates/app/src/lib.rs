@@ -18,6 +18,7 @@ mod contact_variables;
 mod contacts;
 mod conversations;
 mod crm;
+mod crm_log;
 mod delivery;
 mod engine;
 mod error;
@@ -62,6 +63,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use contacts::ContactInput;
 pub use conversations::{ConversationDetail, StayView};
 pub use crm::{BoardCard, StepRef};
+pub use crm_log::ScenarioCount;
 pub use delivery::{
     ClaimedDelivery, CreatedEndpoint, DELIVERY_LEASE, DeliveryOutcome, DeliverySettings,
     EXCERPT_LIMIT, EndpointInput, EndpointPatch, MAX_BULK_REDELIVERY, OutboundRequest,
@@ -82,9 +84,10 @@ pub use sessions::{
 };
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
-    ActionFilter, Attempt, AutoAdvanceBacklog, Change, ChangeNotice, ChangeSubscription,
-    ChatSearch, ContactFilter, ConversationFilter, OutboxBacklog, OutboxEntry, PaymentTotal,
-    PendingAutoAdvance, RedeliveryFilter, StayFilter, StepPayments, TimelineEntry,
+    ActionFilter, Attempt, AutoAdvanceBacklog, CRM_EVENT_KINDS, Change, ChangeNotice,
+    ChangeSubscription, ChatSearch, ContactFilter, ConversationFilter, CrmEventFilter,
+    OutboxBacklog, OutboxEntry, PaymentTotal, PendingAutoAdvance, RedeliveryFilter, StayFilter,
+    StepPayments, TimelineEntry,
 };
 pub use steps::{StepView, missing_reference_message};
 pub use templates::TemplateSend;

@@ -32,6 +32,7 @@ pub use repos::board::{AutoAdvanceBacklog, Board, PendingAutoAdvance, StayFilter
 pub use repos::contact_variables::ContactVariables;
 pub use repos::contacts::{ContactFilter, Contacts};
 pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations, LinkWrite};
+pub use repos::crm_events::{CRM_EVENT_KINDS, CrmEventFilter, CrmEvents};
 pub use repos::delivery::{Attempt, Deliveries, RedeliveryFilter};
 pub use repos::labels::Labels;
 pub use repos::leads::{ActionFilter, Leads, PaymentTotal};
@@ -103,6 +104,7 @@ pub trait Transaction:
     + Reports
     + Notes
     + ContactVariables
+    + CrmEvents
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use crate::changes::{CHANNEL, Change, ChangeFeed, ChangeSubscription, Touched};
 use crate::repos::{
-    agents, ai, board, contact_variables, contacts, conversations, delivery, labels, leads,
-    memberships, messages, notes, organizations, reports, scenarios, search_text, sessions, steps,
-    timeline, tokens,
+    agents, ai, board, contact_variables, contacts, conversations, crm_events, delivery, labels,
+    leads, memberships, messages, notes, organizations, reports, scenarios, search_text, sessions,
+    steps, timeline, tokens,
 };
 use crate::sql::{Executor, Kind, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
@@ -328,3 +328,4 @@ sessions::impl_sessions!(PgTx);
 reports::impl_reports!(PgTx);
 notes::impl_notes!(PgTx, take_sql = notes::TAKE_REMINDERS_POSTGRES);
 contact_variables::impl_contact_variables!(PgTx);
+crm_events::impl_crm_events!(PgTx, json_text = crm_events::json_text_postgres);

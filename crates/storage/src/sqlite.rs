@@ -17,9 +17,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::changes::{Change, ChangeFeed, ChangeSubscription, Touched};
 use crate::repos::{
-    agents, ai, board, contact_variables, contacts, conversations, delivery, labels, leads,
-    memberships, messages, notes, organizations, reports, scenarios, search_text, sessions, steps,
-    timeline, tokens,
+    agents, ai, board, contact_variables, contacts, conversations, crm_events, delivery, labels,
+    leads, memberships, messages, notes, organizations, reports, scenarios, search_text, sessions,
+    steps, timeline, tokens,
 };
 use crate::sql::{Executor, Numbering, Param, Row, Value};
 use crate::{Backend, Store, StoreError, Transaction};
@@ -475,3 +475,4 @@ sessions::impl_sessions!(SqliteTx);
 reports::impl_reports!(SqliteTx);
 notes::impl_notes!(SqliteTx, take_sql = notes::TAKE_REMINDERS_SQLITE);
 contact_variables::impl_contact_variables!(SqliteTx);
+crm_events::impl_crm_events!(SqliteTx, json_text = crm_events::json_text_sqlite);

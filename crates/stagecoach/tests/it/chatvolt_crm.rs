@@ -1,5 +1,6 @@
 //! The rest of Chatvolt's CRM door: a conversation's tags (shared with steps and Texter's
-//! labels), notes (with reminders announced once) and contact variables.
+//! labels), notes (with reminders announced once), contact variables, and the counts and
+//! event log of the boards.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -11,6 +12,7 @@ backend_tests!(
     notes_are_written_changed_and_deleted_by_their_author,
     note_reminders_are_announced_once_when_due,
     contact_variables_are_kept_per_key_and_fill_texts,
+    boards_are_counted_and_their_moves_logged,
 );
 
 async fn tags_are_listed_and_added_as_steps_and_texter_see_them(app: TestApp) {
@@ -564,4 +566,170 @@ async fn contact_variables_are_kept_per_key_and_fill_texts(app: TestApp) {
         .call(Method::DELETE, &format!("{variables}?id={contact}"), None)
         .await;
     assert_eq!(left, json!({"variables": {"_sources": {}}}));
+}
+
+async fn boards_are_counted_and_their_moves_logged(app: TestApp) {
+    let sales = app.scenario("Sales").await;
+    let new = app.step(&sales, "New").await;
+    let won = app.step(&sales, "Won").await;
+    let support = app.scenario("Support").await;
+    let triage = app.step(&support, "Triage").await;
+    let (a, b, c) = (
+        app.conversation().await,
+        app.conversation().await,
+        app.conversation().await,
+    );
+    for conversation in [&a, &b] {
+        app.add_to(conversation, &new).await;
+    }
+    app.add_to(&c, &triage).await;
+    let start = stagecoach_app::Clock::now(app.clock.as_ref());
+    app.clock.advance(chrono::Duration::seconds(5));
+    let (status, moved) = app
+        .call(
+            Method::POST,
+            "/crm/step/move",
+            Some(json!({"conversationId": a, "destStepId": won["id"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    let (status, removed) = app
+        .call(
+            Method::DELETE,
+            &format!("/crm/scenario/{support}/conversation?conversationId={c}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+
+    let (status, counts) = app.call(Method::GET, "/crm/conversation/count", None).await;
+    assert_eq!(status, StatusCode::OK, "{counts}");
+    assert_eq!(counts["success"], true);
+    assert_eq!(counts["data"]["total"], 2, "{counts}");
+    let sales_count = counts["data"]["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == json!(sales))
+        .unwrap()
+        .clone();
+    assert_eq!(sales_count["total"], 2);
+    assert_eq!(
+        sales_count["steps"],
+        json!([{"id": new["id"], "name": "New", "index": 0, "total": 1},
+               {"id": won["id"], "name": "Won", "index": 1, "total": 1}])
+    );
+    let (_, with_removed) = app
+        .call(
+            Method::GET,
+            &format!("/crm/conversation/count?scenarioId={support}&showInactiveConversations=true"),
+            None,
+        )
+        .await;
+    assert_eq!(with_removed["data"]["total"], 1, "{with_removed}");
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!(
+                "/crm/conversation/count?scenarioId={}",
+                uuid::Uuid::now_v7()
+            ),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["scenarioId"]);
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/crm/conversation/count?showInactiveConversations=maybe",
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        &["showInactiveConversations"],
+    );
+
+    // The log, newest first: a's move is an exit and an entry, c's removal is logged.
+    let events = |query: String| {
+        let app = app.clone();
+        async move {
+            let (status, body) = app
+                .call(Method::GET, &format!("/crm/events{query}"), None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    let of_a = events(format!("?conversationId={a}")).await;
+    let kinds: Vec<(&str, Option<&str>)> = of_a["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), e["cause"].as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("STEP_ENTERED", Some("moved")),
+            ("STEP_EXITED", None),
+            ("STEP_ENTERED", Some("added"))
+        ]
+    );
+    assert_eq!(of_a["data"][0]["stepId"], won["id"]);
+    assert_eq!(of_a["data"][0]["previousStepId"], new["id"]);
+    assert_eq!(
+        of_a["pagination"],
+        json!({"page": 1, "limit": 100, "total": 3})
+    );
+    let removals = events("?type=REMOVED_FROM_SCENARIO".into()).await;
+    assert_eq!(removals["data"].as_array().unwrap().len(), 1, "{removals}");
+    assert_eq!(removals["data"][0]["conversationId"], json!(c));
+    let in_won = events(format!("?stepId={}", won["id"].as_str().unwrap())).await;
+    assert_eq!(in_won["pagination"]["total"], 1);
+    let in_support = events(format!("?scenarioId={support}")).await;
+    assert_eq!(
+        in_support["pagination"]["total"], 3,
+        "entered, exited, removed: {in_support}"
+    );
+    let since = events(format!(
+        "?startDate={}",
+        (start + chrono::Duration::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    ))
+    .await;
+    assert_eq!(
+        since["pagination"]["total"], 4,
+        "a's move and c's removal: {since}"
+    );
+    let page_two = events("?limit=2&page=2".into()).await;
+    assert_eq!(page_two["data"].as_array().unwrap().len(), 2);
+    assert_eq!(page_two["pagination"]["total"], 7, "{page_two}");
+
+    for (query, field) in [
+        ("?type=MOVED", "type"),
+        ("?limit=0", "limit"),
+        ("?page=0", "page"),
+        ("?startDate=yesterday", "startDate"),
+        (
+            "?startDate=2026-12-02T00:00:00Z&endDate=2026-12-01T00:00:00Z",
+            "endDate",
+        ),
+    ] {
+        let (status, body) = app
+            .call(Method::GET, &format!("/crm/events{query}"), None)
+            .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, &[field]);
+    }
+    let (_, stranger) = app.other_tenant().await;
+    let (status, theirs) = app
+        .call_as(&stranger, Method::GET, "/crm/events", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(theirs["pagination"]["total"], 0);
+    let (_, theirs) = app
+        .call_as(&stranger, Method::GET, "/crm/conversation/count", None)
+        .await;
+    assert_eq!(theirs["data"]["total"], 0);
 }

@@ -8,6 +8,7 @@ pub mod board;
 pub mod contact_variables;
 pub mod contacts;
 pub mod conversations;
+pub mod crm_events;
 pub mod delivery;
 pub mod labels;
 pub mod leads;

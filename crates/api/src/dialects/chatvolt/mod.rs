@@ -6,6 +6,7 @@ mod board;
 mod contact_variables;
 mod contacts;
 mod conversations;
+mod crm_log;
 pub(crate) mod error;
 mod extract;
 mod logs;
@@ -39,6 +40,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(board::add))
         .routes(routes!(board::move_conversation))
         .routes(routes!(board::list, board::remove))
+        .routes(routes!(crm_log::count))
+        .routes(routes!(crm_log::events))
         .routes(routes!(logs::list, logs::create))
         .routes(routes!(
             logs::get,
