@@ -134,6 +134,13 @@ static TABLE: &[(Method, &str, Requirement)] = &[
         "/conversations/{conversationId}/tags",
         read(Conversations),
     ),
+    (Method::GET, "/conversations/history", read(Conversations)),
+    (Method::GET, "/conversations/export", read(Conversations)),
+    (
+        Method::GET,
+        "/conversations/{conversationId}/export",
+        read(Conversations),
+    ),
     (
         Method::GET,
         "/conversations/{conversationId}/notes",

@@ -23,6 +23,7 @@ mod delivery;
 mod engine;
 mod error;
 mod events;
+mod export;
 mod inbound;
 mod inbox;
 mod labels;
@@ -71,6 +72,7 @@ pub use delivery::{
 };
 pub use engine::{EntryReport, ThreadRandom};
 pub use error::{AppError, Entity};
+pub use export::{ExportedConversation, HistoryEntry};
 pub use inbound::{InboundMessage, InboundReceipt};
 pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 pub use leads::{ActionOutcome, LeadQuery, LeadWrite, Remark, lead_fields};

@@ -10,6 +10,7 @@ pub mod contact;
 pub mod contact_variables;
 pub mod conversation;
 pub mod crm_data;
+pub mod csv;
 pub mod delivery;
 pub mod engine;
 pub mod enums;

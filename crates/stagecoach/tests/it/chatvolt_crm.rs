@@ -1,6 +1,6 @@
 //! The rest of Chatvolt's CRM door: a conversation's tags (shared with steps and Texter's
-//! labels), notes (with reminders announced once), contact variables, and the counts and
-//! event log of the boards.
+//! labels), notes (with reminders announced once), contact variables, the counts and
+//! event log of the boards, and the history and exports of conversations.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -13,6 +13,7 @@ backend_tests!(
     note_reminders_are_announced_once_when_due,
     contact_variables_are_kept_per_key_and_fill_texts,
     boards_are_counted_and_their_moves_logged,
+    conversations_are_exported_whole_and_their_history_paged,
 );
 
 async fn tags_are_listed_and_added_as_steps_and_texter_see_them(app: TestApp) {
@@ -732,4 +733,201 @@ async fn boards_are_counted_and_their_moves_logged(app: TestApp) {
         .call_as(&stranger, Method::GET, "/crm/conversation/count", None)
         .await;
     assert_eq!(theirs["data"]["total"], 0);
+}
+
+async fn conversations_are_exported_whole_and_their_history_paged(app: TestApp) {
+    // 55 conversations: more than one page of the export. One of them holds 505 messages
+    // more than its first: more than one round of messages.
+    let mut conversations = Vec::new();
+    for i in 0..55 {
+        let channel = if i % 5 == 0 { "whatsapp" } else { "website" };
+        let from = if channel == "whatsapp" {
+            format!("+55 11 97777-{i:04}")
+        } else {
+            format!("visitor-export-{i}")
+        };
+        let inbound = app.inbound_on(channel, &from, &format!("hello {i}")).await;
+        conversations.push(inbound["conversationId"].as_str().unwrap().to_owned());
+    }
+    let big = conversations[1].clone();
+    let register = format!("/conversations/{big}/message-register");
+    for chunk in (0..505).collect::<Vec<_>>().chunks(16) {
+        let mut calls = tokio::task::JoinSet::new();
+        for n in chunk {
+            let text = if *n == 0 {
+                "=HYPERLINK(\"x\")".to_owned()
+            } else {
+                format!("line {n}, ok")
+            };
+            let (app, register) = (app.clone(), register.clone());
+            calls.spawn(async move {
+                app.call(
+                    Method::POST,
+                    &register,
+                    Some(json!({"message": text, "from": "agent"})),
+                )
+                .await
+            });
+        }
+        while let Some(call) = calls.join_next().await {
+            let (status, body) = call.unwrap();
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+
+    let response = app
+        .request(Method::GET, "/conversations/export")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("conversations.json")
+    );
+    let exported: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(exported["success"], true);
+    let all = exported["data"]["conversations"].as_array().unwrap();
+    assert_eq!(all.len(), 55);
+    let ids: std::collections::HashSet<&str> =
+        all.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 55, "each conversation once");
+    let big_export = all.iter().find(|c| c["id"] == json!(big)).unwrap();
+    let messages = big_export["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 506);
+    assert_eq!(messages[0]["text"], "hello 1");
+    let times: Vec<&str> = messages
+        .iter()
+        .map(|m| m["createdAt"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+    let message_ids: std::collections::HashSet<&str> =
+        messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(message_ids.len(), 506, "no message twice across rounds");
+    assert!(big_export["contact"]["name"].is_string() || big_export["contact"]["id"].is_string());
+
+    // Filters narrow it; CSV has a row per message, formulas defused.
+    let (_, only_whatsapp) = app
+        .call(Method::GET, "/conversations/export?channel=whatsapp", None)
+        .await;
+    assert_eq!(
+        only_whatsapp["data"]["conversations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        11
+    );
+    let csv = app
+        .request(Method::GET, "/conversations/export?format=csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert!(
+        lines[0].starts_with("conversationId,conversationCreatedAt,channel"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines.len(), 1 + 55 + 505);
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with(big.as_str())).count(),
+        506
+    );
+    assert!(
+        csv.contains("\"'=HYPERLINK(\"\"x\"\")\""),
+        "defused and quoted"
+    );
+    assert!(csv.contains("\"line 7, ok\""));
+
+    // One conversation, in both formats.
+    let (status, one) = app
+        .call(Method::GET, &format!("/conversations/{big}/export"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["data"]["id"], json!(big));
+    assert_eq!(one["data"]["messages"].as_array().unwrap().len(), 506);
+    let one_csv = app
+        .request(
+            Method::GET,
+            &format!("/conversations/{}/export?format=csv", conversations[2]),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(one_csv.split("\r\n").filter(|l| !l.is_empty()).count(), 2);
+    let unknown = format!("/conversations/{}/export", uuid::Uuid::now_v7());
+    let (status, body) = app.call(Method::GET, &unknown, None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, &["conversationId"]);
+    let (_, stranger) = app.other_tenant().await;
+    let (status, _) = app
+        .call_as(
+            &stranger,
+            Method::GET,
+            &format!("/conversations/{big}/export"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, theirs) = app
+        .call_as(&stranger, Method::GET, "/conversations/export", None)
+        .await;
+    assert_eq!(
+        theirs,
+        json!({"success": true, "data": {"conversations": []}})
+    );
+
+    // The history: pages of conversations with their latest messages.
+    let (status, first) = app
+        .call(
+            Method::GET,
+            "/conversations/history?limit=2&messageLimit=3",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let page = first["data"].as_array().unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[0]["id"], json!(conversations[54]), "newest first");
+    assert!(page[0]["messages"].as_array().unwrap().len() <= 3);
+    let cursor = first["nextCursor"].as_str().unwrap();
+    let (_, second) = app
+        .call(
+            Method::GET,
+            &format!(
+                "/conversations/history?limit=2&cursor={}",
+                urlencode(cursor)
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(second["data"][0]["id"], json!(conversations[52]));
+    let (_, last) = app
+        .call(Method::GET, "/conversations/history?limit=100", None)
+        .await;
+    assert_eq!(last["data"].as_array().unwrap().len(), 55);
+    assert!(last.get("nextCursor").is_none());
+
+    for (path, field) in [
+        ("/conversations/history?messageLimit=0", "messageLimit"),
+        ("/conversations/history?format=csv", "format"),
+        ("/conversations/history?limit=500", "limit"),
+        ("/conversations/export?limit=5", "limit"),
+        ("/conversations/export?format=xml", "format"),
+        ("/conversations/export?channel=fax", "channel"),
+    ] {
+        let (status, body) = app.call(Method::GET, path, None).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, &[field]);
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

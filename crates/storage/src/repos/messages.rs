@@ -69,6 +69,18 @@ pub trait Messages {
         ),
         count: i64,
     ) -> Result<Vec<Message>, StoreError>;
+    /// Up to `count` messages strictly after `after` (time, then id; from the first when
+    /// `None`), oldest first: a page of an export.
+    async fn messages_after_key(
+        &mut self,
+        org: OrganizationId,
+        conversation: ConversationId,
+        after: Option<(
+            chrono::DateTime<chrono::Utc>,
+            stagecoach_domain::ids::MessageId,
+        )>,
+        count: i64,
+    ) -> Result<Vec<Message>, StoreError>;
     /// The last message of each of these conversations that has one.
     async fn latest_message_of_each(
         &mut self,
@@ -265,6 +277,26 @@ macro_rules! impl_messages {
                 let mut messages = rows.into_iter().map(|r| r.into_domain()).collect::<Result<Vec<_>, _>>()?;
                 messages.reverse();
                 Ok(messages)
+            }
+
+            async fn messages_after_key(
+                &mut self,
+                org: stagecoach_domain::ids::OrganizationId,
+                conversation: stagecoach_domain::ids::ConversationId,
+                after: Option<(chrono::DateTime<chrono::Utc>, stagecoach_domain::ids::MessageId)>,
+                count: i64,
+            ) -> Result<Vec<stagecoach_domain::conversation::Message>, $crate::StoreError> {
+                let mut qb = $crate::sql::QueryBuilder::new("SELECT * FROM messages WHERE organization_id = ");
+                qb.push_bind(org.0).push(" AND conversation_id = ").push_bind(conversation.0);
+                if let Some((at, id)) = after {
+                    let at = $crate::rows::millis(at);
+                    qb.push(" AND (created_at > ").push_bind(at)
+                        .push(" OR (created_at = ").push_bind(at)
+                        .push(" AND id > ").push_bind(id.0).push("))");
+                }
+                qb.push(" ORDER BY created_at, id LIMIT ").push_bind(count);
+                let rows: Vec<$crate::repos::messages::MessageRow> = qb.build_query_as().fetch_all(self.conn()).await?;
+                rows.into_iter().map(|r| r.into_domain()).collect()
             }
 
             async fn latest_message_of_each(

@@ -10,6 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use stagecoach_app::{Principal, ScenarioReport, Stagecoach};
+use stagecoach_domain::csv::line;
 use stagecoach_domain::ids::ScenarioId;
 use stagecoach_domain::leads::money::format_amount;
 use stagecoach_domain::scope::{Area, Scope};
@@ -280,20 +281,6 @@ pub(crate) async fn report(
     )
 }
 
-/// A CSV field: quoted when it must be, and never read as a formula by a spreadsheet.
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
 pub(crate) async fn report_csv(
     State(core): State<Stagecoach>,
     signed_in: SignedIn,
@@ -305,18 +292,9 @@ pub(crate) async fn report_csv(
         Err(refused) => return refused,
     };
     let table = table(&report);
-    let mut csv = String::new();
-    let line = |cells: Vec<&str>| {
-        cells
-            .into_iter()
-            .map(csv_field)
-            .collect::<Vec<_>>()
-            .join(",")
-            + "\r\n"
-    };
-    csv.push_str(&line(table.headers.iter().map(String::as_str).collect()));
+    let mut csv = line(table.headers.iter().map(String::as_str));
     for row in &table.rows {
-        csv.push_str(&line(row.iter().map(|c| c.value.as_str()).collect()));
+        csv.push_str(&line(row.iter().map(|c| c.value.as_str())));
     }
     let file = format!(
         "attachment; filename=\"report-{}-{}.csv\"",
@@ -337,14 +315,6 @@ pub(crate) async fn report_csv(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_and_defused() {
-        assert_eq!(csv_field("Won"), "Won");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
-    }
 
     #[test]
     fn durations_read_as_people_say_them() {

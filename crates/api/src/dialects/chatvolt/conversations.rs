@@ -252,7 +252,7 @@ fn parse_time(text: &str, end_of_day: bool) -> Option<DateTime<Utc>> {
 }
 
 impl ListQuery {
-    fn into_filter(
+    pub(super) fn into_filter(
         self,
     ) -> std::result::Result<(ConversationFilter, i64), stagecoach_domain::ValidationError> {
         let mut errors = Errors::default();

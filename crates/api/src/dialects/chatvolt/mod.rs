@@ -8,6 +8,7 @@ mod contacts;
 mod conversations;
 mod crm_log;
 pub(crate) mod error;
+mod export;
 mod extract;
 mod logs;
 mod notes;
@@ -50,6 +51,9 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             logs::delete
         ))
         .routes(routes!(conversations::list))
+        .routes(routes!(export::history))
+        .routes(routes!(export::export))
+        .routes(routes!(export::export_one))
         .routes(routes!(conversations::get, conversations::delete))
         .routes(routes!(conversations::set_status))
         .routes(routes!(conversations::set_priority))
