@@ -2,7 +2,7 @@
 """Extracts from Chatvolt's OpenAPI file the response schemas of the endpoints Stagecoach
 serves, so tests can check our answers against Chatvolt's own contract.
 
-Usage: scripts/extract-chatvolt-schemas.py ../shared/reference/chatvolt-openapi.yaml \
+Usage: scripts/extract-chatvolt-schemas.py contracts/chatvolt-openapi.yaml \
            > crates/stagecoach/tests/fixtures/chatvolt-schemas.json
 """
 import json

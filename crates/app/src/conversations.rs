@@ -74,7 +74,12 @@ impl Stagecoach {
     ) -> Result<(Vec<StayView>, i64), AppError> {
         let mut tx = self.store.begin_read().await?;
         let (stays, total) = tx
-            .list_stays(who.organization_id, filter, (page - 1) * limit, limit)
+            .list_stays(
+                who.organization_id,
+                filter,
+                crate::error::page_offset(page - 1, limit, "page")?,
+                limit,
+            )
             .await?;
         let mut views = Vec::with_capacity(stays.len());
         for stay in stays {

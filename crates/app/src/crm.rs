@@ -205,7 +205,7 @@ impl Stagecoach {
                 step,
                 include_inactive,
                 &stagecoach_storage::ChatSearch::default(),
-                page * limit,
+                crate::error::page_offset(page, limit, "page")?,
                 limit,
             )
             .await?;

@@ -70,7 +70,12 @@ impl Stagecoach {
     ) -> Result<(Vec<TimelineEntry>, i64), AppError> {
         let mut tx = self.store.begin_read().await?;
         Ok(tx
-            .crm_events(who.organization_id, filter, (page - 1) * limit, limit)
+            .crm_events(
+                who.organization_id,
+                filter,
+                crate::error::page_offset(page - 1, limit, "page")?,
+                limit,
+            )
             .await?)
     }
 }

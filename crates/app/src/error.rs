@@ -114,6 +114,14 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// The offset of the page numbered `index` from 0 (`page` names the input): a page
+/// so far that its offset cannot be counted is refused, not wrapped around.
+pub(crate) fn page_offset(index: i64, limit: i64, page: &'static str) -> Result<i64, AppError> {
+    index
+        .checked_mul(limit)
+        .ok_or_else(|| AppError::invalid(page, "is too large"))
+}
+
 impl AppError {
     /// Whether a [`AppError::Provider`] error is the provider refusing the request as
     /// asked (Meta's 400: the client can fix it), rather than failing or refusing the

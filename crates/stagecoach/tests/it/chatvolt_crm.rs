@@ -14,6 +14,7 @@ backend_tests!(
     contact_variables_are_kept_per_key_and_fill_texts,
     boards_are_counted_and_their_moves_logged,
     conversations_are_exported_whole_and_their_history_paged,
+    inputs_the_contract_types_are_refused_when_wrong,
 );
 
 async fn tags_are_listed_and_added_as_steps_and_texter_see_them(app: TestApp) {
@@ -930,4 +931,75 @@ async fn conversations_are_exported_whole_and_their_history_paged(app: TestApp) 
 
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// What schemathesis found driving Chatvolt's file: typed filters on data Stagecoach does
+/// not keep, page numbers past any offset, and agent fields Chatvolt documents.
+async fn inputs_the_contract_types_are_refused_when_wrong(app: TestApp) {
+    app.conversation().await;
+    for (query, field) in [
+        ("npsStep=null", "npsStep"),
+        ("frustrationMin=high", "frustrationMin"),
+        ("npsCompleted=maybe", "npsCompleted"),
+    ] {
+        let (status, body) = app
+            .call(Method::GET, &format!("/conversation?{query}"), None)
+            .await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, &[field]);
+    }
+    let (_, all) = app.call(Method::GET, "/conversation?npsStep=0", None).await;
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        1,
+        "every conversation is at NPS step 0"
+    );
+    for query in [
+        "npsStep=2",
+        "npsCompleted=true",
+        "adSourceId=ad1",
+        "frustrationMin=0.5",
+    ] {
+        let (status, none) = app
+            .call(Method::GET, &format!("/conversation?{query}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(none, json!([]), "{query}");
+    }
+
+    let scenario = app.scenario("Paged").await;
+    for path in [
+        format!("/crm/conversationLog?page=2432902008176640001&limit=47"),
+        format!("/crm/scenario/{scenario}/conversation?page=4611686018427387904&limit=50"),
+        format!("/crm/events?page=2432902008176640001&limit=47"),
+    ] {
+        let (status, body) = app.call(Method::GET, &path, None).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, &["page"]);
+    }
+
+    let (status, agent) = app
+        .call(
+            Method::POST,
+            "/agents",
+            Some(
+                json!({"name": "Compatible", "interfaceConfig": {"theme": "dark"},
+                        "enableInactiveHours": false,
+                        "configUrlExternal": {"url": "https://a.example", "header": "x"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{agent}");
+    let id = agent["id"].as_str().unwrap();
+    for (body, field) in [
+        (json!({"tools": [{"type": "http"}]}), "tools"),
+        (json!({"enableInactiveHours": "yes"}), "enableInactiveHours"),
+        (
+            json!({"configUrlExternal": {"url": 5}}),
+            "configUrlExternal.url",
+        ),
+    ] {
+        let (status, refused) = app
+            .call(Method::PATCH, &format!("/agents/{id}"), Some(body))
+            .await;
+        assert_error(status, &refused, StatusCode::BAD_REQUEST, &[field]);
+    }
 }

@@ -105,11 +105,59 @@ pub struct AgentInput {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub icon_url: Option<Option<String>>,
+    /// Chatvolt's chat-widget settings. Accepted, so Chatvolt clients need no change, and
+    /// not kept: Stagecoach has no chat widget.
+    #[schema(value_type = Option<Object>)]
+    #[allow(dead_code, reason = "read only to check its type: not kept")]
+    pub interface_config: Option<Map<String, Value>>,
+    /// Chatvolt's inactive hours. Accepted and not kept: Stagecoach's agents answer at
+    /// any hour while a conversation's AI is on.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
+    #[allow(dead_code, reason = "read only to check its type: not kept")]
+    pub enable_inactive_hours: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    #[allow(dead_code, reason = "read only to check its type: not kept")]
+    pub inactive_hours: Option<Option<Map<String, Value>>>,
+    /// Chatvolt's external configuration URLs. Accepted and not kept.
+    #[allow(dead_code, reason = "read only to check its type: not kept")]
+    pub config_url_external: Option<ExternalUrl>,
+    #[allow(dead_code, reason = "read only to check its type: not kept")]
+    pub config_url_infos_system_external: Option<ExternalSystemUrl>,
+    /// Chatvolt's agent tools: refused, since Stagecoach's agents call no tools and a
+    /// list of them dropped without a word would change what the agent does.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub tools: Option<Value>,
+}
+
+/// `configUrlExternal`, typed as Chatvolt documents it (accepted, not kept).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[allow(dead_code, reason = "read only to check its types: not kept")]
+pub struct ExternalUrl {
+    pub url: Option<String>,
+    pub header: Option<String>,
+}
+
+/// `configUrlInfosSystemExternal`, typed as Chatvolt documents it (accepted, not kept).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code, reason = "read only to check its types: not kept")]
+pub struct ExternalSystemUrl {
+    #[serde(rename = "url_webhook_external")]
+    pub url_webhook_external: Option<String>,
+    pub header_key: Option<String>,
 }
 
 impl AgentInput {
-    fn into_patch(self) -> AgentPatch {
-        AgentPatch {
+    fn into_patch(self) -> std::result::Result<AgentPatch, stagecoach_domain::ValidationError> {
+        if self.tools.is_some() {
+            return Err(stagecoach_domain::ValidationError::single(
+                "tools",
+                "is not supported: Stagecoach's agents call no tools",
+            ));
+        }
+        Ok(AgentPatch {
             name: patch(self.name),
             description: patch(self.description),
             handle: patch(self.handle),
@@ -118,7 +166,7 @@ impl AgentInput {
             system_prompt: patch(self.system_prompt),
             visibility: patch(self.visibility),
             icon_url: patch(self.icon_url),
-        }
+        })
     }
 }
 
@@ -146,7 +194,7 @@ pub async fn create(
     };
     let agent = state
         .core
-        .create_agent(&who, defaults.patched(body.into_patch()))
+        .create_agent(&who, defaults.patched(body.into_patch()?))
         .await?;
     Ok(Json(agent.into()))
 }
@@ -182,7 +230,7 @@ pub async fn update(
 ) -> Result<Json<AgentBody>> {
     let agent = state
         .core
-        .update_agent(&who, &AgentRef::parse(&id), body.into_patch())
+        .update_agent(&who, &AgentRef::parse(&id), body.into_patch()?)
         .await?;
     Ok(Json(agent.into()))
 }

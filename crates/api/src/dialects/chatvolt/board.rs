@@ -347,10 +347,56 @@ pub(crate) fn card_contact(c: stagecoach_domain::contact::Contact) -> CardContac
     }
 }
 
+/// What the board answers: a page of cards, or with `isCount` the count of `stepId`
+/// (`{count}`) or of every step (step id → count). `anyOf`, not `oneOf`: an object of
+/// counts fits both object shapes.
+pub struct BoardAnswer;
+
+impl utoipa::PartialSchema for BoardAnswer {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Type,
+        };
+        let integer = || ObjectBuilder::new().schema_type(Type::Integer).build();
+        AnyOfBuilder::new()
+            .item(
+                ArrayBuilder::new().items(utoipa::openapi::Ref::from_schema_name(
+                    "CrmScenarioConversation",
+                )),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .property("count", integer())
+                    .required("count"),
+            )
+            .item(
+                ObjectBuilder::new().additional_properties(Some(AdditionalProperties::RefOr(
+                    utoipa::openapi::RefOr::T(integer().into()),
+                ))),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for BoardAnswer {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            "CrmScenarioConversation".into(),
+            <CrmScenarioConversation as utoipa::PartialSchema>::schema(),
+        ));
+        <CrmScenarioConversation as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 /// The board: a page of cards, or counts.
 #[utoipa::path(get, operation_id = "listScenarioConversations", path = "/crm/scenario/{scenarioId}/conversation",
     tag = "CRM Scenarios", params(("scenarioId" = String, Path), BoardQuery),
-    responses((status = 200, body = Vec<CrmScenarioConversation>), (status = 400, body = ErrorBody),
+    responses((status = 200, body = BoardAnswer), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,

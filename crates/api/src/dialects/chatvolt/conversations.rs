@@ -222,6 +222,18 @@ pub struct ListQuery {
     pub limit: Option<i64>,
     /// `{"lastCreatedAt": "...", "lastId": "..."}` from the last conversation of the previous page.
     pub cursor: Option<String>,
+    /// Stagecoach keeps no click-to-WhatsApp ad data: any value matches nothing.
+    pub ad_source_id: Option<String>,
+    /// Stagecoach measures no frustration: a bound matches nothing.
+    pub frustration_min: Option<f64>,
+    pub frustration_max: Option<f64>,
+    /// Stagecoach runs no NPS survey: every conversation is at step 0, unrated and not
+    /// completed, and these filters match accordingly.
+    pub nps_step: Option<i64>,
+    pub nps_rating: Option<i64>,
+    pub nps_rating_min: Option<i64>,
+    pub nps_rating_max: Option<i64>,
+    pub nps_completed: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -252,6 +264,19 @@ fn parse_time(text: &str, end_of_day: bool) -> Option<DateTime<Utc>> {
 }
 
 impl ListQuery {
+    /// Whether a filter on data Stagecoach does not keep (ads, frustration, NPS) rules
+    /// out every conversation. The filters are still typed: a wrong type is a 400.
+    fn matches_nothing(&self) -> bool {
+        self.ad_source_id.is_some()
+            || self.frustration_min.is_some()
+            || self.frustration_max.is_some()
+            || self.nps_step.is_some_and(|step| step != 0)
+            || self.nps_rating.is_some()
+            || self.nps_rating_min.is_some()
+            || self.nps_rating_max.is_some()
+            || self.nps_completed == Some(true)
+    }
+
     pub(super) fn into_filter(
         self,
     ) -> std::result::Result<(ConversationFilter, i64), stagecoach_domain::ValidationError> {
@@ -336,7 +361,11 @@ pub async fn list(
     Caller(who): Caller,
     Params(query): Params<ListQuery>,
 ) -> Result<Json<Vec<ConversationDetailed>>> {
+    let nothing = query.matches_nothing();
     let (filter, limit) = query.into_filter()?;
+    if nothing {
+        return Ok(Json(Vec::new()));
+    }
     let found = state.core.list_conversations(&who, &filter, limit).await?;
     Ok(Json(found.into_iter().map(Into::into).collect()))
 }

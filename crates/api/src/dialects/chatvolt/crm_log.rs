@@ -169,7 +169,7 @@ pub struct CrmEventBody {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Pagination {
+pub struct EventPagination {
     pub page: i64,
     pub limit: i64,
     pub total: i64,
@@ -181,7 +181,7 @@ pub struct EventsAnswer {
     pub success: bool,
     /// Newest first.
     pub data: Vec<CrmEventBody>,
-    pub pagination: Pagination,
+    pub pagination: EventPagination,
 }
 
 /// The CRM event log: step entries, exits and removals, newest first.
@@ -239,6 +239,6 @@ pub async fn events(
                 })
             })
             .collect(),
-        pagination: Pagination { page, limit, total },
+        pagination: EventPagination { page, limit, total },
     }))
 }

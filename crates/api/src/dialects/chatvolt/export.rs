@@ -91,6 +91,14 @@ impl ExportQuery {
             crm_step_id: self.crm_step_id,
             limit: self.limit,
             cursor: self.cursor,
+            ad_source_id: None,
+            frustration_min: None,
+            frustration_max: None,
+            nps_step: None,
+            nps_rating: None,
+            nps_rating_min: None,
+            nps_rating_max: None,
+            nps_completed: None,
         }
         .into_filter()
     }
