@@ -116,6 +116,12 @@ def fixups(chatvolt):
     board = chatvolt["paths"]["/crm/scenario/{scenarioId}/conversation"]["get"]
     schema = board["responses"]["200"]["content"]["application/json"]["schema"]
     schema["anyOf"] = schema.pop("oneOf")
+    # An agent query with `streaming: true` answers Server-Sent Events; the file types the
+    # whole stream as one string, and schemathesis checks each event (an object) against
+    # it, which no event can meet. The stream's schema goes; tests/it/ai.rs checks its events.
+    query = chatvolt["paths"]["/agents/{id}/query"]["post"]["responses"]["200"]["content"]
+    if "text/event-stream" in query:
+        query["text/event-stream"].pop("schema", None)
     for path, method in (("/agents", "post"), ("/agents/{id}", "patch")):
         body = chatvolt["paths"][path][method]["requestBody"]["content"]["application/json"]
         for name, prop in body["schema"].get("properties", {}).items():

@@ -54,21 +54,18 @@ pub struct QueryBody {
     pub system_prompt: Option<String>,
     // Read so that Chatvolt clients' bodies parse (and documented), not used.
     #[allow(dead_code)]
-    #[schema(value_type = Option<f64>)]
-    pub presence_penalty: Option<Value>,
-    #[schema(value_type = Option<f64>)]
+    pub presence_penalty: Option<f64>,
     #[allow(dead_code)]
-    pub frequency_penalty: Option<Value>,
+    pub frequency_penalty: Option<f64>,
     #[serde(rename = "topP")]
-    #[schema(value_type = Option<f64>)]
     #[allow(dead_code)]
-    pub top_p: Option<Value>,
+    pub top_p: Option<f64>,
     #[schema(value_type = Option<Object>)]
     #[allow(dead_code)]
-    pub filters: Option<Value>,
+    pub filters: Option<serde_json::Map<String, Value>>,
     #[schema(value_type = Option<Object>)]
     #[allow(dead_code)]
-    pub context: Option<Value>,
+    pub context: Option<serde_json::Map<String, Value>>,
     /// Not supported: answers are given in the response.
     #[serde(rename = "callbackURL")]
     pub callback_url: Option<String>,
