@@ -204,6 +204,17 @@ pub struct ChannelSecrets {
     pub webhook_token: Option<String>,
 }
 
+impl ChannelSecrets {
+    /// The token a channel's provider presents on its webhooks: WhatsApp's verify token,
+    /// Z-API's webhook token.
+    pub fn inbound_token(&self, kind: ChannelKind) -> Option<&str> {
+        match kind {
+            ChannelKind::Whatsapp => self.verify_token.as_deref(),
+            ChannelKind::Zapi => self.webhook_token.as_deref(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Channel {
     pub id: ChannelId,

@@ -422,10 +422,7 @@ pub(crate) async fn send_template(
             | AppError::Provider { .. }),
         ) => {
             let status = match &error {
-                AppError::Provider { .. } if !error.provider_refused_request() => {
-                    StatusCode::BAD_GATEWAY
-                }
-                AppError::Provider { .. } => StatusCode::BAD_REQUEST,
+                AppError::Provider { .. } => super::provider_status(&error),
                 _ => super::form_refusal_status(&error),
             };
             render_conversation(&core, who, conversation, Some(error.to_string()), status).await

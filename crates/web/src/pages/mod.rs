@@ -71,6 +71,15 @@ pub(crate) struct ErrorPage {
     pub(crate) message: String,
 }
 
+/// A provider's failure: 400 when it refused the request as asked, else a bad gateway.
+pub(crate) fn provider_status(error: &AppError) -> StatusCode {
+    if error.provider_refused_request() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::BAD_GATEWAY
+    }
+}
+
 /// What a use case's refusal looks like in the browser.
 pub(crate) fn failure(error: &AppError) -> Response {
     let status = match error {
@@ -84,8 +93,7 @@ pub(crate) fn failure(error: &AppError) -> Response {
             StatusCode::FORBIDDEN
         }
         AppError::AiUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        AppError::Provider { .. } if error.provider_refused_request() => StatusCode::BAD_REQUEST,
-        AppError::Provider { .. } => StatusCode::BAD_GATEWAY,
+        AppError::Provider { .. } => provider_status(error),
         AppError::Store(store) => {
             tracing::error!(error = %store, "a UI request failed in storage");
             return page(

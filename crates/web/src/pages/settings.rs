@@ -526,11 +526,10 @@ pub(crate) async fn connect_channel(
             let once = ShownOnce::Channel {
                 kind: channel.kind.as_str(),
                 webhook_path: webhook_path(channel.kind, channel.id),
-                inbound_token: match channel.kind {
-                    ChannelKind::Whatsapp => secrets.verify_token,
-                    ChannelKind::Zapi => secrets.webhook_token,
-                }
-                .unwrap_or_default(),
+                inbound_token: secrets
+                    .inbound_token(channel.kind)
+                    .unwrap_or_default()
+                    .to_owned(),
             };
             render_settings(&core, who, None, Some(once), StatusCode::CREATED).await
         }

@@ -127,21 +127,8 @@ impl ChatvoltError {
                 vec![],
             ),
             ChatvoltError::App(error @ AppError::Provider { .. }) => {
-                if error.provider_refused_request() {
-                    (
-                        StatusCode::BAD_REQUEST,
-                        "PROVIDER_REFUSED",
-                        error.to_string(),
-                        vec![],
-                    )
-                } else {
-                    (
-                        StatusCode::BAD_GATEWAY,
-                        "PROVIDER_ERROR",
-                        error.to_string(),
-                        vec![],
-                    )
-                }
+                let (status, code) = crate::dialects::provider_status(error);
+                (status, code, error.to_string(), vec![])
             }
             ChatvoltError::App(AppError::Forbidden(message)) => {
                 (StatusCode::FORBIDDEN, "FORBIDDEN", message.clone(), vec![])

@@ -117,10 +117,7 @@ pub async fn create_channel(
             },
         )
         .await?;
-    let inbound_token = match channel.kind {
-        ChannelKind::Whatsapp => secrets.verify_token,
-        ChannelKind::Zapi => secrets.webhook_token,
-    };
+    let inbound_token = secrets.inbound_token(channel.kind).map(str::to_owned);
     Ok((
         StatusCode::CREATED,
         Json(channel_body(channel, inbound_token)),

@@ -148,21 +148,8 @@ impl IntoResponse for ApiError {
                 vec![],
             ),
             Rejection::App(error @ AppError::Provider { .. }) => {
-                if error.provider_refused_request() {
-                    (
-                        StatusCode::BAD_REQUEST,
-                        "PROVIDER_REFUSED",
-                        error.to_string(),
-                        vec![],
-                    )
-                } else {
-                    (
-                        StatusCode::BAD_GATEWAY,
-                        "PROVIDER_ERROR",
-                        error.to_string(),
-                        vec![],
-                    )
-                }
+                let (status, code) = crate::dialects::provider_status(&error);
+                (status, code, error.to_string(), vec![])
             }
             Rejection::App(AppError::Forbidden(message)) => {
                 (StatusCode::FORBIDDEN, "FORBIDDEN", message, vec![])

@@ -170,15 +170,8 @@ impl IntoResponse for ApiError {
                 }
                 AppError::Forbidden(message) => (StatusCode::FORBIDDEN, "FORBIDDEN", message),
                 error @ AppError::Provider { .. } => {
-                    if error.provider_refused_request() {
-                        (
-                            StatusCode::BAD_REQUEST,
-                            "PROVIDER_REFUSED",
-                            error.to_string(),
-                        )
-                    } else {
-                        (StatusCode::BAD_GATEWAY, "PROVIDER_ERROR", error.to_string())
-                    }
+                    let (status, code) = crate::dialects::provider_status(&error);
+                    (status, code, error.to_string())
                 }
                 AppError::Store(error) => {
                     tracing::error!(%error, "request failed in storage");

@@ -160,21 +160,8 @@ impl IntoResponse for TexterError {
                     vec![],
                 ),
                 error @ AppError::Provider { .. } => {
-                    if error.provider_refused_request() {
-                        (
-                            StatusCode::BAD_REQUEST,
-                            "PROVIDER_REFUSED",
-                            error.to_string(),
-                            vec![],
-                        )
-                    } else {
-                        (
-                            StatusCode::BAD_GATEWAY,
-                            "PROVIDER_ERROR",
-                            error.to_string(),
-                            vec![],
-                        )
-                    }
+                    let (status, code) = crate::dialects::provider_status(&error);
+                    (status, code, error.to_string(), vec![])
                 }
                 AppError::Forbidden(message) => {
                     (StatusCode::FORBIDDEN, "FORBIDDEN", message, vec![])
