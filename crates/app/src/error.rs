@@ -123,6 +123,12 @@ pub(crate) fn page_offset(index: i64, limit: i64, page: &'static str) -> Result<
 }
 
 impl AppError {
+    /// Whether the database ended the transaction to let a concurrent one through
+    /// (nothing was written; trying again can succeed).
+    pub fn is_contention(&self) -> bool {
+        matches!(self, AppError::Store(error) if error.is_contention())
+    }
+
     /// Whether a [`AppError::Provider`] error is the provider refusing the request as
     /// asked (Meta's 400: the client can fix it), rather than failing or refusing the
     /// channel's credentials (a bad gateway to the client).

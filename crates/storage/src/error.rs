@@ -12,6 +12,10 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("stored data could not be read back: {0}")]
     Corrupt(String),
+    /// PostgreSQL ended the transaction to resolve a deadlock or a serialization
+    /// conflict with another: nothing was written, and the same work can be tried again.
+    #[error("the database ended the transaction to let a concurrent one through: {0}")]
+    Contention(sqlx::Error),
     #[error("database error: {0}")]
     Database(sqlx::Error),
     #[error("database error: {0}")]
@@ -20,10 +24,23 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// Whether trying the same transaction again can succeed.
+    pub fn is_contention(&self) -> bool {
+        matches!(self, StoreError::Contention(_))
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UniqueViolation,
+            // serialization_failure, deadlock_detected
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40001" | "40P01")) =>
+            {
+                StoreError::Contention(error)
+            }
             _ => StoreError::Database(error),
         }
     }

@@ -130,10 +130,11 @@ impl Store for PgStore {
     }
 
     async fn begin_read(&self) -> Result<Box<dyn Transaction>, StoreError> {
-        let tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await?;
+        let tx = begin_detached(
+            &self.pool,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )
+        .await?;
         Ok(Box::new(PgTx {
             tx,
             touched: Touched::default(),
@@ -141,7 +142,7 @@ impl Store for PgStore {
     }
 
     async fn begin_write(&self) -> Result<Box<dyn Transaction>, StoreError> {
-        let tx = self.pool.begin().await?;
+        let tx = begin_detached(&self.pool, "BEGIN").await?;
         Ok(Box::new(PgTx {
             tx,
             touched: Touched::default(),
@@ -168,6 +169,23 @@ impl Store for PgStore {
     }
 }
 
+/// Opens a transaction on a task of its own. sqlx 0.9.0 counts a transaction as open only
+/// once `BEGIN` has been answered, so a caller dropped during that round trip (a client
+/// that resets its connection) leaves the pooled connection inside a transaction that
+/// nothing rolls back, and the next borrower's statements run in it (transact-rs/sqlx#4393,
+/// fixed after 0.9.0). Detached, the round trip always completes; a transaction whose
+/// caller has gone is then dropped, and rolled back, like any other.
+async fn begin_detached(
+    pool: &PgPool,
+    statement: &'static str,
+) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin_with(statement).await })
+        .await
+        .map_err(|_| StoreError::Closed)?
+        .map_err(StoreError::from)
+}
+
 pub(crate) struct PgTx {
     tx: sqlx::Transaction<'static, Postgres>,
     touched: Touched,
@@ -189,18 +207,24 @@ impl PgTx {
 #[async_trait]
 impl Transaction for PgTx {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
-        // Sent in the transaction, so listeners hear of it only if it commits.
-        let changes = self.touched.take();
-        for batch in changes.chunks(CHANGES_PER_NOTICE) {
-            let payload: Vec<String> = batch.iter().map(Change::encode).collect();
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(payload.join(" "))
-                .execute(&mut *self.tx)
-                .await?;
-        }
-        self.tx.commit().await?;
-        Ok(())
+        // Detached for the same reason as `begin_detached`: once the caller commits, the
+        // outcome no longer depends on whether it stays to hear it.
+        tokio::spawn(async move {
+            // Sent in the transaction, so listeners hear of it only if it commits.
+            let changes = self.touched.take();
+            for batch in changes.chunks(CHANGES_PER_NOTICE) {
+                let payload: Vec<String> = batch.iter().map(Change::encode).collect();
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(payload.join(" "))
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+            self.tx.commit().await?;
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
 }
 
@@ -302,9 +326,12 @@ agents::impl_agents!(PgTx);
 scenarios::impl_scenarios!(PgTx, lock_sql = scenarios::LOCK_SCENARIO_POSTGRES);
 steps::impl_steps!(PgTx);
 contacts::impl_contacts!(PgTx);
+// Row locks are `FOR NO KEY UPDATE` throughout: no key ever changes, and a row inserted
+// with a foreign key to a locked one (a delivery's conversation) takes `FOR KEY SHARE`,
+// which `FOR UPDATE` would block: two workers deadlocked that way.
 conversations::impl_conversations!(
     PgTx,
-    lock_clause = " FOR UPDATE",
+    lock_clause = " FOR NO KEY UPDATE",
     member_loads = conversations::MEMBER_LOADS_POSTGRES,
     text_match = conversations::push_text_match_postgres
 );

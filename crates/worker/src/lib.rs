@@ -129,6 +129,12 @@ fn filled_batch(
     metrics.pass(worker_loop, &handled);
     match handled {
         Ok(handled) => handled as i64 >= BATCH,
+        // PostgreSQL ended the pass's transaction to let another worker's through: nothing
+        // of it was written, so the next pass, at once, does it again.
+        Err(AppError::Store(error)) if error.is_contention() => {
+            tracing::warn!(%error, "{failure}; trying again");
+            true
+        }
         Err(error) => {
             tracing::error!(%error, "{failure}");
             false

@@ -20,3 +20,38 @@ pub(crate) fn provider_status(
         (axum::http::StatusCode::BAD_GATEWAY, "PROVIDER_ERROR")
     }
 }
+
+/// A failure in storage as every dialect answers it: the one place it is logged, and the
+/// client learns no internals. A transaction PostgreSQL ended to let a concurrent one
+/// through wrote nothing: 503 `BUSY`, to be tried again (with `Retry-After`, see
+/// [`with_retry_after`]); anything else is 500 `INTERNAL`.
+pub(crate) fn store_failure(
+    error: &stagecoach_app::AppError,
+) -> (axum::http::StatusCode, &'static str, String) {
+    if error.is_contention() {
+        tracing::warn!(%error, "request ended by the database; the client may retry");
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "BUSY",
+            "the server is busy with concurrent changes to the same records; try again".to_owned(),
+        )
+    } else {
+        tracing::error!(%error, "request failed in storage");
+        (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error".to_owned(),
+        )
+    }
+}
+
+/// Adds `Retry-After: 1` to a 503 answer.
+pub(crate) fn with_retry_after(mut response: axum::response::Response) -> axum::response::Response {
+    if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    response
+}

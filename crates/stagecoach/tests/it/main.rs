@@ -15,6 +15,7 @@ mod cli;
 mod dbtools;
 mod docs;
 mod engine;
+mod hardening;
 mod health;
 mod inbox;
 mod live;

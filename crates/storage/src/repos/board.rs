@@ -314,7 +314,7 @@ pub(crate) const CLAIM_SQLITE: &str = "UPDATE auto_advances SET claimed_until = 
 pub(crate) const CLAIM_POSTGRES: &str = "UPDATE auto_advances SET claimed_until = $2 \
      WHERE conversation_id IN (SELECT conversation_id FROM auto_advances \
      WHERE due_at <= $1 AND (claimed_until IS NULL OR claimed_until < $1) \
-     ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     ORDER BY due_at LIMIT $3 FOR NO KEY UPDATE SKIP LOCKED) \
      RETURNING conversation_id, organization_id, link_id, stay_id, step_id, target_step_id, due_at";
 
 macro_rules! impl_board {

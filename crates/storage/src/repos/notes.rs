@@ -87,7 +87,7 @@ pub(crate) const TAKE_REMINDERS_SQLITE: &str = "UPDATE conversation_notes SET re
 pub(crate) const TAKE_REMINDERS_POSTGRES: &str = "UPDATE conversation_notes SET reminded_at = $1 \
      WHERE id IN (SELECT id FROM conversation_notes \
      WHERE remind_at IS NOT NULL AND reminded_at IS NULL AND remind_at <= $1 \
-     ORDER BY remind_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING *";
+     ORDER BY remind_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED) RETURNING *";
 
 macro_rules! impl_notes {
     ($tx:ty, take_sql = $take:expr) => {

@@ -62,11 +62,11 @@ impl ScenarioRow {
 }
 
 /// The one query that differs between engines: SQLite has no row locks (its write
-/// transactions are already exclusive), PostgreSQL needs `FOR UPDATE`.
+/// transactions are already exclusive), PostgreSQL needs a row lock.
 pub(crate) const LOCK_SCENARIO_SQLITE: &str =
     "SELECT * FROM scenarios WHERE organization_id = $1 AND id = $2";
 pub(crate) const LOCK_SCENARIO_POSTGRES: &str =
-    "SELECT * FROM scenarios WHERE organization_id = $1 AND id = $2 FOR UPDATE";
+    "SELECT * FROM scenarios WHERE organization_id = $1 AND id = $2 FOR NO KEY UPDATE";
 
 macro_rules! impl_scenarios {
     ($tx:ty, lock_sql = $lock_sql:expr) => {

@@ -218,7 +218,7 @@ pub(crate) const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET attempts = attem
      RETURNING *";
 pub(crate) const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET attempts = attempts + 1, available_at = $3 \
      WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
-     ORDER BY available_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+     ORDER BY available_at LIMIT $4 FOR NO KEY UPDATE SKIP LOCKED) \
      RETURNING *";
 pub(crate) const TAKE_OUTBOX_SQLITE: &str = "UPDATE outbox SET attempts = attempts + 1, status = 'done', updated_at = $2 \
      WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
@@ -226,7 +226,7 @@ pub(crate) const TAKE_OUTBOX_SQLITE: &str = "UPDATE outbox SET attempts = attemp
      RETURNING *";
 pub(crate) const TAKE_OUTBOX_POSTGRES: &str = "UPDATE outbox SET attempts = attempts + 1, status = 'done', updated_at = $2 \
      WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
-     ORDER BY available_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     ORDER BY available_at LIMIT $3 FOR NO KEY UPDATE SKIP LOCKED) \
      RETURNING *";
 
 /// Pending rows per kind: an index-only read of `outbox_pending`.

@@ -29,7 +29,7 @@ pub struct ErrorBody {
     /// `ERR_META_SESSION_EXPIRED_24H` (406), `NO_CHANNEL` (409: nothing can deliver the
     /// message), `PROVIDER_REFUSED` (400: WhatsApp's API refused the request, its reason
     /// passed on), `PROVIDER_ERROR` (502: WhatsApp's API failed or refused the channel's
-    /// credentials) or `INTERNAL`.
+    /// credentials), `BUSY` (503: try again, see `Retry-After`) or `INTERNAL`.
     pub code: &'static str,
     /// The input fields at fault, when there are any.
     pub fields: Vec<FieldErrorBody>,
@@ -145,15 +145,9 @@ impl ChatvoltError {
                 error.to_string(),
                 vec![],
             ),
-            ChatvoltError::App(AppError::Store(error)) => {
-                // The one place a server-side failure is logged; the client gets no internals.
-                tracing::error!(%error, "request failed in storage");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "internal error".to_owned(),
-                    vec![],
-                )
+            ChatvoltError::App(error @ AppError::Store(_)) => {
+                let (status, code, message) = crate::dialects::store_failure(error);
+                (status, code, message, vec![])
             }
             ChatvoltError::Malformed { field, message } => (
                 StatusCode::BAD_REQUEST,
@@ -193,16 +187,18 @@ impl ChatvoltError {
 impl IntoResponse for ChatvoltError {
     fn into_response(self) -> Response {
         let (status, code, error, fields) = self.parts();
-        (
-            status,
-            Json(ErrorBody {
-                success: false,
-                error,
-                code,
-                fields,
-            }),
+        crate::dialects::with_retry_after(
+            (
+                status,
+                Json(ErrorBody {
+                    success: false,
+                    error,
+                    code,
+                    fields,
+                }),
+            )
+                .into_response(),
         )
-            .into_response()
     }
 }
 

@@ -22,7 +22,8 @@ pub struct NativeErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NativeError {
     /// `VALIDATION_ERROR`, `MALFORMED_JSON`, `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`,
-    /// `MISSING_SCOPE`, `NOT_FOUND`, `CONFLICT` or `INTERNAL`.
+    /// `MISSING_SCOPE`, `NOT_FOUND`, `CONFLICT`, `BUSY` (503: try again, see `Retry-After`)
+    /// or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
     pub fields: Vec<NativeFieldError>,
@@ -166,27 +167,24 @@ impl IntoResponse for ApiError {
                 AppError::Unverified.to_string(),
                 vec![],
             ),
-            Rejection::App(AppError::Store(error)) => {
-                tracing::error!(%error, "request failed in storage");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "internal error".to_owned(),
-                    vec![],
-                )
+            Rejection::App(error @ AppError::Store(_)) => {
+                let (status, code, message) = crate::dialects::store_failure(&error);
+                (status, code, message, vec![])
             }
         };
-        (
-            status,
-            Json(NativeErrorBody {
-                error: NativeError {
-                    code,
-                    message,
-                    fields,
-                },
-            }),
+        crate::dialects::with_retry_after(
+            (
+                status,
+                Json(NativeErrorBody {
+                    error: NativeError {
+                        code,
+                        message,
+                        fields,
+                    },
+                }),
+            )
+                .into_response(),
         )
-            .into_response()
     }
 }
 

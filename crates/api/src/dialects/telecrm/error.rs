@@ -21,7 +21,7 @@ pub struct TelecrmErrorBody {
 pub struct TelecrmError {
     /// `BAD_REQUEST`, `NOT_AUTHORIZED`, `INVALID_LEAD`, `LEAD_NOT_FOUND`, `ACTION_NOT_FOUND`,
     /// `TEAM_MEMBER_NOT_FOUND`, `ENTERPRISE_NOT_FOUND`, `NOT_FOUND`, `CONFLICT`, `MISSING_SCOPE`
-    /// (403) or `INTERNAL`.
+    /// (403), `BUSY` (503: try again, see `Retry-After`) or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
 }
@@ -173,23 +173,18 @@ impl IntoResponse for ApiError {
                     let (status, code) = crate::dialects::provider_status(&error);
                     (status, code, error.to_string())
                 }
-                AppError::Store(error) => {
-                    tracing::error!(%error, "request failed in storage");
-                    (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "INTERNAL",
-                        "internal error".to_owned(),
-                    )
-                }
+                error @ AppError::Store(_) => crate::dialects::store_failure(&error),
             },
         };
-        (
-            status,
-            Json(TelecrmErrorBody {
-                error: TelecrmError { code, message },
-            }),
+        crate::dialects::with_retry_after(
+            (
+                status,
+                Json(TelecrmErrorBody {
+                    error: TelecrmError { code, message },
+                }),
+            )
+                .into_response(),
         )
-            .into_response()
     }
 }
 

@@ -25,7 +25,8 @@ pub struct TexterErrorBody {
     pub success: bool,
     /// `VALIDATION_ERROR`, `MALFORMED_JSON`, `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`,
     /// `MISSING_SCOPE`, `NOT_FOUND`, `CONFLICT`, `SESSION_WINDOW_CLOSED`, `NO_CHANNEL` (409:
-    /// nothing can deliver the message) or `INTERNAL`.
+    /// nothing can deliver the message), `BUSY` (503: try again, see `Retry-After`) or
+    /// `INTERNAL`.
     pub code: &'static str,
     pub message: String,
     /// The first field at fault, if any.
@@ -179,14 +180,9 @@ impl IntoResponse for TexterError {
                         vec![],
                     )
                 }
-                AppError::Store(error) => {
-                    tracing::error!(%error, "request failed in storage");
-                    (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "INTERNAL",
-                        "internal error".to_owned(),
-                        vec![],
-                    )
+                error @ AppError::Store(_) => {
+                    let (status, code, message) = crate::dialects::store_failure(&error);
+                    (status, code, message, vec![])
                 }
             },
         };
@@ -198,7 +194,7 @@ impl IntoResponse for TexterError {
             fields,
             missing_scope,
         };
-        (status, Json(body)).into_response()
+        crate::dialects::with_retry_after((status, Json(body)).into_response())
     }
 }
 
