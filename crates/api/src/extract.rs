@@ -200,6 +200,12 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejecti
             });
         }
     }
+    if let Some(field) = nul_in_json(bytes) {
+        return Err(Rejection::Malformed {
+            field: Some(field),
+            message: NUL_REFUSED.to_owned(),
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -228,6 +234,91 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejecti
     })?;
     deserializer.end().map_err(|error| not_json(&error))?;
     Ok(value)
+}
+
+/// Why a value holding U+0000 is refused. PostgreSQL cannot store the character in text,
+/// so it is refused on either engine: the same request gets the same answer on both.
+const NUL_REFUSED: &str = "contains the NUL character (\\u0000), which cannot be stored";
+
+/// The path of the first string (value or key) in a JSON body that holds U+0000. JSON can
+/// carry it only escaped, so a body without `\u0000` is not parsed a second time.
+fn nul_in_json(bytes: &[u8]) -> Option<String> {
+    const ESCAPED: &[u8] = b"\\u0000";
+    if !bytes.windows(ESCAPED.len()).any(|window| window == ESCAPED) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    nul_path(&value, String::new())
+}
+
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    let named = |path: String| {
+        if path.is_empty() {
+            ".".to_owned()
+        } else {
+            path
+        }
+    };
+    match value {
+        Value::String(text) => text.contains('\0').then(|| named(path)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_path(item, format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let path = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(path)
+            } else {
+                nul_path(item, path)
+            }
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => None,
+    }
+}
+
+/// Refuses, before any handler runs, a request whose path or query string holds U+0000
+/// (`%00`), naming the parameter: see [`NUL_REFUSED`]. Route parameters are named by the
+/// route's template, query parameters by their key.
+pub(crate) async fn refuse_nul_in_uri(
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let uri = request.uri();
+    let in_path = uri.path().contains("%00").then(|| {
+        let template = matched.as_ref().map_or("", MatchedPath::as_str);
+        nul_in_path(uri.path(), template)
+    });
+    let field = in_path.or_else(|| uri.query().and_then(nul_in_query));
+    match field {
+        Some(field) => crate::fallback::malformed(uri.path(), field, NUL_REFUSED),
+        None => next.run(request).await,
+    }
+}
+
+/// The name of the route parameter whose segment holds `%00`, or `path`.
+fn nul_in_path(path: &str, template: &str) -> String {
+    let segment = path.split('/').position(|segment| segment.contains("%00"));
+    segment
+        .and_then(|at| template.split('/').nth(at))
+        .and_then(|part| part.strip_prefix('{')?.strip_suffix('}'))
+        .unwrap_or("path")
+        .to_owned()
+}
+
+fn nul_in_query(query: &str) -> Option<String> {
+    if !query.contains("%00") {
+        return None;
+    }
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, value)| key.contains('\0') || value.contains('\0'))
+        .map(|(key, _)| key.replace('\0', ""))
 }
 
 /// A missing or unknown field is reported at its object, with the name only in serde's

@@ -39,6 +39,7 @@ pub fn router(core: Stagecoach, metrics: Option<HttpMetrics>, pages: Router) -> 
     let state = AppState { core };
     let (api, _spec) = openapi::split_router().split_for_parts();
     let app = api
+        .route_layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
         .merge(health::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve_document))
         .merge(docs::routes())

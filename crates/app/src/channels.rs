@@ -16,6 +16,7 @@ use stagecoach_domain::engine::timeline::{Actor, Event};
 use stagecoach_domain::enums::Channel as EnumChannel;
 use stagecoach_domain::error::Errors;
 use stagecoach_domain::ids::{AgentId, ChannelId, OrganizationId};
+use stagecoach_domain::{identifier, text};
 use stagecoach_storage::{OutboxEntry, StoreError, Transaction};
 
 use crate::Stagecoach;
@@ -45,6 +46,10 @@ fn check_channel(input: &ChannelInput) -> Result<(), AppError> {
     }
     if input.account_id.trim().is_empty() {
         errors.add("accountId", "must not be empty");
+    }
+    identifier::check_length(&mut errors, "accountId", input.account_id.trim());
+    if let Some(business_account) = &input.business_account_id {
+        identifier::check_length(&mut errors, "businessAccountId", business_account.trim());
     }
     if input.kind == ChannelKind::Zapi && input.business_account_id.is_some() {
         errors.add(
@@ -564,8 +569,7 @@ impl Stagecoach {
         if !signature.is_some_and(|s| verify_meta(app_secret, body, s)) {
             return Err(AppError::Unverified);
         }
-        let payload: Value = serde_json::from_slice(body)
-            .map_err(|e| AppError::invalid("body", format!("is not JSON: {e}")))?;
+        let payload = provider_payload(body)?;
         let mut receipt = WebhookReceipt::default();
         self.learn_business_account(&channel, &payload).await?;
         let changes = payload["entry"]
@@ -672,13 +676,14 @@ impl Stagecoach {
         &self,
         channel: Option<ChannelId>,
         token: Option<&str>,
-        payload: &Value,
+        body: &[u8],
     ) -> Result<WebhookReceipt, AppError> {
         let (channel, secrets) = self.inbound_channel(channel, ChannelKind::Zapi).await?;
         let expected = secrets.webhook_token.as_deref();
         if !matches!((token, expected), (Some(t), Some(e)) if secrets_match(t, e)) {
             return Err(AppError::Unverified);
         }
+        let payload = &provider_payload(body)?;
         let mut receipt = WebhookReceipt::default();
         let text = payload["text"]["message"].as_str();
         let phone = payload["phone"].as_str();
@@ -708,6 +713,14 @@ impl Stagecoach {
         receipt.received = usize::from(!stored.duplicate);
         Ok(receipt)
     }
+}
+
+/// A provider's JSON notification, with any U+0000 removed (see [`text::strip_nul`]).
+fn provider_payload(body: &[u8]) -> Result<Value, AppError> {
+    let mut payload: Value = serde_json::from_slice(body)
+        .map_err(|e| AppError::invalid("body", format!("is not JSON: {e}")))?;
+    text::strip_nul(&mut payload);
+    Ok(payload)
 }
 
 /// How far along a sent message is; `failed` is final.

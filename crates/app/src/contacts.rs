@@ -4,11 +4,16 @@ use serde_json::{Map, Value};
 use stagecoach_domain::Patch;
 use stagecoach_domain::contact::{Contact, normalize_phone};
 use stagecoach_domain::error::Errors;
+use stagecoach_domain::identifier;
 use stagecoach_domain::ids::ContactId;
 use stagecoach_domain::organization::normalize_email;
 use stagecoach_storage::{ContactFilter, StoreError};
 
 use crate::{AppError, Entity, Principal, Stagecoach};
+
+/// Why a contact with nothing to tell it apart is refused.
+const UNIDENTIFIABLE: &str =
+    "a contact needs at least one of phoneNumber, email, externalId, firstName or lastName";
 
 /// The fields of a contact a client writes; absent fields stay, `null` clears.
 #[derive(Debug, Clone, Default)]
@@ -74,6 +79,9 @@ impl Stagecoach {
             },
             other => other,
         };
+        if let Patch::Set(external_id) = &input.external_id {
+            identifier::check_length(&mut errors, "externalId", external_id);
+        }
         errors.into_result()?;
 
         let now = self.now();
@@ -122,6 +130,19 @@ impl Stagecoach {
             updated_at: now,
             ..base
         };
+        if !contact.is_identifiable() {
+            let mut errors = Errors::default();
+            for field in [
+                "phoneNumber",
+                "email",
+                "externalId",
+                "firstName",
+                "lastName",
+            ] {
+                errors.add(field, UNIDENTIFIABLE);
+            }
+            errors.into_result()?;
+        }
         let written = if creating {
             tx.insert_contact(&contact).await
         } else {

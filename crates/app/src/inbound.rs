@@ -8,6 +8,8 @@ use stagecoach_domain::conversation::{Conversation, Message};
 use stagecoach_domain::engine::timeline::{Actor, EntryCause, Event};
 use stagecoach_domain::engine::triggers::first_matching_step;
 use stagecoach_domain::enums::{Channel, ConversationStatus, MessageDirection};
+use stagecoach_domain::error::Errors;
+use stagecoach_domain::identifier;
 use stagecoach_domain::ids::{
     ContactId, ConversationId, MessageId, OrganizationId, ScenarioId, StepId,
 };
@@ -76,6 +78,15 @@ impl Stagecoach {
                 "is required: the sender's phone number or channel id",
             ));
         }
+        let mut errors = Errors::default();
+        identifier::check_length(&mut errors, "from", inbound.from.trim());
+        if let Some(external_id) = &inbound.external_id {
+            identifier::check_length(&mut errors, "externalId", external_id);
+        }
+        if let Some(email) = &inbound.email {
+            identifier::check_length(&mut errors, "email", email.trim());
+        }
+        errors.into_result()?;
         let mut tx = self.store.begin_write().await?;
         if let Some(receipt) = duplicate_of(tx.as_mut(), org, &inbound).await? {
             return Ok(receipt);

@@ -810,8 +810,16 @@ fn identifier_value(ctx: &LeadContext, fields: &Map<String, Value>) -> Result<Va
     let value = fields
         .get(identifier)
         .ok_or_else(|| bad_request(field.clone(), "is required: it is the lead identifier"))?;
-    ctx.check(identifier, value)
-        .map_err(|e| bad_request(field, e))
+    let value = ctx
+        .check(identifier, value)
+        .map_err(|e| bad_request(field.clone(), e))?;
+    match value
+        .as_str()
+        .and_then(stagecoach_domain::identifier::too_long)
+    {
+        Some(message) => Err(bad_request(field, message)),
+        None => Ok(value),
+    }
 }
 
 fn writable_kind(action: &LeadAction) -> Result<ActionKind, AppError> {

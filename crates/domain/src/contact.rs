@@ -41,6 +41,17 @@ pub struct LeadProfile {
 }
 
 impl Contact {
+    /// Whether anything tells this contact apart: a phone number, an e-mail address, an
+    /// external id or a name. A contact with none of them could never be found again.
+    pub fn is_identifiable(&self) -> bool {
+        let given = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
+        given(&self.phone)
+            || given(&self.email)
+            || given(&self.external_id)
+            || given(&self.first_name)
+            || given(&self.last_name)
+    }
+
     /// "First Last", or whichever part exists.
     pub fn display_name(&self) -> Option<String> {
         match (&self.first_name, &self.last_name) {

@@ -74,6 +74,7 @@ pub fn normalize_email(raw: &str) -> Result<String, ValidationError> {
                 && !email.contains(char::is_whitespace) => {}
         _ => errors.add("email", "must be an e-mail address such as ana@example.com"),
     }
+    crate::identifier::check_length(&mut errors, "email", &email);
     errors.into_result().map(|()| email)
 }
 

@@ -22,9 +22,44 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
+/// Removes U+0000 from every string of `value`, keys included. Providers' notifications
+/// are taken this way rather than refused: a refusal would only have them retried, and
+/// the character carries nothing a person wrote.
+pub fn strip_nul(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains('\0') => text.retain(|c| c != '\0'),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        Value::Object(fields) => {
+            if fields.keys().any(|key| key.contains('\0')) {
+                *fields = std::mem::take(fields)
+                    .into_iter()
+                    .map(|(key, value)| (key.replace('\0', ""), value))
+                    .collect();
+            }
+            fields.values_mut().for_each(strip_nul);
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fold;
+    use super::{fold, strip_nul};
+
+    #[test]
+    fn nul_characters_are_stripped_from_values_and_keys() {
+        let mut value = serde_json::json!({
+            "te\u{0}xt": {"message": "o\u{0}i"},
+            "list": ["a\u{0}", 1, null],
+            "plain": "kept"
+        });
+        strip_nul(&mut value);
+        assert_eq!(
+            value,
+            serde_json::json!({"text": {"message": "oi"}, "list": ["a", 1, null], "plain": "kept"})
+        );
+    }
     use proptest::prelude::*;
 
     #[test]

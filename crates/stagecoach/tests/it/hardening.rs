@@ -4,12 +4,13 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use stagecoach_domain::engine::timeline::{Actor, Event};
+use stagecoach_domain::enums::TokenType;
 use stagecoach_domain::ids::ConversationId;
 use tokio::io::AsyncWriteExt;
 
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, assert_error, assert_native_error};
 
 /// Runs the futures as tasks at once and answers their outputs in order.
 async fn join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
@@ -28,6 +29,10 @@ where
 backend_tests!(
     a_transaction_start_cut_short_leaves_no_transaction_open,
     clients_that_reset_mid_request_break_no_later_request,
+    nul_characters_are_refused_naming_the_field_in_every_dialect,
+    provider_notifications_are_taken_without_their_nul_characters,
+    identifiers_longer_than_the_limit_are_refused,
+    a_contact_needs_something_to_tell_it_apart,
 );
 
 /// A caller that goes away while its transaction is being opened (a client reset drops
@@ -168,4 +173,221 @@ async fn a_locked_conversation_does_not_block_rows_that_reference_it() {
     referrer.commit().await.unwrap();
     locker.commit().await.unwrap();
     app.cleanup().await;
+}
+
+/// U+0000 cannot be stored in PostgreSQL text, so both engines refuse it at every door:
+/// 400 in the dialect's shape, naming the field, and nothing written.
+async fn nul_characters_are_refused_naming_the_field_in_every_dialect(app: TestApp) {
+    // Chatvolt: a body field, a nested one, a query parameter, a path parameter.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/crm/scenario",
+            Some(json!({"name": "Vendas\u{0}"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, &["name"]);
+    let (_, scenarios) = app.call(Method::GET, "/crm/scenario", None).await;
+    assert_eq!(scenarios, json!([]), "nothing was created");
+    let scenario = app.scenario("Funnel").await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/crm/step",
+            Some(
+                json!({"scenarioId": scenario, "name": "Qualify", "tagsToAdd": ["ok", "b\u{0}d"]}),
+            ),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, &["tagsToAdd[1]"]);
+    let (status, body) = app.call(Method::GET, "/contacts?search=ana%00", None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, &["search"]);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/conversation/message/phone/55119%0087",
+            Some(json!({"message": "oi"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, &["value"]);
+
+    // Native: an inbound message's text.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/messages/inbound",
+            Some(json!({"channel": "website", "from": "visitor-nul", "text": "hi\u{0}"})),
+        )
+        .await;
+    assert_native_error(status, &body, StatusCode::BAD_REQUEST, &["text"]);
+    let (_, found) = app
+        .call(Method::GET, "/contacts?search=visitor-nul", None)
+        .await;
+    assert_eq!(
+        found["contacts"],
+        json!([]),
+        "no contact was created: {found}"
+    );
+
+    // Texter: a label's name, and a chat id in the path.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/server/api/v2/labels",
+            Some(json!({"name": "V\u{0}IP"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("name"), "{body}");
+    let (status, body) = app
+        .call(Method::GET, "/server/api/v2/chats/%00", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("chatId"), "{body}");
+
+    // TeleCRM's async door refuses it up front instead of queueing a write that would fail.
+    let async_token = app
+        .core
+        .create_token(app.org, "ingest", None, TokenType::Async)
+        .await
+        .unwrap()
+        .secret;
+    let (status, body) = app
+        .call_as(
+            &async_token,
+            Method::POST,
+            &format!("/enterprise/{}/autoupdatelead", app.org),
+            Some(json!({"fields": {"phone": "919000000077", "name": "As\u{0}ha"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("fields.name"), "{body}");
+    assert_eq!(app.core.process_queued_lead_writes(10).await.unwrap(), 0);
+}
+
+/// A provider is not refused for a NUL (it would only retry): the message is taken with
+/// the character removed.
+async fn provider_notifications_are_taken_without_their_nul_characters(app: TestApp) {
+    let (status, channel) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(json!({"kind": "zapi", "name": "Z", "accountId": format!("I{}", crate::support::uuid_simple()),
+                   "instanceToken": "t", "clientToken": "c", "webhookToken": "zap-secret"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let hook = format!(
+        "{}{}?token=zap-secret",
+        app.base,
+        channel["webhookPath"].as_str().unwrap()
+    );
+    let callback = json!({"type": "ReceivedCallback", "phone": "55119777\u{0}76666", "fromMe": false,
+        "isGroup": false, "messageId": "3EB0\u{0}1", "senderName": "Ca\u{0}rla",
+        "text": {"message": "Tem hor\u{0}ário?"}});
+    let answer = app.client.post(&hook).json(&callback).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        answer.json::<Value>().await.unwrap(),
+        json!({"received": 1, "statuses": 0, "ignored": 0})
+    );
+    let (_, found) = app
+        .call(Method::GET, "/contacts?search=5511977776666", None)
+        .await;
+    let contact = &found["contacts"][0];
+    assert_eq!(contact["firstName"], "Carla", "{found}");
+    let (_, conversations) = app.call(Method::GET, "/conversation", None).await;
+    let conversation = conversations[0]["id"].as_str().unwrap();
+    let (_, messages) = app
+        .call(
+            Method::GET,
+            &format!("/conversation/{conversation}/messages/10"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        messages["messages"][0]["text"], "Tem horário?",
+        "{messages}"
+    );
+}
+
+/// Identifier-like fields are bounded (255 characters) the same on both engines; past
+/// that PostgreSQL's index entries would overflow.
+async fn identifiers_longer_than_the_limit_are_refused(app: TestApp) {
+    let huge = "x".repeat(900_000);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/messages/inbound",
+            Some(json!({"channel": "website", "from": "visitor-long", "text": "hi", "externalId": huge})),
+        )
+        .await;
+    assert_native_error(status, &body, StatusCode::BAD_REQUEST, &["externalId"]);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(json!({"kind": "zapi", "name": "Z", "accountId": huge,
+                   "instanceToken": "t", "clientToken": "c", "webhookToken": "w"})),
+        )
+        .await;
+    assert_native_error(status, &body, StatusCode::BAD_REQUEST, &["accountId"]);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/contacts",
+            Some(json!({"firstName": "Ana", "externalId": "e".repeat(256)})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, &["externalId"]);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/contacts",
+            Some(json!({"email": format!("{}@example.com", "a".repeat(250))})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, &["email"]);
+    let (_, contacts) = app.call(Method::GET, "/contacts", None).await;
+    assert_eq!(
+        contacts["contacts"],
+        json!([]),
+        "nothing was written: {contacts}"
+    );
+    // At the limit, taken.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/v1/messages/inbound",
+            Some(json!({"channel": "website", "from": "f".repeat(255), "text": "hi", "externalId": "x".repeat(255)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn a_contact_needs_something_to_tell_it_apart(app: TestApp) {
+    for blank in [json!({}), json!({"firstName": "  ", "metadata": {"a": 1}})] {
+        let (status, body) = app.call(Method::POST, "/contacts", Some(blank)).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::BAD_REQUEST,
+            &["phoneNumber", "email", "externalId", "firstName"],
+        );
+    }
+    let (_, contacts) = app.call(Method::GET, "/contacts", None).await;
+    assert_eq!(contacts["contacts"], json!([]), "{contacts}");
+    let (status, ana) = app
+        .call(Method::POST, "/contacts", Some(json!({"firstName": "Ana"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ana}");
+    // Nor may an update take the last of it away.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/contacts",
+            Some(json!({"id": ana["id"], "firstName": null})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, &["firstName"]);
 }

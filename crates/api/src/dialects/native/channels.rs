@@ -10,7 +10,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use stagecoach_app::{ChannelInput, WebhookReceipt};
 use stagecoach_domain::delivery::targets::{Channel, ChannelKind, ChannelSecrets};
 use stagecoach_domain::ids::{AgentId, ChannelId};
@@ -222,14 +221,14 @@ pub async fn zapi_receive(
     State(state): State<AppState>,
     Path(channel): Path<String>,
     Query(query): Query<HashMap<String, String>>,
-    Body(payload): Body<Value>,
+    body: Bytes,
 ) -> Result<Json<WebhookReceiptBody>> {
     let receipt = state
         .core
         .receive_zapi_webhook(
             ChannelId::parse(&channel),
             query.get("token").map(String::as_str),
-            &payload,
+            &body,
         )
         .await?;
     Ok(receipt_body(receipt))
