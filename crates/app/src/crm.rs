@@ -230,7 +230,7 @@ impl Stagecoach {
                     let agent =
                         cached_agent(tx.as_mut(), &mut agents, org, step.settings.agent_id).await?;
                     let view = Arc::new(crate::StepView {
-                        step,
+                        step: crate::steps::shown_to(who, step),
                         scenario: scenario.clone(),
                         agent,
                     });

@@ -4,6 +4,7 @@ use stagecoach_domain::agent::Agent;
 use stagecoach_domain::error::Errors;
 use stagecoach_domain::ids::{AgentId, OrganizationId, ScenarioId, StepId};
 use stagecoach_domain::scenario::Scenario;
+use stagecoach_domain::scope::{Area, Requirement, Scope};
 use stagecoach_domain::step::{Reference, Step, StepPatch, StepSettings, check_step_order};
 use stagecoach_storage::Transaction;
 
@@ -49,7 +50,7 @@ impl Stagecoach {
                 },
             };
             views.push(StepView {
-                step,
+                step: shown_to(who, step),
                 scenario: scenario.clone(),
                 agent,
             });
@@ -67,7 +68,7 @@ impl Stagecoach {
         let mut tx = self.store.begin_read().await?;
         let step = find_step(tx.as_mut(), org, id).await?;
         let scenario = find_scenario(tx.as_mut(), org, Some(step.scenario_id), "id", false).await?;
-        view_of(tx.as_mut(), step, scenario).await
+        view_of(tx.as_mut(), who, step, scenario).await
     }
 
     /// Appends a step to a scenario.
@@ -96,7 +97,7 @@ impl Stagecoach {
             updated_at: now,
         };
         tx.insert_step(&step).await?;
-        let view = view_of(tx.as_mut(), step, scenario).await?;
+        let view = view_of(tx.as_mut(), who, step, scenario).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -133,7 +134,7 @@ impl Stagecoach {
         step.settings = settings;
         step.updated_at = self.now();
         tx.update_step(&step).await?;
-        let view = view_of(tx.as_mut(), step, scenario).await?;
+        let view = view_of(tx.as_mut(), who, step, scenario).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -163,7 +164,7 @@ impl Stagecoach {
         tx.delete_step(org, step.id).await?;
         tx.close_index_gap(org, scenario.id, step.index, now)
             .await?;
-        let view = view_of(tx.as_mut(), step, scenario).await?;
+        let view = view_of(tx.as_mut(), who, step, scenario).await?;
         tx.commit().await?;
         Ok(view)
     }
@@ -262,11 +263,25 @@ async fn check_references(
     errors.into_result().map_err(AppError::Invalid)
 }
 
+/// A step as `who` may see it: its webhook header values only to callers who may change
+/// steps, masked to others (see [`StepSettings::with_header_values_masked`]).
+pub(crate) fn shown_to(who: &Principal, mut step: Step) -> Step {
+    let may_write = who
+        .require(Requirement::new(Scope::write(Area::Scenarios)))
+        .is_ok();
+    if !may_write {
+        step.settings = step.settings.with_header_values_masked();
+    }
+    step
+}
+
 async fn view_of(
     tx: &mut dyn Transaction,
+    who: &Principal,
     step: Step,
     scenario: Scenario,
 ) -> Result<StepView, AppError> {
+    let step = shown_to(who, step);
     let agent = match step.settings.agent_id {
         Some(id) => tx.get_agent(step.organization_id, id).await?,
         None => None,

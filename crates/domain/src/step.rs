@@ -79,6 +79,23 @@ pub struct StepSettings {
     pub webhook_header: Option<BTreeMap<String, String>>,
 }
 
+/// What a step's webhook header values read as to a caller who may not change the step:
+/// they carry the receiver's secrets.
+pub const MASKED_HEADER_VALUE: &str = "********";
+
+impl StepSettings {
+    /// The settings with every webhook header value replaced by [`MASKED_HEADER_VALUE`];
+    /// the header names stay, so a reader still sees what is sent.
+    pub fn with_header_values_masked(mut self) -> Self {
+        if let Some(headers) = &mut self.webhook_header {
+            for value in headers.values_mut() {
+                MASKED_HEADER_VALUE.clone_into(value);
+            }
+        }
+        self
+    }
+}
+
 /// A partial update of a step's settings: absent fields stay, `null` clears.
 #[derive(Debug, Clone, Default)]
 pub struct StepPatch {

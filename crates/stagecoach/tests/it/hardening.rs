@@ -33,6 +33,7 @@ backend_tests!(
     provider_notifications_are_taken_without_their_nul_characters,
     identifiers_longer_than_the_limit_are_refused,
     a_contact_needs_something_to_tell_it_apart,
+    step_webhook_headers_are_shown_only_to_those_who_may_change_the_step,
 );
 
 /// A caller that goes away while its transaction is being opened (a client reset drops
@@ -390,4 +391,50 @@ async fn a_contact_needs_something_to_tell_it_apart(app: TestApp) {
         )
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["firstName"]);
+}
+
+/// A step's webhook headers carry the receiver's secret: a token that may only read
+/// scenarios sees their names, not their values.
+async fn step_webhook_headers_are_shown_only_to_those_who_may_change_the_step(app: TestApp) {
+    let scenario = app.scenario("Hooks").await;
+    let step = app
+        .step_with(
+            &scenario,
+            "Notify",
+            json!({"webhookUrl": "https://hooks.example.com/in", "webhookHeader": {"X-Key": "s3cret"}}),
+        )
+        .await;
+    let reader = app
+        .core
+        .create_token(
+            app.org,
+            "reader",
+            Some(vec!["scenarios:read".to_owned()]),
+            TokenType::Sync,
+        )
+        .await
+        .unwrap()
+        .secret;
+    let listed = |token: String| {
+        let app = app.clone();
+        let scenario = scenario.clone();
+        async move {
+            let (status, steps) = app
+                .call_as(
+                    &token,
+                    Method::GET,
+                    &format!("/crm/step?scenarioId={scenario}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{steps}");
+            steps[0]["webhookHeader"].clone()
+        }
+    };
+    assert_eq!(listed(app.token.clone()).await, json!({"X-Key": "s3cret"}));
+    assert_eq!(listed(reader.clone()).await, json!({"X-Key": "********"}));
+    assert!(
+        step.to_string().contains("s3cret"),
+        "the writer's own answer: {step}"
+    );
 }
