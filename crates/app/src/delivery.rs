@@ -276,10 +276,21 @@ impl Stagecoach {
         self
     }
 
-    /// Replaces the key secrets are stored under.
+    /// Replaces the key secrets are stored under, and hands it to the store for the
+    /// secrets it keeps inside rows (a step's webhook headers).
     pub fn with_secret_box(mut self, secrets: SecretBox) -> Self {
+        self.store.use_sealer(std::sync::Arc::new(secrets.clone()));
         self.secrets = secrets;
         self
+    }
+
+    /// Seals the secrets stored in plain text before Stagecoach encrypted them (a step's
+    /// webhook headers); returns how many. Run at start, after migrating.
+    pub async fn seal_plain_secrets(&self) -> Result<u64, AppError> {
+        let mut tx = self.store.begin_write().await?;
+        let sealed = tx.seal_plain_step_headers().await?;
+        tx.commit().await?;
+        Ok(sealed)
     }
 
     /// Subscribes an endpoint; returns it with its signing secret (`whsec_…`), which is

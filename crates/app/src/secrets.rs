@@ -79,6 +79,16 @@ impl SecretBox {
     }
 }
 
+impl stagecoach_storage::Sealer for SecretBox {
+    fn seal(&self, plaintext: &str) -> String {
+        SecretBox::seal(self, plaintext)
+    }
+
+    fn open(&self, sealed: &str) -> Option<String> {
+        SecretBox::open(self, sealed).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

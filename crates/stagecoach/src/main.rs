@@ -156,6 +156,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 std::time::Duration::from_secs(serve.delivery_timeout),
             )
             .context("cannot set up the outbound HTTP client")?;
+            let sealed = core
+                .seal_plain_secrets()
+                .await
+                .context("cannot encrypt the secrets stored in plain text")?;
+            if sealed > 0 {
+                tracing::info!(
+                    sealed,
+                    "encrypted step webhook headers stored in plain text"
+                );
+            }
             run_server(core, Arc::new(transport), &serve).await
         }
         Command::Migrate => {

@@ -80,6 +80,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Closes every connection, waiting for those in use to be returned.
     async fn close(&self);
+
+    /// Hands the store the server key's [`Sealer`], for the secrets it keeps inside rows
+    /// (a step's webhook headers). Until then those are written as they are. The first
+    /// sealer given stays: a deployment has one key.
+    fn use_sealer(&self, sealer: Arc<dyn Sealer>);
+}
+
+/// Encrypts the secrets kept inside rows the store reads and writes whole (a step's
+/// webhook headers), with the server key the app holds.
+pub trait Sealer: Send + Sync + 'static {
+    fn seal(&self, plaintext: &str) -> String;
+    /// `None` when `sealed` was not sealed with this key.
+    fn open(&self, sealed: &str) -> Option<String>;
 }
 
 /// One unit of work. Drop it to roll back.

@@ -18,7 +18,7 @@ use crate::repos::{
     steps, timeline, tokens,
 };
 use crate::sql::{Executor, Kind, Numbering, Param, Row, Value};
-use crate::{Backend, Store, StoreError, Transaction};
+use crate::{Backend, Sealer, Store, StoreError, Transaction};
 
 const MAX_CONNECTIONS: u32 = 10;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,6 +35,7 @@ pub(crate) struct PgStore {
     /// What the server's one listener hears of committed changes, from every server.
     feed: ChangeFeed,
     listening: std::sync::Once,
+    sealer: std::sync::OnceLock<Arc<dyn Sealer>>,
 }
 
 impl PgStore {
@@ -49,6 +50,7 @@ impl PgStore {
             pool,
             feed: ChangeFeed::default(),
             listening: std::sync::Once::new(),
+            sealer: std::sync::OnceLock::new(),
         })
     }
 }
@@ -138,6 +140,7 @@ impl Store for PgStore {
         Ok(Box::new(PgTx {
             tx,
             touched: Touched::default(),
+            sealer: self.sealer.get().cloned(),
         }))
     }
 
@@ -146,6 +149,7 @@ impl Store for PgStore {
         Ok(Box::new(PgTx {
             tx,
             touched: Touched::default(),
+            sealer: self.sealer.get().cloned(),
         }))
     }
 
@@ -166,6 +170,10 @@ impl Store for PgStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn use_sealer(&self, sealer: Arc<dyn Sealer>) {
+        let _ = self.sealer.set(sealer);
     }
 }
 
@@ -189,6 +197,7 @@ async fn begin_detached(
 pub(crate) struct PgTx {
     tx: sqlx::Transaction<'static, Postgres>,
     touched: Touched,
+    sealer: Option<Arc<dyn Sealer>>,
 }
 
 /// How many changes one notice carries: a payload stays far under PostgreSQL's 8000 bytes.
@@ -197,6 +206,10 @@ const CHANGES_PER_NOTICE: usize = 80;
 impl PgTx {
     fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx
+    }
+
+    fn sealer(&self) -> Option<&dyn Sealer> {
+        self.sealer.as_deref()
     }
 
     fn note_change(&mut self, change: Change) {

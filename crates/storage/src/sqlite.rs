@@ -22,7 +22,7 @@ use crate::repos::{
     steps, timeline, tokens,
 };
 use crate::sql::{Executor, Numbering, Param, Row, Value};
-use crate::{Backend, Store, StoreError, Transaction};
+use crate::{Backend, Sealer, Store, StoreError, Transaction};
 
 /// How long a connection waits for another process's lock before giving up with
 /// `SQLITE_BUSY` (within this process, transactions queue for the writer instead).
@@ -70,6 +70,7 @@ pub(crate) struct SqliteStore {
     _checkpointer: mpsc::Sender<()>,
     /// Committed changes, told to live views (one process: no database notification).
     feed: ChangeFeed,
+    sealer: std::sync::OnceLock<Arc<dyn Sealer>>,
 }
 
 impl SqliteStore {
@@ -103,6 +104,7 @@ impl SqliteStore {
             closed: AtomicBool::new(false),
             _checkpointer: checkpointer,
             feed: ChangeFeed::default(),
+            sealer: std::sync::OnceLock::new(),
         })
     }
 
@@ -240,6 +242,7 @@ impl Store for SqliteStore {
             self.reader().await?,
             "BEGIN",
             None,
+            self.sealer.get().cloned(),
         )?))
     }
 
@@ -250,6 +253,7 @@ impl Store for SqliteStore {
             writer,
             "BEGIN IMMEDIATE",
             Some(self.feed.clone()),
+            self.sealer.get().cloned(),
         )?))
     }
 
@@ -260,6 +264,10 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.reader().await?.query_row("SELECT 1", [], |_| Ok(()))?;
         Ok(())
+    }
+
+    fn use_sealer(&self, sealer: Arc<dyn Sealer>) {
+        let _ = self.sealer.set(sealer);
     }
 
     async fn close(&self) {
@@ -283,6 +291,7 @@ pub(crate) struct SqliteTx {
     touched: Touched,
     /// Where a write transaction tells its changes once committed.
     feed: Option<ChangeFeed>,
+    sealer: Option<Arc<dyn Sealer>>,
 }
 
 impl SqliteTx {
@@ -290,6 +299,7 @@ impl SqliteTx {
         conn: OwnedMutexGuard<Connection>,
         begin: &str,
         feed: Option<ChangeFeed>,
+        sealer: Option<Arc<dyn Sealer>>,
     ) -> Result<Self, StoreError> {
         // Cached like any statement: BEGIN and COMMIT run once per request.
         conn.prepare_cached(begin)?.execute([])?;
@@ -297,7 +307,12 @@ impl SqliteTx {
             conn,
             touched: Touched::default(),
             feed,
+            sealer,
         })
+    }
+
+    fn sealer(&self) -> Option<&dyn Sealer> {
+        self.sealer.as_deref()
     }
 
     fn note_change(&mut self, change: Change) {

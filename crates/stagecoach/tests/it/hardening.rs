@@ -34,6 +34,7 @@ backend_tests!(
     identifiers_longer_than_the_limit_are_refused,
     a_contact_needs_something_to_tell_it_apart,
     step_webhook_headers_are_shown_only_to_those_who_may_change_the_step,
+    step_webhook_headers_are_stored_encrypted,
 );
 
 /// A caller that goes away while its transaction is being opened (a client reset drops
@@ -436,5 +437,73 @@ async fn step_webhook_headers_are_shown_only_to_those_who_may_change_the_step(ap
     assert!(
         step.to_string().contains("s3cret"),
         "the writer's own answer: {step}"
+    );
+}
+
+/// Runs one statement on the test's database, outside the app; answers the first column
+/// of the first row, if the statement selects.
+async fn raw_sql(app: &TestApp, statement: &str) -> Option<String> {
+    use sqlx::Connection;
+    let statement = sqlx::AssertSqlSafe(statement.to_owned());
+    match app.db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query_scalar(statement)
+                .fetch_optional(&mut conn)
+                .await
+                .unwrap()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+            sqlx::query_scalar(statement)
+                .fetch_optional(&mut conn)
+                .await
+                .unwrap()
+        }
+    }
+}
+
+/// A copy of the database alone reveals no step's webhook headers; headers stored before
+/// they were encrypted are read as they are and encrypted at the next start.
+async fn step_webhook_headers_are_stored_encrypted(app: TestApp) {
+    let scenario = app.scenario("Hooks").await;
+    let step = app
+        .step_with(
+            &scenario,
+            "Notify",
+            json!({"webhookUrl": "https://hooks.example.com/in", "webhookHeader": {"X-Key": "s3cret"}}),
+        )
+        .await;
+    let stored = "SELECT webhook_header FROM steps WHERE webhook_header IS NOT NULL";
+    let raw = raw_sql(&app, stored).await.unwrap();
+    assert!(raw.starts_with("v1:") && !raw.contains("s3cret"), "{raw}");
+    let path = format!(
+        "/crm/step?scenarioId={}",
+        step["scenarioId"].as_str().unwrap()
+    );
+    let header_of = |app: TestApp| {
+        let path = path.clone();
+        async move {
+            let (_, steps) = app.call(Method::GET, &path, None).await;
+            steps[0]["webhookHeader"].clone()
+        }
+    };
+    assert_eq!(header_of(app.clone()).await, json!({"X-Key": "s3cret"}));
+
+    // As a deployment from before the encryption holds it.
+    raw_sql(
+        &app,
+        r#"UPDATE steps SET webhook_header = '{"X-Key":"old"}'"#,
+    )
+    .await;
+    assert_eq!(header_of(app.clone()).await, json!({"X-Key": "old"}));
+    assert_eq!(app.core.seal_plain_secrets().await.unwrap(), 1);
+    let raw = raw_sql(&app, stored).await.unwrap();
+    assert!(raw.starts_with("v1:") && !raw.contains("old"), "{raw}");
+    assert_eq!(header_of(app.clone()).await, json!({"X-Key": "old"}));
+    assert_eq!(
+        app.core.seal_plain_secrets().await.unwrap(),
+        0,
+        "nothing left to seal"
     );
 }

@@ -56,6 +56,11 @@ pub trait Steps {
         target: StepId,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+
+    /// Seals every step's webhook headers still stored in plain text (written before the
+    /// store sealed them); returns how many. Needs the store's sealer: without one it
+    /// seals nothing.
+    async fn seal_plain_step_headers(&mut self) -> Result<u64, StoreError>;
 }
 
 crate::sql::row_struct! {
@@ -97,7 +102,10 @@ crate::sql::row_struct! {
 }
 
 impl StepRow {
-    pub(crate) fn into_domain(self) -> Result<Step, StoreError> {
+    pub(crate) fn into_domain(
+        self,
+        sealer: Option<&dyn crate::Sealer>,
+    ) -> Result<Step, StoreError> {
         let selected: Option<Vec<MembershipId>> =
             from_json("selected_membership_ids", self.selected_membership_ids)?;
         Ok(Step {
@@ -151,7 +159,11 @@ impl StepRow {
                 whatsapp_template_language_code: self.whatsapp_template_language_code,
                 whatsapp_template_text: self.whatsapp_template_text,
                 webhook_url: self.webhook_url,
-                webhook_header: from_json("webhook_header", self.webhook_header)?,
+                webhook_header: crate::rows::from_sealed_json(
+                    sealer,
+                    "webhook_header",
+                    self.webhook_header,
+                )?,
             },
             created_at: time(self.created_at)?,
             updated_at: time(self.updated_at)?,
@@ -162,7 +174,7 @@ impl StepRow {
 /// Binds a step's settings to placeholders `$first` onwards, in the order of
 /// [`SETTINGS_COLUMNS`].
 macro_rules! bind_step_settings {
-    ($query:expr, $s:expr) => {{
+    ($query:expr, $s:expr, $sealer:expr) => {{
         let s: &stagecoach_domain::step::StepSettings = $s;
         $query
             .bind(&s.name)
@@ -191,7 +203,7 @@ macro_rules! bind_step_settings {
             .bind(&s.whatsapp_template_language_code)
             .bind(&s.whatsapp_template_text)
             .bind(&s.webhook_url)
-            .bind($crate::rows::to_json(&s.webhook_header))
+            .bind($crate::rows::to_sealed_json($sealer, &s.webhook_header))
     }};
 }
 pub(crate) use bind_step_settings;
@@ -218,7 +230,7 @@ macro_rules! impl_steps {
                      $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
                      $28, $29, $30, $31, $32, $33)",
                 );
-                $crate::repos::steps::bind_step_settings!(query, &step.settings)
+                $crate::repos::steps::bind_step_settings!(query, &step.settings, self.sealer())
                     .bind(step.id.0)
                     .bind(step.organization_id.0)
                     .bind(step.scenario_id.0)
@@ -245,7 +257,8 @@ macro_rules! impl_steps {
                 .bind(agent.map(|a| a.0))
                 .fetch_all(self.conn())
                 .await?;
-                rows.into_iter().map(|row| row.into_domain()).collect()
+                let sealer = self.sealer();
+                rows.into_iter().map(|row| row.into_domain(sealer)).collect()
             }
 
             async fn get_step(
@@ -260,7 +273,7 @@ macro_rules! impl_steps {
                 .bind(id.0)
                 .fetch_optional(self.conn())
                 .await?
-                .map(|row| row.into_domain())
+                .map(|row| row.into_domain(self.sealer()))
                 .transpose()
             }
 
@@ -297,13 +310,37 @@ macro_rules! impl_steps {
                      webhook_url = $26, webhook_header = $27, updated_at = $28 \
                      WHERE organization_id = $29 AND id = $30",
                 );
-                $crate::repos::steps::bind_step_settings!(query, &step.settings)
+                $crate::repos::steps::bind_step_settings!(query, &step.settings, self.sealer())
                     .bind($crate::rows::millis(step.updated_at))
                     .bind(step.organization_id.0)
                     .bind(step.id.0)
                     .execute(self.conn())
                     .await?;
                 Ok(())
+            }
+
+            async fn seal_plain_step_headers(&mut self) -> Result<u64, $crate::StoreError> {
+                let Some(sealer) = self.sealer.clone() else {
+                    return Ok(0);
+                };
+                let rows: Vec<(uuid::Uuid, String)> = $crate::sql::query_as(
+                    "SELECT id, webhook_header FROM steps WHERE webhook_header IS NOT NULL",
+                )
+                .fetch_all(self.conn())
+                .await?;
+                let mut sealed = 0;
+                for (id, header) in rows {
+                    if !$crate::rows::is_plain_json(&header) {
+                        continue;
+                    }
+                    $crate::sql::query("UPDATE steps SET webhook_header = $1 WHERE id = $2")
+                        .bind(sealer.seal(&header))
+                        .bind(id)
+                        .execute(self.conn())
+                        .await?;
+                    sealed += 1;
+                }
+                Ok(sealed)
             }
 
             async fn delete_step(
