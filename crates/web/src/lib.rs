@@ -96,6 +96,7 @@ pub fn router(
             "/ui/conversations/{id}/crm-data",
             post(pages::update_crm_data),
         )
+        .route_layer(axum::middleware::from_fn(pages::refuse_nul))
         .layer(axum::Extension(live::Live::new(shutdown)))
         .with_state(core)
 }

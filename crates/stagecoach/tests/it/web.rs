@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::support::TestApp;
 
 backend_tests!(
+    forms_holding_a_nul_character_are_refused,
     signing_in_with_a_token_opens_a_session_that_ends_with_it,
     the_board_shows_columns_and_moves_cards,
     cross_site_writes_are_refused,
@@ -1271,4 +1272,22 @@ async fn channels_are_connected_and_disconnected_from_settings(app: TestApp) {
     let (_, channels) = app.call(Method::GET, "/v1/channels", None).await;
     assert_eq!(channels.as_array().unwrap().len(), 1);
     assert_eq!(channels[0]["kind"], "zapi");
+}
+
+/// A NUL (U+0000) cannot be stored on PostgreSQL: a form holding one is refused with 400
+/// on both engines, before anything is written.
+async fn forms_holding_a_nul_character_are_refused(app: TestApp) {
+    let cookie = sign_in(&app, &app.token).await;
+    let (status, page) =
+        post_form(&app, &cookie, "/ui/scenarios", &[("name", "Fun\u{0}nel")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("NUL character"), "{page}");
+    let (_, scenarios) = app.call(reqwest::Method::GET, "/crm/scenario", None).await;
+    assert_eq!(scenarios, serde_json::json!([]));
+    let (status, _) = post_form(&app, &cookie, "/ui/scenarios", &[("name", "Funnel")]).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "a clean form still goes through"
+    );
 }

@@ -112,6 +112,46 @@ pub(crate) fn failure(error: &AppError) -> Response {
     )
 }
 
+/// The most of a form post read: the API's body limit.
+const MAX_FORM_BYTES: usize = 1024 * 1024;
+
+/// Refuses a page request whose form, path or query holds U+0000 (`%00`), before any
+/// page handler runs: PostgreSQL cannot store the character, and the API refuses it
+/// the same way.
+pub(crate) async fn refuse_nul(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let has_nul = |bytes: &[u8]| bytes.contains(&0) || bytes.windows(3).any(|w| w == b"%00");
+    let uri = request.uri();
+    let in_uri = has_nul(uri.path().as_bytes())
+        || uri.query().is_some_and(|query| has_nul(query.as_bytes()));
+    if !in_uri && request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+        return page(
+            &ErrorPage {
+                message: "The form is too large.".into(),
+            },
+            StatusCode::PAYLOAD_TOO_LARGE,
+        );
+    };
+    if in_uri || has_nul(&bytes) {
+        return page(
+            &ErrorPage {
+                message: "The form holds a NUL character (U+0000), which cannot be stored; \
+                          remove it and send the form again."
+                    .into(),
+            },
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    next.run(axum::extract::Request::from_parts(parts, bytes.into()))
+        .await
+}
+
 pub(crate) fn cross_site() -> Response {
     page(
         &ErrorPage {
