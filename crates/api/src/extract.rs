@@ -54,6 +54,7 @@ pub(crate) async fn authenticate(
     if principal.token_type != allowed {
         return Err(AppError::Unauthorized.into());
     }
+    state.limits.check_caller(&principal)?;
     crate::http_log::record_organization(&principal.organization_id);
     if principal.scopes.is_some() {
         let route = parts

@@ -15,12 +15,16 @@ mod http_log;
 pub mod metrics;
 mod nullable;
 pub mod openapi;
+pub mod rate_limit;
 mod scopes;
 
 use std::future::Future;
 
+use std::sync::Arc;
+
 use axum::Router;
 use metrics::HttpMetrics;
+use rate_limit::RateLimits;
 use stagecoach_app::Stagecoach;
 use tokio::net::TcpListener;
 
@@ -28,15 +32,22 @@ use tokio::net::TcpListener;
 #[derive(Clone)]
 pub struct AppState {
     pub core: Stagecoach,
+    pub limits: Arc<RateLimits>,
 }
 
 /// The largest request body accepted; larger ones get 413 before any parsing.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The whole HTTP API, counting its requests into `metrics` when given. `pages` are
-/// routes served beside it (the web UI), under the same logging, metrics and body limit.
-pub fn router(core: Stagecoach, metrics: Option<HttpMetrics>, pages: Router) -> Router {
-    let state = AppState { core };
+/// The whole HTTP API, counting its requests into `metrics` when given and holding
+/// callers to `limits`. `pages` are routes served beside it (the web UI), under the same
+/// logging, metrics and body limit.
+pub fn router(
+    core: Stagecoach,
+    metrics: Option<HttpMetrics>,
+    limits: Arc<RateLimits>,
+    pages: Router,
+) -> Router {
+    let state = AppState { core, limits };
     let (api, _spec) = openapi::split_router().split_for_parts();
     let app = api
         .route_layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
@@ -61,10 +72,11 @@ pub async fn serve(
     listener: TcpListener,
     core: Stagecoach,
     metrics: Option<HttpMetrics>,
+    limits: Arc<RateLimits>,
     pages: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(core, metrics, pages))
+    axum::serve(listener, router(core, metrics, limits, pages))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -104,6 +104,16 @@ pub enum AppError {
         status: Option<u16>,
         message: String,
     },
+    /// The caller sent more requests than its rate limit allows (see the server's
+    /// `--rate-limit-*` settings); nothing was done. Try again after `retry_after_secs`.
+    #[error("too many requests: {scope} allows {limit}; try again in {retry_after_secs} s")]
+    RateLimited {
+        /// What the limit applies to: `this token`, `this organization`, `this channel`.
+        scope: &'static str,
+        /// The limit as configured, e.g. `6000/min`.
+        limit: String,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Store(StoreError),
 }

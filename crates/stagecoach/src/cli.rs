@@ -118,6 +118,17 @@ pub struct ServeArgs {
     /// the worker prunes older ones. `off` keeps them for good.
     #[arg(long, env = "STAGECOACH_RETENTION_DAYS", default_value = "30", value_parser = parse_retention_days)]
     pub retention_days: RetentionDays,
+    /// Requests one API token may make: `N/s`, `N/min` or `N/h` (N at once, refilled
+    /// evenly over the unit), or `off`. Beyond it the API answers 429 with `Retry-After`.
+    /// Counted per process: each node behind a load balancer counts its own share.
+    #[arg(long, env = "STAGECOACH_RATE_LIMIT_PER_TOKEN", default_value = "6000/min", value_parser = parse_rate)]
+    pub rate_limit_per_token: RateSetting,
+    /// Requests one organization may make with all its tokens together; as above.
+    #[arg(long, env = "STAGECOACH_RATE_LIMIT_PER_ORG", default_value = "30000/min", value_parser = parse_rate)]
+    pub rate_limit_per_org: RateSetting,
+    /// Notifications one provider channel may post to its webhook; as above.
+    #[arg(long, env = "STAGECOACH_RATE_LIMIT_PER_CHANNEL", default_value = "6000/min", value_parser = parse_rate)]
+    pub rate_limit_per_channel: RateSetting,
     /// Do not apply migrations at start (run `stagecoach migrate` yourself).
     #[arg(long, env = "STAGECOACH_NO_MIGRATE")]
     pub no_migrate: bool,
@@ -235,6 +246,14 @@ impl RetentionDays {
 
 /// A number of days from 1 on, or `off`. Zero is refused rather than guessed at: it could
 /// mean "keep nothing" as well as "never prune".
+/// A rate limit setting: a rate, or `off`.
+#[derive(Debug, Clone)]
+pub struct RateSetting(pub Option<stagecoach_api::rate_limit::Rate>);
+
+fn parse_rate(text: &str) -> Result<RateSetting, String> {
+    stagecoach_api::rate_limit::parse_setting(text).map(RateSetting)
+}
+
 fn parse_retention_days(text: &str) -> Result<RetentionDays, String> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("off") {

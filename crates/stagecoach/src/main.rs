@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use stagecoach_api::metrics::HttpMetrics;
+use stagecoach_api::rate_limit::{RateLimitSettings, RateLimits};
 use stagecoach_app::{
     AiConfig, AiSettingsInput, AiSettingsView, DeliverySettings, ModelEndpoint, ProviderUrls,
     SecretBox, Stagecoach, SystemClock, Transport,
@@ -474,7 +475,22 @@ async fn run_server(
     match listener {
         Some(listener) => {
             let pages = stagecoach_web::router(core.clone(), until_stopped());
-            stagecoach_api::serve(listener, core, http_metrics, pages, until_stopped()).await?;
+            let limits = Arc::new(RateLimits::new(RateLimitSettings {
+                per_token: serve.rate_limit_per_token.0.clone(),
+                per_organization: serve.rate_limit_per_org.0.clone(),
+                per_channel: serve.rate_limit_per_channel.0.clone(),
+            }));
+            tokio::spawn({
+                let limits = Arc::clone(&limits);
+                async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                        limits.forget_idle();
+                    }
+                }
+            });
+            stagecoach_api::serve(listener, core, http_metrics, limits, pages, until_stopped())
+                .await?;
         }
         None => until_stopped().await,
     }

@@ -45,13 +45,39 @@ pub(crate) fn store_failure(
     }
 }
 
-/// Adds `Retry-After: 1` to a 503 answer.
-pub(crate) fn with_retry_after(mut response: axum::response::Response) -> axum::response::Response {
-    if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+/// When a client may try again, in seconds: after a rate limit's wait, or at once (1 s)
+/// after PostgreSQL ended its transaction for a concurrent one.
+pub(crate) fn retry_after(error: &stagecoach_app::AppError) -> Option<u64> {
+    match error {
+        stagecoach_app::AppError::RateLimited {
+            retry_after_secs, ..
+        } => Some((*retry_after_secs).max(1)),
+        error if error.is_contention() => Some(1),
+        _ => None,
+    }
+}
+
+/// Adds `Retry-After` to an answer, when there is a time to tell.
+pub(crate) fn with_retry_after(
+    mut response: axum::response::Response,
+    seconds: Option<u64>,
+) -> axum::response::Response {
+    if let Some(seconds) = seconds {
         response.headers_mut().insert(
             axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static("1"),
+            axum::http::HeaderValue::from(seconds),
         );
     }
     response
+}
+
+/// A rate limit's refusal as every dialect answers it: 429 `RATE_LIMITED`.
+pub(crate) fn rate_limited(
+    error: &stagecoach_app::AppError,
+) -> (axum::http::StatusCode, &'static str, String) {
+    (
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        error.to_string(),
+    )
 }

@@ -10,6 +10,8 @@ use stagecoach_domain::enums::TokenType;
 use stagecoach_domain::ids::ConversationId;
 use tokio::io::AsyncWriteExt;
 
+use stagecoach_api::rate_limit::RateLimitSettings;
+
 use crate::support::{Backend, TestApp, assert_error, assert_native_error};
 
 /// Runs the futures as tasks at once and answers their outputs in order.
@@ -35,6 +37,7 @@ backend_tests!(
     a_contact_needs_something_to_tell_it_apart,
     step_webhook_headers_are_shown_only_to_those_who_may_change_the_step,
     step_webhook_headers_are_stored_encrypted,
+    callers_beyond_their_rate_limit_get_429_with_retry_after,
 );
 
 /// A caller that goes away while its transaction is being opened (a client reset drops
@@ -506,4 +509,108 @@ async fn step_webhook_headers_are_stored_encrypted(app: TestApp) {
         0,
         "nothing left to seal"
     );
+}
+
+/// Limits per token, per organization and per channel; 429 in the dialect's shape with
+/// `Retry-After`; health checks never limited.
+async fn callers_beyond_their_rate_limit_get_429_with_retry_after(app: TestApp) {
+    let (status, channel) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(json!({"kind": "zapi", "name": "Z", "accountId": format!("I{}", crate::support::uuid_simple()),
+                   "instanceToken": "t", "clientToken": "c", "webhookToken": "zap-secret"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let limited = app
+        .limited(RateLimitSettings {
+            per_token: Some("3/min".parse().unwrap()),
+            per_organization: Some("5/min".parse().unwrap()),
+            per_channel: Some("2/min".parse().unwrap()),
+        })
+        .await;
+    for _ in 0..3 {
+        let (status, body) = limited.call(Method::GET, "/crm/scenario", None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let refused = limited
+        .request(Method::GET, "/crm/scenario")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&wait), "{wait}");
+    let body: Value = refused.json().await.unwrap();
+    assert_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        &[],
+    );
+    assert_eq!(body["code"], "RATE_LIMITED", "{body}");
+
+    // Another token of the organization has its own token limit, but shares the
+    // organization's: two more requests, then Texter's shape of the refusal.
+    let other = app
+        .core
+        .create_token(app.org, "second", None, TokenType::Sync)
+        .await
+        .unwrap()
+        .secret;
+    for _ in 0..2 {
+        let (status, body) = limited
+            .call_as(&other, Method::GET, "/server/api/v2/labels", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = limited
+        .call_as(&other, Method::GET, "/server/api/v2/labels", None)
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["code"], "RATE_LIMITED", "{body}");
+
+    // Health checks are never limited.
+    for _ in 0..10 {
+        let health = limited
+            .client
+            .get(format!("{}/healthz", limited.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+    }
+
+    // A provider's webhook has its channel's own limit.
+    let hook = format!(
+        "{}{}?token=zap-secret",
+        limited.base,
+        channel["webhookPath"].as_str().unwrap()
+    );
+    let callback = json!({"phone": "5511977776666", "fromMe": false, "text": {"message": "oi"}});
+    for _ in 0..2 {
+        let answer = limited
+            .client
+            .post(&hook)
+            .json(&callback)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    let answer = limited
+        .client
+        .post(&hook)
+        .json(&callback)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(answer.headers().contains_key("retry-after"));
+    limited.stop().await;
 }

@@ -1,6 +1,7 @@
 //! The test harness: a server per test on a fresh database, a client for it, and a
 //! validator for Chatvolt's OpenAPI response schemas.
 
+use stagecoach_api::rate_limit::{RateLimitSettings, RateLimits};
 use std::sync::{Arc, LazyLock};
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -208,7 +209,22 @@ impl TestApp {
         token: String,
         now: chrono::DateTime<chrono::Utc>,
     ) -> TestApp {
-        TestApp::serve_with(db, org, token, now, |core| core).await
+        TestApp::serve_with(db, org, token, now, |core| core, RateLimits::unlimited()).await
+    }
+
+    /// A second server on this app's database, organization and token, holding its
+    /// callers to `limits`.
+    pub async fn limited(&self, limits: RateLimitSettings) -> TestApp {
+        let now = stagecoach_app::Clock::now(self.clock.as_ref());
+        TestApp::serve_with(
+            self.db.again(),
+            self.org,
+            self.token.clone(),
+            now,
+            |core| core,
+            RateLimits::new(limits),
+        )
+        .await
     }
 
     /// A second server on this app's database, organization and token, its core changed
@@ -222,6 +238,7 @@ impl TestApp {
             self.token.clone(),
             now,
             configure,
+            RateLimits::unlimited(),
         )
         .await
     }
@@ -232,6 +249,7 @@ impl TestApp {
         token: String,
         now: chrono::DateTime<chrono::Utc>,
         configure: impl FnOnce(Stagecoach) -> Stagecoach,
+        limits: RateLimits,
     ) -> TestApp {
         // One reqwest build serves the tests' client and the worker's: both need rustls' provider.
         stagecoach_worker::install_tls_provider();
@@ -275,9 +293,16 @@ impl TestApp {
                 stop.send_replace(true);
             });
             let pages = stagecoach_web::router(server_core.clone(), until_stopped());
-            stagecoach_api::serve(listener, server_core, None, pages, until_stopped())
-                .await
-                .expect("server");
+            stagecoach_api::serve(
+                listener,
+                server_core,
+                None,
+                Arc::new(limits),
+                pages,
+                until_stopped(),
+            )
+            .await
+            .expect("server");
         });
         TestApp {
             base,

@@ -93,6 +93,7 @@ pub(crate) fn failure(error: &AppError) -> Response {
             StatusCode::FORBIDDEN
         }
         AppError::AiUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Provider { .. } => provider_status(error),
         AppError::Store(store) => {
             tracing::error!(error = %store, "a UI request failed in storage");

@@ -149,6 +149,10 @@ impl ChatvoltError {
                 let (status, code, message) = crate::dialects::store_failure(error);
                 (status, code, message, vec![])
             }
+            ChatvoltError::App(error @ AppError::RateLimited { .. }) => {
+                let (status, code, message) = crate::dialects::rate_limited(error);
+                (status, code, message, vec![])
+            }
             ChatvoltError::Malformed { field, message } => (
                 StatusCode::BAD_REQUEST,
                 if field.is_some() {
@@ -187,6 +191,10 @@ impl ChatvoltError {
 impl IntoResponse for ChatvoltError {
     fn into_response(self) -> Response {
         let (status, code, error, fields) = self.parts();
+        let retry_after = match &self {
+            ChatvoltError::App(error) => crate::dialects::retry_after(error),
+            _ => None,
+        };
         crate::dialects::with_retry_after(
             (
                 status,
@@ -198,6 +206,7 @@ impl IntoResponse for ChatvoltError {
                 }),
             )
                 .into_response(),
+            retry_after,
         )
     }
 }

@@ -180,6 +180,8 @@ pub async fn whatsapp_verify(
     Path(channel): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<String> {
+    // Per channel, before any work: a flood from one number cannot starve the others.
+    state.limits.check_channel(&channel)?;
     Ok(state
         .core
         .whatsapp_verification(
@@ -202,6 +204,8 @@ pub async fn whatsapp_receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookReceiptBody>> {
+    // Per channel, before any work: a flood from one number cannot starve the others.
+    state.limits.check_channel(&channel)?;
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
@@ -223,6 +227,8 @@ pub async fn zapi_receive(
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Json<WebhookReceiptBody>> {
+    // Per channel, before any work: a flood from one number cannot starve the others.
+    state.limits.check_channel(&channel)?;
     let receipt = state
         .core
         .receive_zapi_webhook(

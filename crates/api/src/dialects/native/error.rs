@@ -67,6 +67,10 @@ fn field(field: &str, message: &str) -> Vec<NativeFieldError> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self.0 {
+            Rejection::App(error) => crate::dialects::retry_after(error),
+            _ => None,
+        };
         let (status, code, message, fields) = match self.0 {
             Rejection::Malformed {
                 field: Some(name),
@@ -171,6 +175,10 @@ impl IntoResponse for ApiError {
                 let (status, code, message) = crate::dialects::store_failure(&error);
                 (status, code, message, vec![])
             }
+            Rejection::App(error @ AppError::RateLimited { .. }) => {
+                let (status, code, message) = crate::dialects::rate_limited(&error);
+                (status, code, message, vec![])
+            }
         };
         crate::dialects::with_retry_after(
             (
@@ -184,6 +192,7 @@ impl IntoResponse for ApiError {
                 }),
             )
                 .into_response(),
+            retry_after,
         )
     }
 }

@@ -78,6 +78,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::Request(Rejection::App(error)) => crate::dialects::retry_after(error),
+            _ => None,
+        };
         let bad = |message: String| (StatusCode::BAD_REQUEST, "BAD_REQUEST", message);
         let (status, code, message) = match self {
             ApiError::EnterpriseNotFound => (
@@ -174,6 +178,7 @@ impl IntoResponse for ApiError {
                     (status, code, error.to_string())
                 }
                 error @ AppError::Store(_) => crate::dialects::store_failure(&error),
+                error @ AppError::RateLimited { .. } => crate::dialects::rate_limited(&error),
             },
         };
         crate::dialects::with_retry_after(
@@ -184,6 +189,7 @@ impl IntoResponse for ApiError {
                 }),
             )
                 .into_response(),
+            retry_after,
         )
     }
 }

@@ -77,6 +77,10 @@ fn one(field: &str, message: &str) -> Vec<TexterFieldError> {
 
 impl IntoResponse for TexterError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            TexterError::Request(Rejection::App(error)) => crate::dialects::retry_after(error),
+            _ => None,
+        };
         let mut missing_scope = None;
         let (status, code, message, fields) = match self {
             TexterError::Request(Rejection::Malformed {
@@ -184,6 +188,10 @@ impl IntoResponse for TexterError {
                     let (status, code, message) = crate::dialects::store_failure(&error);
                     (status, code, message, vec![])
                 }
+                error @ AppError::RateLimited { .. } => {
+                    let (status, code, message) = crate::dialects::rate_limited(&error);
+                    (status, code, message, vec![])
+                }
             },
         };
         let body = TexterErrorBody {
@@ -194,7 +202,7 @@ impl IntoResponse for TexterError {
             fields,
             missing_scope,
         };
-        crate::dialects::with_retry_after((status, Json(body)).into_response())
+        crate::dialects::with_retry_after((status, Json(body)).into_response(), retry_after)
     }
 }
 
