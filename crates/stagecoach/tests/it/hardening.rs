@@ -614,3 +614,75 @@ async fn callers_beyond_their_rate_limit_get_429_with_retry_after(app: TestApp) 
     assert!(answer.headers().contains_key("retry-after"));
     limited.stop().await;
 }
+
+/// Two workers on one PostgreSQL database firing auto-advances (which lock conversations
+/// as they enter steps) and fanning their events out to a subscriber (which inserts
+/// deliveries that reference those conversations) at the same time: no pass fails, no
+/// deadlock, and every timer fires once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_firing_timers_and_fanning_out_never_deadlock() {
+    let Some(app) = TestApp::start(Backend::Postgres).await else {
+        return;
+    };
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/webhook-endpoints",
+            Some(json!({"url": "http://127.0.0.1:9/hook", "eventTypes": ["conversation.step_entered"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let scenario = app.scenario("Timers").await;
+    let first = app.step(&scenario, "Waiting").await;
+    let later = app.step(&scenario, "Later").await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/crm/step",
+            Some(json!({"id": first["id"], "autoNextStepId": later["id"], "autoNextTime": 1, "autoNextTimeUnit": "m"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    const CONVERSATIONS: usize = 60;
+    for _ in 0..CONVERSATIONS {
+        let conversation = app.conversation().await;
+        let (status, body) = app.add_to(&conversation, &first).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    app.clock.advance(chrono::Duration::minutes(2));
+
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let store = stagecoach_storage::connect(&app.db.url).await.unwrap();
+        workers.push(
+            stagecoach_app::Stagecoach::new(store, app.clock.clone())
+                .with_secret_box(crate::support::secret_box()),
+        );
+    }
+    let work = |core: stagecoach_app::Stagecoach| async move {
+        let (mut fired, mut passes) = (0, 0);
+        loop {
+            // Small batches, interleaved, so that the two kinds of pass overlap often.
+            let advanced = core.run_due_auto_advances(3).await.expect("a timer pass");
+            let fanned = core.fan_out_events(3).await.expect("a fan-out pass");
+            fired += advanced;
+            passes += 1;
+            if (advanced == 0 && fanned == 0) || passes > 500 {
+                return fired;
+            }
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(work(workers[0].clone())),
+        tokio::spawn(work(workers[1].clone()))
+    );
+    assert_eq!(
+        a.unwrap() + b.unwrap(),
+        CONVERSATIONS,
+        "every timer fired once"
+    );
+    for worker in &workers {
+        worker.store().close().await;
+    }
+    app.cleanup().await;
+}
