@@ -12,6 +12,7 @@ mod bench;
 mod channels;
 mod chatvolt_crm;
 mod cli;
+mod crash;
 mod dbtools;
 mod docs;
 mod engine;
