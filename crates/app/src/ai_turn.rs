@@ -244,7 +244,9 @@ impl Stagecoach {
         let now = self.now();
         let lease = chrono::Duration::from_std(self.turn_lease()).unwrap_or_default();
         let mut tx = self.store.begin_write().await?;
-        let claimed = tx.claim_outbox(AI_TURN, now, now + lease, limit).await?;
+        let claimed = self
+            .claim_for_this_worker(tx.as_mut(), AI_TURN, now, now + lease, limit)
+            .await?;
         tx.commit().await?;
         Ok(claimed
             .into_iter()

@@ -586,8 +586,8 @@ impl Stagecoach {
             if left <= 0 {
                 continue;
             }
-            for (organization_id, entry) in tx
-                .claim_outbox(kind, now, now + DELIVERY_LEASE, left)
+            for (organization_id, entry) in self
+                .claim_for_this_worker(tx.as_mut(), kind, now, now + DELIVERY_LEASE, left)
                 .await?
             {
                 claimed.push(ClaimedDelivery {

@@ -1005,8 +1005,8 @@ impl Stagecoach {
         let now = self.now();
         let claimed = {
             let mut tx = self.store.begin_write().await?;
-            let rows = tx
-                .claim_outbox("lead_upsert", now, now + QUEUE_LEASE, limit)
+            let rows = self
+                .claim_for_this_worker(tx.as_mut(), "lead_upsert", now, now + QUEUE_LEASE, limit)
                 .await?;
             tx.commit().await?;
             rows

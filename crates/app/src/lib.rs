@@ -28,6 +28,7 @@ mod inbound;
 mod inbox;
 mod labels;
 mod leads;
+mod leases;
 mod notes;
 mod operations;
 mod preview;
@@ -76,6 +77,7 @@ pub use export::{ExportedConversation, HistoryEntry};
 pub use inbound::{InboundMessage, InboundReceipt};
 pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 pub use leads::{ActionOutcome, LeadQuery, LeadWrite, Remark, lead_fields};
+pub use leases::{HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, LeaseUpkeep};
 pub use notes::NewNote;
 pub use operations::Backlog;
 pub use provider_api::{ProviderAnswer, ProviderCall, ProviderClient, ProviderMethod};
@@ -118,6 +120,8 @@ pub struct Stagecoach {
     /// Calls providers' management APIs (WhatsApp templates).
     provider_client: Arc<dyn provider_api::ProviderClient>,
     breakers: Arc<ai::Breakers>,
+    /// This process's identity as a worker: the holder of the leases it claims.
+    worker_id: uuid::Uuid,
 }
 
 impl Stagecoach {
@@ -136,6 +140,7 @@ impl Stagecoach {
             model: Arc::new(ai::NoModelClient),
             provider_client: Arc::new(provider_api::NoProviderClient),
             breakers: Arc::new(ai::Breakers::default()),
+            worker_id: uuid::Uuid::now_v7(),
         }
     }
 

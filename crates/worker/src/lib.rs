@@ -105,14 +105,30 @@ pub async fn run(
         ))
     });
     let turns = tokio::spawn(run_ai_turns(core.clone(), metrics.clone(), stopped.clone()));
+    let leases = tokio::spawn(keep_leases(core.clone(), stopped.clone()));
     let deliveries = tokio::spawn(run_deliveries(core, transport, metrics, stopped));
     shutdown.await;
     let _ = stop.send(true);
-    let _ = tokio::join!(timers, deliveries, turns);
+    let _ = tokio::join!(timers, deliveries, turns, leases);
     if let Some(retention) = retention {
         let _ = retention.await;
     }
     tracing::info!("worker stopped");
+}
+
+/// Beats this worker's heartbeat, renewing the leases of its work in flight and releasing
+/// those of workers that stopped; at start first, so a restarted worker frees what a dead
+/// one held as soon as that one's heartbeat is old enough.
+async fn keep_leases(core: Stagecoach, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if let Err(error) = core.keep_leases().await {
+            tracing::warn!(%error, "could not beat the worker's heartbeat");
+        }
+        tokio::select! {
+            () = until_stopped(&mut stopped) => break,
+            () = tokio::time::sleep(stagecoach_app::HEARTBEAT_INTERVAL) => {}
+        }
+    }
 }
 
 async fn until_stopped(stopped: &mut tokio::sync::watch::Receiver<bool>) {

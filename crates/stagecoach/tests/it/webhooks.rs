@@ -21,6 +21,8 @@ backend_tests!(
     a_step_webhook_posts_step_entered_with_the_step_headers,
     internal_addresses_are_refused_unless_allowed,
     a_delivery_claimed_by_a_crashed_worker_is_delivered_later,
+    a_stopped_workers_deliveries_are_sent_within_seconds,
+    a_slow_delivery_keeps_its_lease_while_its_worker_beats,
     two_workers_never_send_the_same_delivery,
     redirects_fail_and_the_last_failure_gives_up,
     redelivery_keeps_the_webhook_id,
@@ -789,4 +791,69 @@ async fn bulk_redelivery_requeues_what_matches(app: TestApp) {
         .call(Method::POST, "/v1/deliveries/redeliver", Some(json!({})))
         .await;
     assert_eq!(answer["redelivered"], 0);
+}
+
+/// A second worker process on the same database, sharing the app's clock.
+fn another_worker(app: &TestApp) -> Stagecoach {
+    Stagecoach::new(Arc::clone(app.core.store()), app.clock.clone()).with_secret_box(secret_box())
+}
+
+async fn a_stopped_workers_deliveries_are_sent_within_seconds(app: TestApp) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    subscribe(&app, &receiver.uri(), json!(["conversation.step_entered"])).await;
+    enter_a_step(&app).await;
+    app.core.fan_out_events(10).await.unwrap();
+
+    // A worker claims the delivery, then its process dies with it in flight.
+    let dead = another_worker(&app);
+    assert_eq!(dead.claim_deliveries(10).await.unwrap().len(), 1);
+    drop(dead);
+
+    // While the dead worker's heartbeat is recent, its lease holds.
+    let alive = another_worker(&app);
+    let transport = loopback_transport();
+    assert_eq!(alive.keep_leases().await.unwrap().released, 0);
+    assert_eq!(deliver_due(&alive, transport.clone(), 10).await.unwrap(), 0);
+    // Three missed beats later (not the two minutes of the lease), it is released.
+    app.clock.advance(
+        Duration::from_std(stagecoach_app::HEARTBEAT_TIMEOUT).unwrap() + Duration::seconds(1),
+    );
+    assert_eq!(alive.keep_leases().await.unwrap().released, 1);
+    assert_eq!(deliver_due(&alive, transport, 10).await.unwrap(), 1);
+    assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
+}
+
+async fn a_slow_delivery_keeps_its_lease_while_its_worker_beats(app: TestApp) {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    subscribe(&app, &receiver.uri(), json!(["conversation.step_entered"])).await;
+    enter_a_step(&app).await;
+    app.core.fan_out_events(10).await.unwrap();
+
+    // A worker claims the delivery; its receiver takes minutes to answer, and the
+    // worker keeps beating meanwhile.
+    let slow = another_worker(&app);
+    let claimed = slow.claim_deliveries(10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let other = another_worker(&app);
+    let transport = loopback_transport();
+    for _ in 0..6 {
+        app.clock.advance(Duration::seconds(50));
+        assert_eq!(slow.keep_leases().await.unwrap().renewed, 1);
+        assert_eq!(other.keep_leases().await.unwrap().released, 0);
+        assert_eq!(
+            deliver_due(&other, transport.clone(), 10).await.unwrap(),
+            0,
+            "five minutes in, the delivery is still the slow worker's alone"
+        );
+    }
+    assert!(receiver.received_requests().await.unwrap().is_empty());
+    drop(claimed);
 }

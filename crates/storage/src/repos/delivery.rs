@@ -505,7 +505,7 @@ macro_rules! impl_deliveries {
                 error: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                $crate::sql::query("UPDATE outbox SET available_at = $2, last_error = $3, updated_at = $4 \
+                $crate::sql::query("UPDATE outbox SET available_at = $2, last_error = $3, updated_at = $4, leased_by = NULL \
                      WHERE id = $1 AND status = 'pending'")
                     .bind(id.0)
                     .bind($crate::rows::millis(at))
@@ -522,7 +522,7 @@ macro_rules! impl_deliveries {
                 error: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                $crate::sql::query("UPDATE outbox SET status = 'failed', last_error = $2, updated_at = $3 \
+                $crate::sql::query("UPDATE outbox SET status = 'failed', last_error = $2, updated_at = $3, leased_by = NULL \
                      WHERE id = $1 AND status = 'pending'")
                     .bind(id.0)
                     .bind(error)
@@ -539,7 +539,7 @@ macro_rules! impl_deliveries {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<bool, $crate::StoreError> {
                 let done = $crate::sql::query(
-                    "UPDATE outbox SET status = 'pending', available_at = $3, updated_at = $3 \
+                    "UPDATE outbox SET status = 'pending', available_at = $3, updated_at = $3, leased_by = NULL \
                      WHERE organization_id = $1 AND id = $2",
                 )
                 .bind(org.0)
@@ -558,7 +558,7 @@ macro_rules! impl_deliveries {
                 limit: i64,
             ) -> Result<u64, $crate::StoreError> {
                 let done = $crate::sql::query(
-                    "UPDATE outbox SET status = 'pending', available_at = $6, updated_at = $6 \
+                    "UPDATE outbox SET status = 'pending', available_at = $6, updated_at = $6, leased_by = NULL \
                      WHERE id IN (SELECT id FROM outbox WHERE organization_id = $1 AND status = $2 \
                      AND ($3 IS NULL OR endpoint_id = $3) AND ($4 IS NULL OR created_at >= $4) \
                      AND ($5 IS NULL OR created_at < $5) AND kind NOT IN ('event', 'lead_upsert') \

@@ -106,15 +106,32 @@ pub trait Timeline {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Claims up to `limit` pending outbox rows of a kind (not scoped to an organization:
-    /// the worker's view) until `lease_until`; a row a crashed worker claimed comes back
-    /// when its lease ends. Concurrent claimers never get the same row.
+    /// the worker's view) for `worker` until `lease_until`; a row a crashed worker claimed
+    /// comes back when its lease ends, or sooner once its heartbeat stops (see
+    /// [`Timeline::release_orphaned_leases`]). Concurrent claimers never get the same row.
     async fn claim_outbox(
         &mut self,
         kind: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
+        worker: Uuid,
     ) -> Result<Vec<(OrganizationId, OutboxEntry)>, StoreError>;
+    /// Records that `worker` is alive at `now` and extends the leases of the rows it has
+    /// in flight to `lease_until` (never shortening one); returns how many it renewed.
+    async fn beat_heartbeat(
+        &mut self,
+        worker: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+    /// Makes due at once the pending rows leased by workers with no heartbeat since
+    /// `alive_since` (crashed), and forgets heartbeats far older; returns how many.
+    async fn release_orphaned_leases(
+        &mut self,
+        alive_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
     /// Marks up to `limit` due pending rows of a kind done and returns them, for work
     /// finished in the same transaction (the event fan-out). Such work needs no lease:
     /// the rows and what is made of them commit together or not at all. One write per
@@ -212,11 +229,11 @@ impl OutboxRow {
 }
 
 /// The claim differs between engines: PostgreSQL skips rows another worker has locked.
-pub(crate) const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET attempts = attempts + 1, available_at = $3 \
+pub(crate) const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET attempts = attempts + 1, available_at = $3, leased_by = $5 \
      WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
      ORDER BY available_at LIMIT $4) \
      RETURNING *";
-pub(crate) const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET attempts = attempts + 1, available_at = $3 \
+pub(crate) const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET attempts = attempts + 1, available_at = $3, leased_by = $5 \
      WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND status = 'pending' AND available_at <= $2 \
      ORDER BY available_at LIMIT $4 FOR NO KEY UPDATE SKIP LOCKED) \
      RETURNING *";
@@ -444,15 +461,64 @@ macro_rules! impl_timeline {
                 now: chrono::DateTime<chrono::Utc>,
                 lease_until: chrono::DateTime<chrono::Utc>,
                 limit: i64,
+                worker: uuid::Uuid,
             ) -> Result<Vec<(stagecoach_domain::ids::OrganizationId, $crate::repos::timeline::OutboxEntry)>, $crate::StoreError> {
                 let rows = $crate::sql::query_as::<$crate::repos::timeline::OutboxRow>($claim)
                     .bind(kind)
                     .bind($crate::rows::millis(now))
                     .bind($crate::rows::millis(lease_until))
                     .bind(limit)
+                    .bind(worker)
                     .fetch_all(self.conn())
                     .await?;
                 $crate::repos::timeline::with_organizations(rows)
+            }
+
+            async fn beat_heartbeat(
+                &mut self,
+                worker: uuid::Uuid,
+                now: chrono::DateTime<chrono::Utc>,
+                lease_until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::StoreError> {
+                $crate::sql::query(
+                    "INSERT INTO worker_heartbeats (worker_id, beat_at) VALUES ($1, $2) \
+                     ON CONFLICT (worker_id) DO UPDATE SET beat_at = excluded.beat_at",
+                )
+                .bind(worker)
+                .bind($crate::rows::millis(now))
+                .execute(self.conn())
+                .await?;
+                let renewed = $crate::sql::query(
+                    "UPDATE outbox SET available_at = $2 \
+                     WHERE leased_by = $1 AND status = 'pending' AND available_at < $2",
+                )
+                .bind(worker)
+                .bind($crate::rows::millis(lease_until))
+                .execute(self.conn())
+                .await?;
+                Ok(renewed.rows_affected())
+            }
+
+            async fn release_orphaned_leases(
+                &mut self,
+                alive_since: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::StoreError> {
+                let released = $crate::sql::query(
+                    "UPDATE outbox SET available_at = $2, leased_by = NULL \
+                     WHERE leased_by IS NOT NULL AND status = 'pending' AND leased_by NOT IN \
+                     (SELECT worker_id FROM worker_heartbeats WHERE beat_at >= $1)",
+                )
+                .bind($crate::rows::millis(alive_since))
+                .bind($crate::rows::millis(now))
+                .execute(self.conn())
+                .await?;
+                // A heartbeat a day old belongs to a worker long gone.
+                $crate::sql::query("DELETE FROM worker_heartbeats WHERE beat_at < $1")
+                    .bind($crate::rows::millis(alive_since - chrono::Duration::days(1)))
+                    .execute(self.conn())
+                    .await?;
+                Ok(released.rows_affected())
             }
 
             async fn take_outbox(
@@ -476,7 +542,7 @@ macro_rules! impl_timeline {
                 status: &str,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::StoreError> {
-                $crate::sql::query("UPDATE outbox SET status = $1, updated_at = $2 WHERE id = $3")
+                $crate::sql::query("UPDATE outbox SET status = $1, updated_at = $2, leased_by = NULL WHERE id = $3")
                     .bind(status.to_owned())
                     .bind($crate::rows::millis(now))
                     .bind(id.0)
