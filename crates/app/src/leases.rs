@@ -48,8 +48,9 @@ impl Stagecoach {
         Ok(LeaseUpkeep { renewed, released })
     }
 
-    /// Claims outbox work for this worker: beats first, in the same transaction, so that
-    /// no other worker takes this one for dead while it holds the claim.
+    /// Claims outbox work for this worker, and when it got some, beats in the same
+    /// transaction: the claim never stands under a stale heartbeat that another worker
+    /// would take for a dead one. An idle poll writes nothing.
     pub(crate) async fn claim_for_this_worker(
         &self,
         tx: &mut dyn Transaction,
@@ -58,10 +59,13 @@ impl Stagecoach {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<(OrganizationId, OutboxEntry)>, AppError> {
-        tx.beat_heartbeat(self.worker_id, now, now).await?;
-        Ok(tx
+        let claimed = tx
             .claim_outbox(kind, now, lease_until, limit, self.worker_id)
-            .await?)
+            .await?;
+        if !claimed.is_empty() {
+            tx.beat_heartbeat(self.worker_id, now, now).await?;
+        }
+        Ok(claimed)
     }
 }
 
