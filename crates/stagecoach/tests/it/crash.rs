@@ -154,16 +154,21 @@ async fn survives_sigkill(backend: Backend) {
     // The minute passes (the timers are made due in the database), and the server is
     // killed while it fires them. A timer claimed by a killed server waits out its claim;
     // the claims are expired too, as a minute later they would be.
-    raw_sql(&db, "UPDATE auto_advances SET due_at = 0").await;
+    db.raw_sql("UPDATE auto_advances SET due_at = 0").await;
     for _ in 0..KILLS_WHILE_FIRING {
         tokio::time::sleep(Duration::from_millis(150)).await;
         server = server.kill_and_restart(&db.url, &key);
-        raw_sql(&db, "UPDATE auto_advances SET claimed_until = NULL").await;
+        db.raw_sql("UPDATE auto_advances SET claimed_until = NULL")
+            .await;
     }
     *base.lock().unwrap() = server.base.clone();
     let mut pending = i64::MAX;
     for _ in 0..200 {
-        pending = raw_count(&db, "SELECT COUNT(*) FROM auto_advances").await;
+        pending = db
+            .raw_sql("SELECT CAST(COUNT(*) AS TEXT) FROM auto_advances")
+            .await
+            .and_then(|count| count.parse().ok())
+            .unwrap();
         if pending == 0 {
             break;
         }
@@ -262,41 +267,5 @@ impl Server {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         Server::start(url, key, false).0
-    }
-}
-
-async fn raw_sql(db: &TestDatabase, statement: &str) {
-    use sqlx::Connection;
-    let statement = sqlx::AssertSqlSafe(statement.to_owned());
-    match db.backend {
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query(statement).execute(&mut conn).await.unwrap();
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query(statement).execute(&mut conn).await.unwrap();
-        }
-    }
-}
-
-async fn raw_count(db: &TestDatabase, statement: &str) -> i64 {
-    use sqlx::Connection;
-    let statement = sqlx::AssertSqlSafe(statement.to_owned());
-    match db.backend {
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query_scalar(statement)
-                .fetch_one(&mut conn)
-                .await
-                .unwrap()
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query_scalar(statement)
-                .fetch_one(&mut conn)
-                .await
-                .unwrap()
-        }
     }
 }

@@ -270,9 +270,8 @@ async fn nul_characters_are_refused_naming_the_field_in_every_dialect(app: TestA
     assert_eq!(app.core.process_queued_lead_writes(10).await.unwrap(), 0);
 }
 
-/// A provider is not refused for a NUL (it would only retry): the message is taken with
-/// the character removed.
-async fn provider_notifications_are_taken_without_their_nul_characters(app: TestApp) {
+/// A connected Z-API channel whose webhook token is `zap-secret`.
+async fn zapi_channel(app: &TestApp) -> Value {
     let (status, channel) = app
         .call(
             Method::POST,
@@ -282,6 +281,13 @@ async fn provider_notifications_are_taken_without_their_nul_characters(app: Test
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{channel}");
+    channel
+}
+
+/// A provider is not refused for a NUL (it would only retry): the message is taken with
+/// the character removed.
+async fn provider_notifications_are_taken_without_their_nul_characters(app: TestApp) {
+    let channel = zapi_channel(&app).await;
     let hook = format!(
         "{}{}?token=zap-secret",
         app.base,
@@ -397,9 +403,8 @@ async fn a_contact_needs_something_to_tell_it_apart(app: TestApp) {
     assert_error(status, &body, StatusCode::BAD_REQUEST, &["firstName"]);
 }
 
-/// A step's webhook headers carry the receiver's secret: a token that may only read
-/// scenarios sees their names, not their values.
-async fn step_webhook_headers_are_shown_only_to_those_who_may_change_the_step(app: TestApp) {
+/// A scenario with a step whose webhook sends `X-Key: s3cret`; its id and the step.
+async fn step_with_a_secret_header(app: &TestApp) -> (String, Value) {
     let scenario = app.scenario("Hooks").await;
     let step = app
         .step_with(
@@ -408,6 +413,13 @@ async fn step_webhook_headers_are_shown_only_to_those_who_may_change_the_step(ap
             json!({"webhookUrl": "https://hooks.example.com/in", "webhookHeader": {"X-Key": "s3cret"}}),
         )
         .await;
+    (scenario, step)
+}
+
+/// A step's webhook headers carry the receiver's secret: a token that may only read
+/// scenarios sees their names, not their values.
+async fn step_webhook_headers_are_shown_only_to_those_who_may_change_the_step(app: TestApp) {
+    let (scenario, step) = step_with_a_secret_header(&app).await;
     let reader = app
         .core
         .create_token(
@@ -443,47 +455,14 @@ async fn step_webhook_headers_are_shown_only_to_those_who_may_change_the_step(ap
     );
 }
 
-/// Runs one statement on the test's database, outside the app; answers the first column
-/// of the first row, if the statement selects.
-async fn raw_sql(app: &TestApp, statement: &str) -> Option<String> {
-    use sqlx::Connection;
-    let statement = sqlx::AssertSqlSafe(statement.to_owned());
-    match app.db.backend {
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
-            sqlx::query_scalar(statement)
-                .fetch_optional(&mut conn)
-                .await
-                .unwrap()
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-            sqlx::query_scalar(statement)
-                .fetch_optional(&mut conn)
-                .await
-                .unwrap()
-        }
-    }
-}
-
 /// A copy of the database alone reveals no step's webhook headers; headers stored before
 /// they were encrypted are read as they are and encrypted at the next start.
 async fn step_webhook_headers_are_stored_encrypted(app: TestApp) {
-    let scenario = app.scenario("Hooks").await;
-    let step = app
-        .step_with(
-            &scenario,
-            "Notify",
-            json!({"webhookUrl": "https://hooks.example.com/in", "webhookHeader": {"X-Key": "s3cret"}}),
-        )
-        .await;
+    let (scenario, _) = step_with_a_secret_header(&app).await;
     let stored = "SELECT webhook_header FROM steps WHERE webhook_header IS NOT NULL";
-    let raw = raw_sql(&app, stored).await.unwrap();
+    let raw = app.db.raw_sql(stored).await.unwrap();
     assert!(raw.starts_with("v1:") && !raw.contains("s3cret"), "{raw}");
-    let path = format!(
-        "/crm/step?scenarioId={}",
-        step["scenarioId"].as_str().unwrap()
-    );
+    let path = format!("/crm/step?scenarioId={scenario}");
     let header_of = |app: TestApp| {
         let path = path.clone();
         async move {
@@ -494,14 +473,12 @@ async fn step_webhook_headers_are_stored_encrypted(app: TestApp) {
     assert_eq!(header_of(app.clone()).await, json!({"X-Key": "s3cret"}));
 
     // As a deployment from before the encryption holds it.
-    raw_sql(
-        &app,
-        r#"UPDATE steps SET webhook_header = '{"X-Key":"old"}'"#,
-    )
-    .await;
+    app.db
+        .raw_sql(r#"UPDATE steps SET webhook_header = '{"X-Key":"old"}'"#)
+        .await;
     assert_eq!(header_of(app.clone()).await, json!({"X-Key": "old"}));
     assert_eq!(app.core.seal_plain_secrets().await.unwrap(), 1);
-    let raw = raw_sql(&app, stored).await.unwrap();
+    let raw = app.db.raw_sql(stored).await.unwrap();
     assert!(raw.starts_with("v1:") && !raw.contains("old"), "{raw}");
     assert_eq!(header_of(app.clone()).await, json!({"X-Key": "old"}));
     assert_eq!(
@@ -514,15 +491,7 @@ async fn step_webhook_headers_are_stored_encrypted(app: TestApp) {
 /// Limits per token, per organization and per channel; 429 in the dialect's shape with
 /// `Retry-After`; health checks never limited.
 async fn callers_beyond_their_rate_limit_get_429_with_retry_after(app: TestApp) {
-    let (status, channel) = app
-        .call(
-            Method::POST,
-            "/v1/channels",
-            Some(json!({"kind": "zapi", "name": "Z", "accountId": format!("I{}", crate::support::uuid_simple()),
-                   "instanceToken": "t", "clientToken": "c", "webhookToken": "zap-secret"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let channel = zapi_channel(&app).await;
     let limited = app
         .limited(RateLimitSettings {
             per_token: Some("3/min".parse().unwrap()),

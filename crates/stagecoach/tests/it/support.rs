@@ -114,6 +114,29 @@ impl TestDatabase {
             .map(std::path::PathBuf::from)
     }
 
+    /// Runs one statement on the database, outside the app, as an operator's tool would;
+    /// answers the first column of the first row, as text, when it selects one.
+    pub async fn raw_sql(&self, statement: &str) -> Option<String> {
+        use sqlx::Connection;
+        let statement = sqlx::AssertSqlSafe(statement.to_owned());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(statement)
+                    .fetch_optional(&mut conn)
+                    .await
+                    .unwrap()
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query_scalar(statement)
+                    .fetch_optional(&mut conn)
+                    .await
+                    .unwrap()
+            }
+        }
+    }
+
     pub async fn drop_schema(&self) {
         if let Some((base, schema)) = &self.postgres_schema {
             let mut conn = connect_pg(base).await;

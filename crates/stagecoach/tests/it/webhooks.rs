@@ -793,20 +793,27 @@ async fn bulk_redelivery_requeues_what_matches(app: TestApp) {
     assert_eq!(answer["redelivered"], 0);
 }
 
+/// A receiver that answers 200, subscribed to step entries, and one delivery for it
+/// waiting to be claimed.
+async fn one_delivery_waiting(app: &TestApp) -> MockServer {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    subscribe(app, &receiver.uri(), json!(["conversation.step_entered"])).await;
+    enter_a_step(app).await;
+    app.core.fan_out_events(10).await.unwrap();
+    receiver
+}
+
 /// A second worker process on the same database, sharing the app's clock.
 fn another_worker(app: &TestApp) -> Stagecoach {
     Stagecoach::new(Arc::clone(app.core.store()), app.clock.clone()).with_secret_box(secret_box())
 }
 
 async fn a_stopped_workers_deliveries_are_sent_within_seconds(app: TestApp) {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
-    subscribe(&app, &receiver.uri(), json!(["conversation.step_entered"])).await;
-    enter_a_step(&app).await;
-    app.core.fan_out_events(10).await.unwrap();
+    let receiver = one_delivery_waiting(&app).await;
 
     // A worker claims the delivery, then its process dies with it in flight.
     let dead = another_worker(&app);
@@ -828,14 +835,7 @@ async fn a_stopped_workers_deliveries_are_sent_within_seconds(app: TestApp) {
 }
 
 async fn a_slow_delivery_keeps_its_lease_while_its_worker_beats(app: TestApp) {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
-    subscribe(&app, &receiver.uri(), json!(["conversation.step_entered"])).await;
-    enter_a_step(&app).await;
-    app.core.fan_out_events(10).await.unwrap();
+    let receiver = one_delivery_waiting(&app).await;
 
     // A worker claims the delivery; its receiver takes minutes to answer, and the
     // worker keeps beating meanwhile.
