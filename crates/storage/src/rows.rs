@@ -59,7 +59,7 @@ pub(crate) fn from_sealed_json<T: DeserializeOwned>(
 }
 
 /// Whether a sealed-JSON column's value is still plain JSON (an object, list or `null`).
-pub(crate) fn is_plain_json(text: &str) -> bool {
+fn is_plain_json(text: &str) -> bool {
     matches!(
         text.trim_start().as_bytes().first(),
         Some(b'{' | b'[' | b'n')
