@@ -19,7 +19,6 @@ pub mod rate_limit;
 mod scopes;
 
 use std::future::Future;
-
 use std::sync::Arc;
 
 use axum::Router;

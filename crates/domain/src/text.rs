@@ -46,6 +46,7 @@ pub fn strip_nul(value: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::{fold, strip_nul};
+    use proptest::prelude::*;
 
     #[test]
     fn nul_characters_are_stripped_from_values_and_keys() {
@@ -60,7 +61,6 @@ mod tests {
             serde_json::json!({"text": {"message": "oi"}, "list": ["a", 1, null], "plain": "kept"})
         );
     }
-    use proptest::prelude::*;
 
     #[test]
     fn accents_and_case_fold_away() {

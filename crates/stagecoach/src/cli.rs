@@ -244,8 +244,6 @@ impl RetentionDays {
     }
 }
 
-/// A number of days from 1 on, or `off`. Zero is refused rather than guessed at: it could
-/// mean "keep nothing" as well as "never prune".
 /// A rate limit setting: a rate, or `off`.
 #[derive(Debug, Clone)]
 pub struct RateSetting(pub Option<stagecoach_api::rate_limit::Rate>);
@@ -254,6 +252,8 @@ fn parse_rate(text: &str) -> Result<RateSetting, String> {
     stagecoach_api::rate_limit::parse_setting(text).map(RateSetting)
 }
 
+/// A number of days from 1 on, or `off`. Zero is refused rather than guessed at: it could
+/// mean "keep nothing" as well as "never prune".
 fn parse_retention_days(text: &str) -> Result<RetentionDays, String> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("off") {

@@ -147,7 +147,7 @@ fn filled_batch(
         Ok(handled) => handled as i64 >= BATCH,
         // PostgreSQL ended the pass's transaction to let another worker's through: nothing
         // of it was written, so the next pass, at once, does it again.
-        Err(AppError::Store(error)) if error.is_contention() => {
+        Err(error) if error.is_contention() => {
             tracing::warn!(%error, "{failure}; trying again");
             true
         }

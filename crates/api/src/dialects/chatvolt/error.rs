@@ -29,7 +29,8 @@ pub struct ErrorBody {
     /// `ERR_META_SESSION_EXPIRED_24H` (406), `NO_CHANNEL` (409: nothing can deliver the
     /// message), `PROVIDER_REFUSED` (400: WhatsApp's API refused the request, its reason
     /// passed on), `PROVIDER_ERROR` (502: WhatsApp's API failed or refused the channel's
-    /// credentials), `RATE_LIMITED` (429: past a rate limit, see `Retry-After`), `BUSY` (503: try again, see `Retry-After`) or `INTERNAL`.
+    /// credentials), `RATE_LIMITED` (429: past a rate limit, see `Retry-After`), `BUSY`
+    /// (503: try again, see `Retry-After`) or `INTERNAL`.
     pub code: &'static str,
     /// The input fields at fault, when there are any.
     pub fields: Vec<FieldErrorBody>,

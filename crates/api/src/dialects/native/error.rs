@@ -22,8 +22,8 @@ pub struct NativeErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NativeError {
     /// `VALIDATION_ERROR`, `MALFORMED_JSON`, `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`,
-    /// `MISSING_SCOPE`, `NOT_FOUND`, `CONFLICT`, `RATE_LIMITED` (429: past a rate limit, see `Retry-After`), `BUSY` (503: try again, see `Retry-After`)
-    /// or `INTERNAL`.
+    /// `MISSING_SCOPE`, `NOT_FOUND`, `CONFLICT`, `RATE_LIMITED` (429: past a rate limit, see
+    /// `Retry-After`), `BUSY` (503: try again, see `Retry-After`) or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
     pub fields: Vec<NativeFieldError>,

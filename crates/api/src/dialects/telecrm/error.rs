@@ -21,7 +21,8 @@ pub struct TelecrmErrorBody {
 pub struct TelecrmError {
     /// `BAD_REQUEST`, `NOT_AUTHORIZED`, `INVALID_LEAD`, `LEAD_NOT_FOUND`, `ACTION_NOT_FOUND`,
     /// `TEAM_MEMBER_NOT_FOUND`, `ENTERPRISE_NOT_FOUND`, `NOT_FOUND`, `CONFLICT`, `MISSING_SCOPE`
-    /// (403), `RATE_LIMITED` (429: past a rate limit, see `Retry-After`), `BUSY` (503: try again, see `Retry-After`) or `INTERNAL`.
+    /// (403), `RATE_LIMITED` (429: past a rate limit, see `Retry-After`), `BUSY` (503: try
+    /// again, see `Retry-After`) or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
 }

@@ -25,8 +25,8 @@ pub struct TexterErrorBody {
     pub success: bool,
     /// `VALIDATION_ERROR`, `MALFORMED_JSON`, `PAYLOAD_TOO_LARGE`, `UNAUTHORIZED`,
     /// `MISSING_SCOPE`, `NOT_FOUND`, `CONFLICT`, `SESSION_WINDOW_CLOSED`, `NO_CHANNEL` (409:
-    /// nothing can deliver the message), `RATE_LIMITED` (429: past a rate limit, see `Retry-After`), `BUSY` (503: try again, see `Retry-After`) or
-    /// `INTERNAL`.
+    /// nothing can deliver the message), `RATE_LIMITED` (429: past a rate limit, see
+    /// `Retry-After`), `BUSY` (503: try again, see `Retry-After`) or `INTERNAL`.
     pub code: &'static str,
     pub message: String,
     /// The first field at fault, if any.
