@@ -41,20 +41,24 @@ pub(crate) async fn authenticate(
     state: &AppState,
     allowed: TokenType,
 ) -> Result<Principal, Rejection> {
-    let secret = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, secret) = value.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| secret.trim())
-        })
-        .ok_or(AppError::Unauthorized)?;
-    let principal = state.core.authenticate(secret).await?;
-    if principal.token_type != allowed {
-        return Err(AppError::Unauthorized.into());
-    }
-    state.limits.check_caller(&principal)?;
+    let principal = match parts.extensions.get::<crate::idempotency::Authenticated>() {
+        // Authenticated and counted already, to reserve its idempotency key.
+        Some(crate::idempotency::Authenticated(principal)) => {
+            if principal.token_type != allowed {
+                return Err(AppError::Unauthorized.into());
+            }
+            principal.clone()
+        }
+        None => {
+            let secret = bearer_secret(&parts.headers).ok_or(AppError::Unauthorized)?;
+            let principal = state.core.authenticate(secret).await?;
+            if principal.token_type != allowed {
+                return Err(AppError::Unauthorized.into());
+            }
+            state.limits.check_caller(&principal)?;
+            principal
+        }
+    };
     crate::http_log::record_organization(&principal.organization_id);
     if principal.scopes.is_some() {
         let route = parts
@@ -70,6 +74,13 @@ pub(crate) async fn authenticate(
         }
     }
     Ok(principal)
+}
+
+/// The secret of `Authorization: Bearer <secret>`.
+pub(crate) fn bearer_secret(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| secret.trim())
 }
 
 /// Reads a JSON body. Any content type is read as JSON, so `curl -d` works unadorned.

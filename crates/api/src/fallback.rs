@@ -42,6 +42,12 @@ pub(crate) fn malformed(path: &str, field: String, message: &str) -> Response {
         field: Some(field),
         message: message.to_owned(),
     };
+    rejected(path, rejection)
+}
+
+/// A request refused before its handler ran, in the error shape of the dialect its path
+/// belongs to.
+pub(crate) fn rejected(path: &str, rejection: Rejection) -> Response {
     match Dialect::of(path) {
         Dialect::Texter => texter::error::TexterError::from(rejection).into_response(),
         Dialect::Telecrm => telecrm::error::ApiError::from(rejection).into_response(),

@@ -12,6 +12,7 @@ mod extract;
 mod fallback;
 mod health;
 mod http_log;
+mod idempotency;
 pub mod metrics;
 mod nullable;
 pub mod openapi;
@@ -49,6 +50,10 @@ pub fn router(
     let state = AppState { core, limits };
     let (api, _spec) = openapi::split_router().split_for_parts();
     let app = api
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent_posts,
+        ))
         .route_layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
         .merge(health::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve_document))

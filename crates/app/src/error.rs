@@ -114,6 +114,10 @@ pub enum AppError {
         limit: String,
         retry_after_secs: u64,
     },
+    /// A request sent with an `Idempotency-Key` cannot run under it (see
+    /// [`crate::KeyRefusal`]); nothing was done.
+    #[error("{}", .0.message())]
+    IdempotencyKey(crate::KeyRefusal),
     #[error(transparent)]
     Store(StoreError),
 }

@@ -24,6 +24,7 @@ mod engine;
 mod error;
 mod events;
 mod export;
+mod idempotency;
 mod inbound;
 mod inbox;
 mod labels;
@@ -74,6 +75,7 @@ pub use delivery::{
 pub use engine::{EntryReport, ThreadRandom};
 pub use error::{AppError, Entity};
 pub use export::{ExportedConversation, HistoryEntry};
+pub use idempotency::{Admission, KeyRefusal, Reservation};
 pub use inbound::{InboundMessage, InboundReceipt};
 pub use inbox::{AssigneeRef, MAX_CONVERSATION_PAGE};
 pub use leads::{ActionOutcome, LeadQuery, LeadWrite, Remark, lead_fields};
@@ -89,7 +91,7 @@ pub use sessions::{
 /// Storage records and filters that use cases take and return.
 pub use stagecoach_storage::{
     ActionFilter, Attempt, AutoAdvanceBacklog, CRM_EVENT_KINDS, Change, ChangeNotice,
-    ChangeSubscription, ChatSearch, ContactFilter, ConversationFilter, CrmEventFilter,
+    ChangeSubscription, ChatSearch, ContactFilter, ConversationFilter, CrmEventFilter, KeptAnswer,
     OutboxBacklog, OutboxEntry, PaymentTotal, PendingAutoAdvance, RedeliveryFilter, StayFilter,
     StepPayments, TimelineEntry,
 };

@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod engine;
 pub mod enums;
 pub mod error;
+pub mod idempotency;
 pub mod identifier;
 pub mod ids;
 pub mod label;

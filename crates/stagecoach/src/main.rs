@@ -472,8 +472,19 @@ async fn run_server(
             until_stopped(),
         ))
     });
+    let heartbeat = (role == Role::Api).then(|| {
+        tokio::spawn(stagecoach_worker::beat_heartbeat(
+            core.clone(),
+            until_stopped(),
+        ))
+    });
     match listener {
         Some(listener) => {
+            // Beats once before the first request: from then on, other servers take
+            // this one's idempotent requests in flight for running (see the heartbeat).
+            if let Err(error) = core.keep_leases().await {
+                tracing::warn!(%error, "could not beat the server's first heartbeat");
+            }
             let pages = stagecoach_web::router(core.clone(), until_stopped());
             let limits = Arc::new(RateLimits::new(RateLimitSettings {
                 per_token: serve.rate_limit_per_token.0.clone(),
@@ -496,6 +507,9 @@ async fn run_server(
     }
     if let Some(worker) = worker {
         let _ = worker.await;
+    }
+    if let Some(heartbeat) = heartbeat {
+        let _ = heartbeat.await;
     }
     if let Some(metrics_server) = metrics_server {
         match metrics_server.await {

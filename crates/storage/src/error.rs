@@ -16,6 +16,10 @@ pub enum StoreError {
     /// conflict with another: nothing was written, and the same work can be tried again.
     #[error("the database ended the transaction to let a concurrent one through: {0}")]
     Contention(sqlx::Error),
+    /// The idempotent request this transaction belongs to was taken over by another
+    /// server, which took this one's process for stopped: nothing was written.
+    #[error("another server took over this idempotent request")]
+    Superseded,
     #[error("database error: {0}")]
     Database(sqlx::Error),
     #[error("database error: {0}")]
@@ -25,9 +29,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether trying the same transaction again can succeed.
+    /// Whether trying the same transaction again can succeed (an idempotent request taken
+    /// over is answered by its new owner).
     pub fn is_contention(&self) -> bool {
-        matches!(self, StoreError::Contention(_))
+        matches!(self, StoreError::Contention(_) | StoreError::Superseded)
     }
 }
 

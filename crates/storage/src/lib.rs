@@ -34,6 +34,10 @@ pub use repos::contacts::{ContactFilter, Contacts};
 pub use repos::conversations::{ChatSearch, ConversationFilter, Conversations, LinkWrite};
 pub use repos::crm_events::{CRM_EVENT_KINDS, CrmEventFilter, CrmEvents};
 pub use repos::delivery::{Attempt, Deliveries, RedeliveryFilter};
+pub use repos::idempotency::{
+    IdempotencyClaim, IdempotencyKeys, IdempotencyRecord, IdempotencyScope, KeptAnswer,
+    within_claim,
+};
 pub use repos::labels::Labels;
 pub use repos::leads::{ActionFilter, Leads, PaymentTotal};
 pub use repos::memberships::Memberships;
@@ -118,6 +122,7 @@ pub trait Transaction:
     + Notes
     + ContactVariables
     + CrmEvents
+    + IdempotencyKeys
     + Send
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use crate::changes::{CHANNEL, Change, ChangeFeed, ChangeSubscription, Touched};
 use crate::repos::{
-    agents, ai, board, contact_variables, contacts, conversations, crm_events, delivery, labels,
-    leads, memberships, messages, notes, organizations, reports, scenarios, search_text, sessions,
-    steps, timeline, tokens,
+    agents, ai, board, contact_variables, contacts, conversations, crm_events, delivery,
+    idempotency, labels, leads, memberships, messages, notes, organizations, reports, scenarios,
+    search_text, sessions, steps, timeline, tokens,
 };
 use crate::sql::{Executor, Kind, Numbering, Param, Row, Value};
 use crate::{Backend, Sealer, Store, StoreError, Transaction};
@@ -139,6 +139,7 @@ impl Store for PgStore {
         .await?;
         Ok(Box::new(PgTx {
             tx,
+            writes: false,
             touched: Touched::default(),
             sealer: self.sealer.get().cloned(),
         }))
@@ -148,6 +149,7 @@ impl Store for PgStore {
         let tx = begin_detached(&self.pool, "BEGIN").await?;
         Ok(Box::new(PgTx {
             tx,
+            writes: true,
             touched: Touched::default(),
             sealer: self.sealer.get().cloned(),
         }))
@@ -196,6 +198,8 @@ async fn begin_detached(
 
 pub(crate) struct PgTx {
     tx: sqlx::Transaction<'static, Postgres>,
+    /// Opened by `begin_write`.
+    writes: bool,
     touched: Touched,
     sealer: Option<Arc<dyn Sealer>>,
 }
@@ -222,7 +226,9 @@ impl Transaction for PgTx {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         // Detached for the same reason as `begin_detached`: once the caller commits, the
         // outcome no longer depends on whether it stays to hear it.
+        let claim = self.writes.then(idempotency::current_claim).flatten();
         tokio::spawn(async move {
+            idempotency::mark_claimed_work(&mut *self, claim.as_ref()).await?;
             // Sent in the transaction, so listeners hear of it only if it commits.
             let changes = self.touched.take();
             for batch in changes.chunks(CHANGES_PER_NOTICE) {
@@ -368,4 +374,5 @@ sessions::impl_sessions!(PgTx);
 reports::impl_reports!(PgTx);
 notes::impl_notes!(PgTx, take_sql = notes::TAKE_REMINDERS_POSTGRES);
 contact_variables::impl_contact_variables!(PgTx);
+idempotency::impl_idempotency_keys!(PgTx);
 crm_events::impl_crm_events!(PgTx, json_text = crm_events::json_text_postgres);

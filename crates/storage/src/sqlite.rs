@@ -17,9 +17,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::changes::{Change, ChangeFeed, ChangeSubscription, Touched};
 use crate::repos::{
-    agents, ai, board, contact_variables, contacts, conversations, crm_events, delivery, labels,
-    leads, memberships, messages, notes, organizations, reports, scenarios, search_text, sessions,
-    steps, timeline, tokens,
+    agents, ai, board, contact_variables, contacts, conversations, crm_events, delivery,
+    idempotency, labels, leads, memberships, messages, notes, organizations, reports, scenarios,
+    search_text, sessions, steps, timeline, tokens,
 };
 use crate::sql::{Executor, Numbering, Param, Row, Value};
 use crate::{Backend, Sealer, Store, StoreError, Transaction};
@@ -337,6 +337,10 @@ impl Drop for SqliteTx {
 #[async_trait]
 impl Transaction for SqliteTx {
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        if self.feed.is_some() {
+            let claim = idempotency::current_claim();
+            idempotency::mark_claimed_work(&mut *self, claim.as_ref()).await?;
+        }
         self.conn().prepare_cached("COMMIT")?.execute([])?;
         if let Some(feed) = &self.feed {
             feed.publish(self.touched.take());
@@ -490,4 +494,5 @@ sessions::impl_sessions!(SqliteTx);
 reports::impl_reports!(SqliteTx);
 notes::impl_notes!(SqliteTx, take_sql = notes::TAKE_REMINDERS_SQLITE);
 contact_variables::impl_contact_variables!(SqliteTx);
+idempotency::impl_idempotency_keys!(SqliteTx);
 crm_events::impl_crm_events!(SqliteTx, json_text = crm_events::json_text_sqlite);

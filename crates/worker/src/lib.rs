@@ -106,10 +106,11 @@ pub async fn run(
     });
     let turns = tokio::spawn(run_ai_turns(core.clone(), metrics.clone(), stopped.clone()));
     let leases = tokio::spawn(keep_leases(core.clone(), stopped.clone()));
+    let keys = tokio::spawn(expire_idempotency_keys(core.clone(), stopped.clone()));
     let deliveries = tokio::spawn(run_deliveries(core, transport, metrics, stopped));
     shutdown.await;
     let _ = stop.send(true);
-    let _ = tokio::join!(timers, deliveries, turns, leases);
+    let _ = tokio::join!(timers, deliveries, turns, leases, keys);
     if let Some(retention) = retention {
         let _ = retention.await;
     }
@@ -127,6 +128,45 @@ async fn keep_leases(core: Stagecoach, mut stopped: tokio::sync::watch::Receiver
         tokio::select! {
             () = until_stopped(&mut stopped) => break,
             () = tokio::time::sleep(stagecoach_app::HEARTBEAT_INTERVAL) => {}
+        }
+    }
+}
+
+/// Beats this process's heartbeat until `shutdown`, for a server that serves the API
+/// without running the worker: the heartbeat tells other servers that the idempotent
+/// requests it holds are still running.
+pub async fn beat_heartbeat(core: Stagecoach, shutdown: impl Future<Output = ()> + Send) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let beating = tokio::spawn(keep_leases(core, stopped));
+    shutdown.await;
+    let _ = stop.send(true);
+    let _ = beating.await;
+}
+
+/// Deletes the idempotency keys past their 24 hours, a batch at a time, every few
+/// minutes: whatever the outbox's retention, keys are never kept longer.
+async fn expire_idempotency_keys(
+    core: Stagecoach,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        loop {
+            match core.prune_idempotency_keys(RETENTION_BATCH).await {
+                Ok(deleted) if deleted == RETENTION_BATCH as u64 => {}
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "could not delete expired idempotency keys");
+                    break;
+                }
+            }
+            tokio::select! {
+                () = until_stopped(&mut stopped) => return,
+                () = tokio::time::sleep(RETENTION_PAUSE) => {}
+            }
+        }
+        tokio::select! {
+            () = until_stopped(&mut stopped) => break,
+            () = tokio::time::sleep(RETENTION_EVERY) => {}
         }
     }
 }

@@ -52,6 +52,7 @@ pub(crate) fn retry_after(error: &stagecoach_app::AppError) -> Option<u64> {
         stagecoach_app::AppError::RateLimited {
             retry_after_secs, ..
         } => Some((*retry_after_secs).max(1)),
+        stagecoach_app::AppError::IdempotencyKey(stagecoach_app::KeyRefusal::InFlight) => Some(1),
         error if error.is_contention() => Some(1),
         _ => None,
     }
@@ -69,6 +70,21 @@ pub(crate) fn with_retry_after(
         );
     }
     response
+}
+
+/// A request whose `Idempotency-Key` cannot be used as every dialect answers it: 422
+/// `IDEMPOTENCY_KEY_REUSED` for a key sent with another request, 409
+/// `IDEMPOTENCY_KEY_IN_USE` while the first is running (with `Retry-After`), 409
+/// `IDEMPOTENCY_ANSWER_LOST` when its server stopped between the work and the answer.
+pub(crate) fn idempotency_refused(
+    refusal: stagecoach_app::KeyRefusal,
+) -> (axum::http::StatusCode, &'static str, String) {
+    use stagecoach_app::KeyRefusal;
+    let status = match refusal {
+        KeyRefusal::DifferentRequest => axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        KeyRefusal::InFlight | KeyRefusal::AnswerLost => axum::http::StatusCode::CONFLICT,
+    };
+    (status, refusal.code(), refusal.message().to_owned())
 }
 
 /// A rate limit's refusal as every dialect answers it: 429 `RATE_LIMITED`.

@@ -18,6 +18,7 @@ mod docs;
 mod engine;
 mod hardening;
 mod health;
+mod idempotency;
 mod inbox;
 mod live;
 mod metrics;

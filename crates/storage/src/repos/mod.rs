@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod crm_events;
 pub mod delivery;
+pub mod idempotency;
 pub mod labels;
 pub mod leads;
 pub mod memberships;

@@ -94,6 +94,8 @@ pub(crate) fn failure(error: &AppError) -> Response {
         }
         AppError::AiUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        // The UI's forms send no Idempotency-Key.
+        AppError::IdempotencyKey(_) => StatusCode::CONFLICT,
         AppError::Provider { .. } => provider_status(error),
         AppError::Store(store) => {
             tracing::error!(error = %store, "a UI request failed in storage");

@@ -150,6 +150,10 @@ impl ChatvoltError {
                 let (status, code, message) = crate::dialects::store_failure(error);
                 (status, code, message, vec![])
             }
+            ChatvoltError::App(AppError::IdempotencyKey(refusal)) => {
+                let (status, code, message) = crate::dialects::idempotency_refused(*refusal);
+                (status, code, message, vec![])
+            }
             ChatvoltError::App(error @ AppError::RateLimited { .. }) => {
                 let (status, code, message) = crate::dialects::rate_limited(error);
                 (status, code, message, vec![])

@@ -175,6 +175,10 @@ impl IntoResponse for ApiError {
                 let (status, code, message) = crate::dialects::store_failure(&error);
                 (status, code, message, vec![])
             }
+            Rejection::App(AppError::IdempotencyKey(refusal)) => {
+                let (status, code, message) = crate::dialects::idempotency_refused(refusal);
+                (status, code, message, vec![])
+            }
             Rejection::App(error @ AppError::RateLimited { .. }) => {
                 let (status, code, message) = crate::dialects::rate_limited(&error);
                 (status, code, message, vec![])

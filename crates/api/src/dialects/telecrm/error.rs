@@ -180,6 +180,7 @@ impl IntoResponse for ApiError {
                 }
                 error @ AppError::Store(_) => crate::dialects::store_failure(&error),
                 error @ AppError::RateLimited { .. } => crate::dialects::rate_limited(&error),
+                AppError::IdempotencyKey(refusal) => crate::dialects::idempotency_refused(refusal),
             },
         };
         crate::dialects::with_retry_after(

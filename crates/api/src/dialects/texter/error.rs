@@ -188,6 +188,10 @@ impl IntoResponse for TexterError {
                     let (status, code, message) = crate::dialects::store_failure(&error);
                     (status, code, message, vec![])
                 }
+                AppError::IdempotencyKey(refusal) => {
+                    let (status, code, message) = crate::dialects::idempotency_refused(refusal);
+                    (status, code, message, vec![])
+                }
                 error @ AppError::RateLimited { .. } => {
                     let (status, code, message) = crate::dialects::rate_limited(&error);
                     (status, code, message, vec![])

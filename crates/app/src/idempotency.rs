@@ -1,0 +1,166 @@
+//! Idempotent POSTs: a request sent with an `Idempotency-Key` reserves the key before it
+//! runs, runs under the reservation (its writes mark the key's work done as they commit,
+//! see [`stagecoach_storage::IdempotencyClaim`]), and leaves its answer under the key for
+//! retries. Keys are per organization and token.
+
+use stagecoach_domain::idempotency::{self, KeyState, Verdict};
+use stagecoach_storage::{IdempotencyClaim, IdempotencyScope, KeptAnswer, within_claim};
+
+use crate::leases::HEARTBEAT_TIMEOUT;
+use crate::{AppError, Principal, Stagecoach};
+
+/// Why a keyed request was refused before it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// The key came with another request before (422).
+    DifferentRequest,
+    /// The first request with the key is still running (409; try again shortly).
+    InFlight,
+    /// The first request's server stopped after its work committed but before it could
+    /// keep its answer (409): the work was done once and is not done again.
+    AnswerLost,
+}
+
+impl KeyRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            KeyRefusal::DifferentRequest => "IDEMPOTENCY_KEY_REUSED",
+            KeyRefusal::InFlight => "IDEMPOTENCY_KEY_IN_USE",
+            KeyRefusal::AnswerLost => "IDEMPOTENCY_ANSWER_LOST",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            KeyRefusal::DifferentRequest => {
+                "this Idempotency-Key was used with a different request (method, path or body); use a new key for a new request"
+            }
+            KeyRefusal::InFlight => {
+                "a request with this Idempotency-Key is still being processed; try again shortly"
+            }
+            KeyRefusal::AnswerLost => {
+                "the request with this Idempotency-Key was carried out, but the server stopped before its answer could be kept; it is not carried out again: read the result back instead"
+            }
+        }
+    }
+}
+
+/// What a keyed request may do.
+#[derive(Debug)]
+pub enum Admission {
+    /// Run, under this reservation.
+    Run(Reservation),
+    /// Answer what the first request answered.
+    Replay(KeptAnswer),
+}
+
+/// A key reserved for a request this process runs.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    claim: IdempotencyClaim,
+}
+
+impl Stagecoach {
+    /// Reserves `key` for a request of `caller` whose hash is `request_hash`, or says
+    /// what the request gets instead.
+    pub async fn admit_idempotent(
+        &self,
+        caller: &Principal,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Admission, AppError> {
+        idempotency::check_key(key)?;
+        let token_id = caller.token_id.ok_or(AppError::Unauthorized)?;
+        let scope = IdempotencyScope {
+            organization_id: caller.organization_id,
+            token_id,
+            key: key.to_owned(),
+        };
+        let now = self.now();
+        let alive_since = now - chrono::Duration::from_std(HEARTBEAT_TIMEOUT).expect("seconds");
+        let expires_at = now + chrono::Duration::from_std(idempotency::RETENTION).expect("a day");
+        let mut tx = self.store.begin_write().await?;
+        let reserved = match tx.find_idempotency_key(&scope, now, alive_since).await? {
+            None => {
+                tx.reserve_idempotency_key(&scope, request_hash, self.worker_id, now, expires_at)
+                    .await?
+            }
+            Some(held) => {
+                let state = KeyState {
+                    request_hash: &held.request_hash,
+                    answered: held.answer.is_some(),
+                    owner_alive: held.owner_alive,
+                    work_done: held.work_done,
+                };
+                match idempotency::verdict(state, request_hash) {
+                    Verdict::Replay => {
+                        return Ok(Admission::Replay(held.answer.expect("answered")));
+                    }
+                    Verdict::DifferentRequest => {
+                        return Err(AppError::IdempotencyKey(KeyRefusal::DifferentRequest));
+                    }
+                    Verdict::InFlight => {
+                        return Err(AppError::IdempotencyKey(KeyRefusal::InFlight));
+                    }
+                    Verdict::AnswerLost => {
+                        return Err(AppError::IdempotencyKey(KeyRefusal::AnswerLost));
+                    }
+                    Verdict::TakeOver => {
+                        tracing::info!(
+                            organization = %scope.organization_id,
+                            "taking over an idempotent request whose server stopped before doing its work"
+                        );
+                        tx.take_over_idempotency_key(&scope, held.owner, self.worker_id)
+                            .await?
+                    }
+                }
+            }
+        };
+        // A concurrent request took the key between the read and the write (PostgreSQL).
+        if !reserved {
+            return Err(AppError::IdempotencyKey(KeyRefusal::InFlight));
+        }
+        tx.commit().await?;
+        Ok(Admission::Run(Reservation {
+            claim: IdempotencyClaim {
+                scope,
+                owner: self.worker_id,
+            },
+        }))
+    }
+
+    /// Runs a reserved request's work: what it writes marks the reservation.
+    pub async fn run_reserved<F: Future>(&self, reservation: &Reservation, work: F) -> F::Output {
+        within_claim(reservation.claim.clone(), work).await
+    }
+
+    /// Ends a reservation with the request's answer: kept for retries, or the key
+    /// released when the answer is not to be kept (see
+    /// [`idempotency::keeps_answer`]).
+    pub async fn settle_reserved(
+        &self,
+        reservation: Reservation,
+        answer: KeptAnswer,
+    ) -> Result<(), AppError> {
+        let IdempotencyClaim { scope, owner } = reservation.claim;
+        let mut tx = self.store.begin_write().await?;
+        let keep = idempotency::keeps_answer(answer.status, false)
+            || !tx.release_idempotency_key(&scope, owner).await?;
+        if keep && !tx.answer_idempotency_key(&scope, owner, &answer).await? {
+            tracing::warn!(
+                organization = %scope.organization_id,
+                "an idempotent request's key was taken over before it answered; its answer is not kept"
+            );
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes up to `limit` idempotency keys past their 24 hours; the worker calls it.
+    pub async fn prune_idempotency_keys(&self, limit: i64) -> Result<u64, AppError> {
+        let mut tx = self.store.begin_write().await?;
+        let pruned = tx.prune_idempotency_keys(self.now(), limit).await?;
+        tx.commit().await?;
+        Ok(pruned)
+    }
+}

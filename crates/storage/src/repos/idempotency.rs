@@ -1,0 +1,330 @@
+//! Idempotency keys: the reservation a keyed POST takes before it runs, the mark its
+//! first committed write leaves, and the answer it gave.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use stagecoach_domain::ids::{ApiTokenId, OrganizationId};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// Whose key it is: keys are per organization and token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyScope {
+    pub organization_id: OrganizationId,
+    pub token_id: ApiTokenId,
+    pub key: String,
+}
+
+/// A request's answer, kept to be given again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptAnswer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+/// What a key holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub request_hash: String,
+    /// The server process running (or that ran) the request.
+    pub owner: Uuid,
+    /// Whether that process is alive: its heartbeat is recent.
+    pub owner_alive: bool,
+    /// Whether a write of the request has committed.
+    pub work_done: bool,
+    /// `None` while the request runs, or when its process stopped before answering.
+    pub answer: Option<KeptAnswer>,
+}
+
+#[async_trait]
+pub trait IdempotencyKeys {
+    /// The key's record unless it expired by `now`; its owner counts as alive when it beat
+    /// its heartbeat since `alive_since`.
+    async fn find_idempotency_key(
+        &mut self,
+        scope: &IdempotencyScope,
+        now: DateTime<Utc>,
+        alive_since: DateTime<Utc>,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Reserves the key for `owner`, replacing an expired record; `false` when a live
+    /// record holds it.
+    async fn reserve_idempotency_key(
+        &mut self,
+        scope: &IdempotencyScope,
+        request_hash: &str,
+        owner: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Hands an unanswered reservation whose work never committed from a process that
+    /// stopped (`dead_owner`) to `owner`; `false` when the record changed meanwhile.
+    async fn take_over_idempotency_key(
+        &mut self,
+        scope: &IdempotencyScope,
+        dead_owner: Uuid,
+        owner: Uuid,
+    ) -> Result<bool, StoreError>;
+    /// Marks the reservation's work done, in the transaction that does it; `false` when
+    /// `owner` no longer holds it.
+    async fn mark_idempotent_work(
+        &mut self,
+        scope: &IdempotencyScope,
+        owner: Uuid,
+    ) -> Result<bool, StoreError>;
+    /// Keeps the answer of `owner`'s reservation.
+    async fn answer_idempotency_key(
+        &mut self,
+        scope: &IdempotencyScope,
+        owner: Uuid,
+        answer: &KeptAnswer,
+    ) -> Result<bool, StoreError>;
+    /// Drops `owner`'s unanswered reservation if none of its work committed, so the key
+    /// can be used again; `false` when work was done (the reservation stays).
+    async fn release_idempotency_key(
+        &mut self,
+        scope: &IdempotencyScope,
+        owner: Uuid,
+    ) -> Result<bool, StoreError>;
+    /// Deletes up to `limit` records expired by `now` (every organization's).
+    async fn prune_idempotency_keys(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
+}
+
+/// The reservation a request runs under. While a request's task runs inside
+/// [`within_claim`], every write transaction it commits marks the reservation's work done
+/// in that same transaction, so a crash between the work and the answer cannot lead to
+/// the work being done again; the claim rides with the task rather than through every
+/// use case's arguments.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub scope: IdempotencyScope,
+    pub owner: Uuid,
+}
+
+tokio::task_local! {
+    static CLAIM: IdempotencyClaim;
+}
+
+/// Runs `work` under `claim` (see [`IdempotencyClaim`]). Tasks it spawns do not inherit it.
+pub async fn within_claim<F: std::future::Future>(claim: IdempotencyClaim, work: F) -> F::Output {
+    CLAIM.scope(claim, work).await
+}
+
+/// The claim the current task runs under, if any.
+pub(crate) fn current_claim() -> Option<IdempotencyClaim> {
+    CLAIM.try_with(IdempotencyClaim::clone).ok()
+}
+
+/// Marks the work of the claim the task runs under done, in `tx`; a claim another server
+/// has taken over refuses the commit.
+pub(crate) async fn mark_claimed_work<T: IdempotencyKeys + Send + ?Sized>(
+    tx: &mut T,
+    claim: Option<&IdempotencyClaim>,
+) -> Result<(), StoreError> {
+    match claim {
+        Some(claim) if !tx.mark_idempotent_work(&claim.scope, claim.owner).await? => {
+            Err(StoreError::Superseded)
+        }
+        _ => Ok(()),
+    }
+}
+
+crate::sql::row_struct! {
+    pub(crate) struct IdempotencyRow {
+        request_hash: String,
+        owner: Uuid,
+        owner_alive: bool,
+        work_done: bool,
+        answer_status: Option<i64>,
+        answer_type: Option<String>,
+        answer_body: Option<String>,
+    }
+}
+
+impl IdempotencyRow {
+    pub(crate) fn into_record(self) -> Result<IdempotencyRecord, StoreError> {
+        let answer = match self.answer_status {
+            None => None,
+            Some(status) => Some(KeptAnswer {
+                status: u16::try_from(status)
+                    .map_err(|_| StoreError::Corrupt(format!("answer status {status}")))?,
+                content_type: self.answer_type,
+                body: self.answer_body.unwrap_or_default(),
+            }),
+        };
+        Ok(IdempotencyRecord {
+            request_hash: self.request_hash,
+            owner: self.owner,
+            owner_alive: self.owner_alive,
+            work_done: self.work_done,
+            answer,
+        })
+    }
+}
+
+/// The condition that names one key, bound as `$1`, `$2`, `$3`.
+macro_rules! one_key {
+    () => {
+        "organization_id = $1 AND token_id = $2 AND idempotency_key = $3"
+    };
+}
+pub(crate) use one_key;
+
+macro_rules! impl_idempotency_keys {
+    ($tx:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::repos::idempotency::IdempotencyKeys for $tx {
+            async fn find_idempotency_key(
+                &mut self,
+                scope: &$crate::repos::idempotency::IdempotencyScope,
+                now: chrono::DateTime<chrono::Utc>,
+                alive_since: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<$crate::repos::idempotency::IdempotencyRecord>, $crate::StoreError> {
+                let sql = concat!(
+                    "SELECT request_hash, owner, work_done, answer_status, answer_type, answer_body, \
+                     EXISTS (SELECT 1 FROM worker_heartbeats \
+                     WHERE worker_id = owner AND beat_at >= $5) AS owner_alive \
+                     FROM idempotency_keys WHERE ", $crate::repos::idempotency::one_key!(), " AND expires_at > $4");
+                $crate::sql::query_as::<$crate::repos::idempotency::IdempotencyRow>(sql)
+                    .bind(scope.organization_id.0)
+                    .bind(scope.token_id.0)
+                    .bind(&scope.key)
+                    .bind($crate::rows::millis(now))
+                    .bind($crate::rows::millis(alive_since))
+                    .fetch_optional(self.conn())
+                    .await?
+                    .map($crate::repos::idempotency::IdempotencyRow::into_record)
+                    .transpose()
+            }
+
+            async fn reserve_idempotency_key(
+                &mut self,
+                scope: &$crate::repos::idempotency::IdempotencyScope,
+                request_hash: &str,
+                owner: uuid::Uuid,
+                now: chrono::DateTime<chrono::Utc>,
+                expires_at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::StoreError> {
+                $crate::sql::query(concat!(
+                    "DELETE FROM idempotency_keys WHERE ", $crate::repos::idempotency::one_key!(), " AND expires_at <= $4"))
+                .bind(scope.organization_id.0)
+                .bind(scope.token_id.0)
+                .bind(&scope.key)
+                .bind($crate::rows::millis(now))
+                .execute(self.conn())
+                .await?;
+                let reserved = $crate::sql::query(
+                    "INSERT INTO idempotency_keys (organization_id, token_id, idempotency_key, \
+                     request_hash, owner, work_done, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7) ON CONFLICT DO NOTHING",
+                )
+                .bind(scope.organization_id.0)
+                .bind(scope.token_id.0)
+                .bind(&scope.key)
+                .bind(request_hash)
+                .bind(owner)
+                .bind($crate::rows::millis(now))
+                .bind($crate::rows::millis(expires_at))
+                .execute(self.conn())
+                .await?;
+                Ok(reserved.rows_affected() == 1)
+            }
+
+            async fn take_over_idempotency_key(
+                &mut self,
+                scope: &$crate::repos::idempotency::IdempotencyScope,
+                dead_owner: uuid::Uuid,
+                owner: uuid::Uuid,
+            ) -> Result<bool, $crate::StoreError> {
+                let taken = $crate::sql::query(concat!(
+                    "UPDATE idempotency_keys SET owner = $5 WHERE ", $crate::repos::idempotency::one_key!(), " AND owner = $4 \
+                     AND answer_status IS NULL AND NOT work_done"))
+                .bind(scope.organization_id.0)
+                .bind(scope.token_id.0)
+                .bind(&scope.key)
+                .bind(dead_owner)
+                .bind(owner)
+                .execute(self.conn())
+                .await?;
+                Ok(taken.rows_affected() == 1)
+            }
+
+            async fn mark_idempotent_work(
+                &mut self,
+                scope: &$crate::repos::idempotency::IdempotencyScope,
+                owner: uuid::Uuid,
+            ) -> Result<bool, $crate::StoreError> {
+                let marked = $crate::sql::query(concat!(
+                    "UPDATE idempotency_keys SET work_done = TRUE WHERE ", $crate::repos::idempotency::one_key!(), " AND owner = $4"))
+                .bind(scope.organization_id.0)
+                .bind(scope.token_id.0)
+                .bind(&scope.key)
+                .bind(owner)
+                .execute(self.conn())
+                .await?;
+                Ok(marked.rows_affected() == 1)
+            }
+
+            async fn answer_idempotency_key(
+                &mut self,
+                scope: &$crate::repos::idempotency::IdempotencyScope,
+                owner: uuid::Uuid,
+                answer: &$crate::repos::idempotency::KeptAnswer,
+            ) -> Result<bool, $crate::StoreError> {
+                let answered = $crate::sql::query(concat!(
+                    "UPDATE idempotency_keys SET answer_status = $5, answer_type = $6, \
+                     answer_body = $7 WHERE ", $crate::repos::idempotency::one_key!(), " AND owner = $4"))
+                .bind(scope.organization_id.0)
+                .bind(scope.token_id.0)
+                .bind(&scope.key)
+                .bind(owner)
+                .bind(i64::from(answer.status))
+                .bind(&answer.content_type)
+                .bind(&answer.body)
+                .execute(self.conn())
+                .await?;
+                Ok(answered.rows_affected() == 1)
+            }
+
+            async fn release_idempotency_key(
+                &mut self,
+                scope: &$crate::repos::idempotency::IdempotencyScope,
+                owner: uuid::Uuid,
+            ) -> Result<bool, $crate::StoreError> {
+                let released = $crate::sql::query(concat!(
+                    "DELETE FROM idempotency_keys WHERE ", $crate::repos::idempotency::one_key!(), " AND owner = $4 \
+                     AND answer_status IS NULL AND NOT work_done"))
+                .bind(scope.organization_id.0)
+                .bind(scope.token_id.0)
+                .bind(&scope.key)
+                .bind(owner)
+                .execute(self.conn())
+                .await?;
+                Ok(released.rows_affected() == 1)
+            }
+
+            async fn prune_idempotency_keys(
+                &mut self,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                let pruned = $crate::sql::query(
+                    "DELETE FROM idempotency_keys WHERE (organization_id, token_id, idempotency_key) IN \
+                     (SELECT organization_id, token_id, idempotency_key FROM idempotency_keys \
+                     WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
+                )
+                .bind($crate::rows::millis(now))
+                .bind(limit)
+                .execute(self.conn())
+                .await?;
+                Ok(pruned.rows_affected())
+            }
+        }
+    };
+}
+pub(crate) use impl_idempotency_keys;
