@@ -203,7 +203,7 @@ async fn survives_sigkill(backend: Backend) {
 }
 
 /// The server binary, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     base: String,
 }
@@ -219,7 +219,22 @@ impl Server {
     /// Starts `stagecoach serve` on a free port and waits for its address; with `first`,
     /// also reads the token the first start prints.
     fn start(url: &str, key: &std::path::Path, first: bool) -> (Server, Option<String>) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+        Server::start_crashing_at(url, key, first, None)
+    }
+
+    /// [`Server::start`], set to stop dead at a crash point of a debug build (see
+    /// `STAGECOACH_CRASH_AT` in the API's idempotency middleware).
+    fn start_crashing_at(
+        url: &str,
+        key: &std::path::Path,
+        first: bool,
+        crash_at: Option<&str>,
+    ) -> (Server, Option<String>) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_stagecoach"));
+        if let Some(point) = crash_at {
+            command.env("STAGECOACH_CRASH_AT", point);
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .arg("--database-url")
             .arg(url)
@@ -262,10 +277,136 @@ impl Server {
         )
     }
 
+    /// Waits for a server that crashed on its own.
+    fn wait_for_crash(mut self) {
+        let status = self.child.wait().unwrap();
+        assert!(!status.success(), "the server stopped dead: {status}");
+    }
+
     /// SIGKILL, then a new server on the same database.
     fn kill_and_restart(mut self, url: &str, key: &std::path::Path) -> Server {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         Server::start(url, key, false).0
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_requests_survive_a_crash_on_sqlite() {
+    idempotent_requests_survive_a_crash(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_requests_survive_a_crash_on_postgres() {
+    idempotent_requests_survive_a_crash(Backend::Postgres).await;
+}
+
+/// A server stops dead between a keyed request's work and its answer, another after
+/// reserving a key but before doing the work. Retried on the restarted server under the
+/// same keys: while the dead one's heartbeat is recent the retries are told to wait; then
+/// the first is refused as done-but-unanswered (its work is not done again) and the
+/// second runs, once.
+async fn idempotent_requests_survive_a_crash(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    stagecoach_worker::install_tls_provider();
+    let folder = tempfile::tempdir().unwrap();
+    let secret_key = folder.path().join("secret.key");
+    let client = reqwest::Client::new();
+    let (server, token) = Server::start_crashing_at(
+        &db.url,
+        &secret_key,
+        true,
+        Some("idempotency-before-answer"),
+    );
+    let token = token.expect("the first start prints a token");
+    let post = |base: &str, key: &str, name: &str| {
+        client
+            .post(format!("{base}/contacts"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"firstName": name}))
+            .timeout(Duration::from_secs(10))
+            .send()
+    };
+    let done_first = format!("Ivo{}", crate::support::uuid_simple());
+    let cut = post(&server.base, "done-not-answered", &done_first).await;
+    assert!(
+        cut.is_err(),
+        "no answer from a server that stopped: {cut:?}"
+    );
+    server.wait_for_crash();
+
+    let (server, _) =
+        Server::start_crashing_at(&db.url, &secret_key, false, Some("idempotency-before-work"));
+    let never_done = format!("Jan{}", crate::support::uuid_simple());
+    let cut = post(&server.base, "reserved-not-done", &never_done).await;
+    assert!(
+        cut.is_err(),
+        "no answer from a server that stopped: {cut:?}"
+    );
+    server.wait_for_crash();
+
+    let (server, _) = Server::start(&db.url, &secret_key, false);
+    let answer = |response: reqwest::Response| async move {
+        let status = response.status();
+        (status, response.json::<Value>().await.unwrap())
+    };
+    let count = |name: String| {
+        let request = client
+            .get(format!("{}/contacts?search={name}", server.base))
+            .bearer_auth(&token)
+            .send();
+        async move {
+            let body: Value = request.await.unwrap().json().await.unwrap();
+            body["count"].as_i64().unwrap()
+        }
+    };
+    for (key, name) in [
+        ("done-not-answered", &done_first),
+        ("reserved-not-done", &never_done),
+    ] {
+        let (status, body) = answer(post(&server.base, key, name).await.unwrap()).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["code"], "IDEMPOTENCY_KEY_IN_USE", "{body}");
+    }
+    assert_eq!(count(done_first.clone()).await, 1, "the work was done");
+    assert_eq!(count(never_done.clone()).await, 0, "the work was not done");
+
+    // The dead servers' heartbeats age past the timeout (15 s).
+    let mut settled = None;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let lost = answer(
+            post(&server.base, "done-not-answered", &done_first)
+                .await
+                .unwrap(),
+        )
+        .await;
+        if lost.1["code"] != "IDEMPOTENCY_KEY_IN_USE" {
+            settled = Some(lost);
+            break;
+        }
+    }
+    let (status, lost) = settled.expect("the dead server's requests are taken for stopped");
+    assert_eq!(status, StatusCode::CONFLICT, "{lost}");
+    assert_eq!(lost["code"], "IDEMPOTENCY_ANSWER_LOST", "{lost}");
+    assert_eq!(count(done_first).await, 1, "done once, not again");
+
+    let (status, ran) = answer(
+        post(&server.base, "reserved-not-done", &never_done)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "taken over and run: {ran}");
+    let again = post(&server.base, "reserved-not-done", &never_done)
+        .await
+        .unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(answer(again).await, (StatusCode::OK, ran));
+    assert_eq!(count(never_done).await, 1, "run once");
+    drop(server);
+    db.drop_schema().await;
 }
