@@ -6,11 +6,15 @@ use std::sync::LazyLock;
 
 use axum::Json;
 use axum::http::Method;
+use stagecoach_domain::idempotency;
+use stagecoach_domain::identifier::MAX_IDENTIFIER_CHARS;
 use stagecoach_domain::scope::{Access, Scope, TexterGrant, TexterScope};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::response::Response;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -62,7 +66,87 @@ pub fn document() -> Document {
     doc.info.license = None;
     document_scopes(&mut doc);
     optional_bodies_are_not_null(&mut doc);
+    document_idempotency_keys(&mut doc);
     doc
+}
+
+/// Every POST that takes a token takes `Idempotency-Key` (see `crate::idempotency`), and
+/// may be answered 409 or 422 for it, in the dialect's error body (the one its other
+/// refusals have).
+fn document_idempotency_keys(doc: &mut Document) {
+    let key = ParameterBuilder::new()
+        .name(idempotency::HEADER)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Makes the request safe to retry: its answer is kept 24 hours under this key \
+             (per token) and given again, with `Idempotent-Replayed: true`, to a retry of the \
+             same request, without the work being done twice. Up to 255 printable ASCII \
+             characters; a UUID does. An answer that refused the request without changing \
+             anything is not kept, so a corrected request may reuse the key.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(MAX_IDENTIFIER_CHARS)),
+        ))
+        .build();
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if crate::scopes::PUBLIC_ROUTES.contains(&path.as_str()) {
+            continue;
+        }
+        let Some(operation) = item.post.as_mut() else {
+            continue;
+        };
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(key.clone()));
+        let dialect_error = ["400", "401", "404", "405"].into_iter().find_map(|status| {
+            match operation.responses.responses.get(status) {
+                Some(RefOr::T(response)) if !response.content.is_empty() => {
+                    Some(response.content.clone())
+                }
+                _ => None,
+            }
+        });
+        let Some(content) = dialect_error else {
+            continue;
+        };
+        for (status, description) in [
+            (
+                "409",
+                "A request with this `Idempotency-Key` is still running \
+                 (`IDEMPOTENCY_KEY_IN_USE`, with `Retry-After`), or its server stopped after \
+                 doing the work but before answering (`IDEMPOTENCY_ANSWER_LOST`; the work is \
+                 not done again)",
+            ),
+            (
+                "422",
+                "This `Idempotency-Key` came with a different request \
+                 (`IDEMPOTENCY_KEY_REUSED`)",
+            ),
+        ] {
+            let mut response = Response::new(description);
+            response.content = content.clone();
+            match operation.responses.responses.get_mut(status) {
+                // The operation answers this status for its own reasons already.
+                Some(RefOr::T(existing)) if existing.description.is_empty() => {
+                    existing.description = description.to_owned();
+                }
+                Some(RefOr::T(existing)) => {
+                    existing.description = format!("{}; or: {description}", existing.description);
+                }
+                Some(RefOr::Ref(_)) => {}
+                None => {
+                    operation
+                        .responses
+                        .responses
+                        .insert(status.to_owned(), RefOr::T(response));
+                }
+            }
+        }
+    }
 }
 
 /// A handler whose body may be left out declares `request_body = Option<T>`. utoipa marks

@@ -17,6 +17,7 @@ pub struct Request {
     pub body: Option<String>,
     /// A web UI session cookie (`name=value`), for the pages.
     pub cookie: Option<String>,
+    pub idempotency_key: Option<String>,
 }
 
 impl Request {
@@ -26,6 +27,7 @@ impl Request {
             path: path.into(),
             body: None,
             cookie: None,
+            idempotency_key: None,
         }
     }
 
@@ -37,12 +39,21 @@ impl Request {
         }
     }
 
+    /// A POST sent with a new `Idempotency-Key`, as a careful integration sends each one.
+    pub fn post_keyed(path: impl Into<String>, body: serde_json::Value) -> Self {
+        Self {
+            idempotency_key: Some(uuid::Uuid::now_v7().to_string()),
+            ..Self::post(path, body)
+        }
+    }
+
     pub fn post(path: impl Into<String>, body: serde_json::Value) -> Self {
         Self {
             method: Method::POST,
             path: path.into(),
             body: Some(body.to_string()),
             cookie: None,
+            idempotency_key: None,
         }
     }
 }
@@ -141,6 +152,9 @@ pub async fn drive(
                     .header("authorization", &token);
                 if let Some(cookie) = request.cookie {
                     builder = builder.header("cookie", cookie);
+                }
+                if let Some(key) = request.idempotency_key {
+                    builder = builder.header("idempotency-key", key);
                 }
                 if let Some(body) = request.body {
                     builder = builder

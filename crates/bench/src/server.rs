@@ -28,11 +28,6 @@ impl ServerBinary {
             .arg("--database-url")
             .arg(&self.database_url)
             .env("RUST_LOG", "warn")
-            // The load is one organization's, far past any limit meant for an integration.
-            // Environment variables, which builds from before the limits ignore.
-            .env("STAGECOACH_RATE_LIMIT_PER_TOKEN", "off")
-            .env("STAGECOACH_RATE_LIMIT_PER_ORG", "off")
-            .env("STAGECOACH_RATE_LIMIT_PER_CHANNEL", "off")
             .output()
             .await
             .with_context(|| format!("cannot run {}", self.path.display()))?;
@@ -67,6 +62,11 @@ impl ServerBinary {
             .arg("--secret-key-file")
             .arg(self.dir.join("secret.key"))
             .env("RUST_LOG", "warn")
+            // The load is one organization's, far past any limit meant for an integration.
+            // Environment variables, which builds from before the limits ignore.
+            .env("STAGECOACH_RATE_LIMIT_PER_TOKEN", "off")
+            .env("STAGECOACH_RATE_LIMIT_PER_ORG", "off")
+            .env("STAGECOACH_RATE_LIMIT_PER_CHANNEL", "off")
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)

@@ -19,6 +19,8 @@ use crate::seed::{self, Organization, SCENARIOS, STEPS_PER_SCENARIO};
 pub enum Workload {
     Baseline,
     Inbound,
+    /// `Inbound` with an `Idempotency-Key` on each request: what keeping answers costs.
+    InboundKeyed,
     Move,
     /// `LiveMoves` without its streams: what the streams cost is the difference.
     ScenarioMoves,
@@ -35,9 +37,10 @@ pub enum Workload {
 pub const LIVE_STREAMS: usize = 100;
 
 impl Workload {
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::Baseline,
         Workload::Inbound,
+        Workload::InboundKeyed,
         Workload::Move,
         Workload::ScenarioMoves,
         Workload::LiveMoves,
@@ -53,6 +56,7 @@ impl Workload {
         match self {
             Workload::Baseline => "baseline",
             Workload::Inbound => "inbound",
+            Workload::InboundKeyed => "inbound-keyed",
             Workload::Move => "move",
             Workload::ScenarioMoves => "scenario-moves",
             Workload::LiveMoves => "live-moves",
@@ -71,6 +75,9 @@ impl Workload {
             Workload::Baseline => "GET /healthz (no storage)",
             Workload::Inbound => {
                 "POST /v1/messages/inbound with a trigger word: the conversation moves"
+            }
+            Workload::InboundKeyed => {
+                "the same, each request with a new Idempotency-Key: its answer is kept"
             }
             Workload::Move => "POST /crm/step/move to a random step of its scenario",
             Workload::ScenarioMoves => {
@@ -108,9 +115,14 @@ pub fn request_maker(
         match workload {
             // Timers are driven by the clock, not by requests (see `drain_timers`).
             Workload::Baseline | Workload::Timers => Request::get("/healthz"),
-            Workload::Inbound => {
+            Workload::Inbound | Workload::InboundKeyed => {
                 let n = sequence.fetch_add(1, Ordering::Relaxed);
-                Request::post(
+                let post = if workload == Workload::InboundKeyed {
+                    Request::post_keyed
+                } else {
+                    Request::post
+                };
+                post(
                     "/v1/messages/inbound",
                     json!({
                         "channel": "whatsapp",

@@ -374,32 +374,27 @@ async fn idempotent_requests_survive_a_crash(backend: Backend) {
     assert_eq!(count(done_first.clone()).await, 1, "the work was done");
     assert_eq!(count(never_done.clone()).await, 0, "the work was not done");
 
-    // The dead servers' heartbeats age past the timeout (15 s).
-    let mut settled = None;
-    for _ in 0..60 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let lost = answer(
-            post(&server.base, "done-not-answered", &done_first)
-                .await
-                .unwrap(),
-        )
-        .await;
-        if lost.1["code"] != "IDEMPOTENCY_KEY_IN_USE" {
-            settled = Some(lost);
-            break;
+    // The dead servers' heartbeats age past the timeout (15 s); the second died later.
+    let settled = |key: &'static str, name: String| {
+        let (post, answer) = (&post, &answer);
+        let base = server.base.clone();
+        async move {
+            for _ in 0..80 {
+                let answered = answer(post(&base, key, &name).await.unwrap()).await;
+                if answered.1["code"] != "IDEMPOTENCY_KEY_IN_USE" {
+                    return answered;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            panic!("{key}: the dead server's request is still taken for running");
         }
-    }
-    let (status, lost) = settled.expect("the dead server's requests are taken for stopped");
+    };
+    let (status, lost) = settled("done-not-answered", done_first.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{lost}");
     assert_eq!(lost["code"], "IDEMPOTENCY_ANSWER_LOST", "{lost}");
     assert_eq!(count(done_first).await, 1, "done once, not again");
 
-    let (status, ran) = answer(
-        post(&server.base, "reserved-not-done", &never_done)
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, ran) = settled("reserved-not-done", never_done.clone()).await;
     assert_eq!(status, StatusCode::OK, "taken over and run: {ran}");
     let again = post(&server.base, "reserved-not-done", &never_done)
         .await

@@ -7,6 +7,8 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use stagecoach_app::Admission;
+
 use crate::model::{FakeModel, Reply, decision};
 use crate::support::{TestApp, uuid_simple};
 
@@ -19,6 +21,7 @@ backend_tests!(
     concurrent_requests_with_one_key_do_the_work_once,
     a_key_that_is_not_printable_ascii_or_too_long_is_refused,
     a_key_is_kept_for_24_hours,
+    a_request_another_server_took_over_writes_nothing,
 );
 
 const KEY: &str = "Idempotency-Key";
@@ -348,4 +351,38 @@ async fn a_key_is_kept_for_24_hours(app: TestApp) {
     // The worker's expiry deletes what is a day old.
     app.clock.advance(chrono::Duration::hours(25));
     assert!(app.core.prune_idempotency_keys(100).await.unwrap() >= 1);
+}
+
+/// A server that others took for stopped (its heartbeat late) while it ran a keyed
+/// request, and whose key another server took over: its writes are refused at commit as
+/// contention (503 `BUSY` to its client), so the request's work is done by one server only.
+async fn a_request_another_server_took_over_writes_nothing(app: TestApp) {
+    let caller = app.core.authenticate(&app.token).await.unwrap();
+    let admitted = app.core.admit_idempotent(&caller, "fenced", "hash-1").await;
+    let Ok(Admission::Run(reservation)) = admitted else {
+        panic!("reserved: {admitted:?}");
+    };
+    let other_server = uuid::Uuid::now_v7();
+    let owner = match app.core.store().backend() {
+        stagecoach_storage::Backend::Sqlite => format!("X'{}'", other_server.simple()),
+        stagecoach_storage::Backend::Postgres => format!("'{other_server}'"),
+    };
+    app.db
+        .raw_sql(&format!("UPDATE idempotency_keys SET owner = {owner}"))
+        .await;
+    let name = format!("Fenced{}", uuid_simple());
+    let written = app
+        .core
+        .run_reserved(&reservation, app.core.create_scenario(&caller, &name, None))
+        .await;
+    assert!(written.unwrap_err().is_contention());
+    let (status, scenarios) = app.call(Method::GET, "/crm/scenario", None).await;
+    assert_eq!(status, StatusCode::OK, "{scenarios}");
+    assert!(!scenarios.to_string().contains(&name), "{scenarios}");
+
+    // Outside any reservation the same write goes through.
+    app.core
+        .create_scenario(&caller, &name, None)
+        .await
+        .unwrap();
 }
