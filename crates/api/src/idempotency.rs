@@ -83,6 +83,8 @@ pub(crate) async fn idempotent_posts(
     let core = state.core.clone();
     let run = tokio::spawn(async move {
         let response = core.run_reserved(&reservation, next.run(request)).await;
+        // Read whole to be kept: every POST's answer is complete before it is sent (the
+        // agent query's events too), so nothing that streamed is held back.
         let (parts, body) = response.into_parts();
         let body = axum::body::to_bytes(body, usize::MAX)
             .await

@@ -88,12 +88,12 @@ pub use secrets::{SecretBox, SecretError};
 pub use sessions::{
     LOGIN_LINK_LIFETIME, NewLoginLink, OpenedSession, SESSION_IDLE, SESSION_LIFETIME,
 };
-/// Storage records and filters that use cases take and return.
+/// Storage records and filters that use cases take and return, and storage's failures.
 pub use stagecoach_storage::{
     ActionFilter, Attempt, AutoAdvanceBacklog, CRM_EVENT_KINDS, Change, ChangeNotice,
     ChangeSubscription, ChatSearch, ContactFilter, ConversationFilter, CrmEventFilter, KeptAnswer,
     OutboxBacklog, OutboxEntry, PaymentTotal, PendingAutoAdvance, RedeliveryFilter, StayFilter,
-    StepPayments, TimelineEntry,
+    StepPayments, StoreError, TimelineEntry,
 };
 pub use steps::{StepView, missing_reference_message};
 pub use templates::TemplateSend;

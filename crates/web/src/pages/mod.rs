@@ -97,6 +97,22 @@ pub(crate) fn failure(error: &AppError) -> Response {
         // The UI's forms send no Idempotency-Key.
         AppError::IdempotencyKey(_) => StatusCode::CONFLICT,
         AppError::Provider { .. } => provider_status(error),
+        AppError::Store(store) if store.is_contention() => {
+            // Nothing was written: the operator may simply send the form again.
+            tracing::warn!(error = %store, "a UI request was ended by the database");
+            let mut busy = page(
+                &ErrorPage {
+                    message: "The server is busy with changes to the same records; try again."
+                        .into(),
+                },
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+            busy.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(1u32),
+            );
+            return busy;
+        }
         AppError::Store(store) => {
             tracing::error!(error = %store, "a UI request failed in storage");
             return page(
@@ -229,4 +245,18 @@ pub(crate) fn contact_label(contact: Option<&stagecoach_domain::contact::Contact
 
 pub(crate) fn when(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_the_database_ended_asks_the_operator_to_try_again() {
+        let busy = failure(&AppError::Store(stagecoach_app::StoreError::Superseded));
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[axum::http::header::RETRY_AFTER], "1");
+        let broken = failure(&AppError::Store(stagecoach_app::StoreError::Closed));
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }
