@@ -60,20 +60,27 @@ pub(crate) async fn authenticate(
         }
     };
     crate::http_log::record_organization(&principal.organization_id);
-    if principal.scopes.is_some() {
-        let route = parts
-            .extensions
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str);
-        match route.and_then(|route| crate::scopes::requirement(&parts.method, route)) {
-            Some(needed) => principal.require(needed)?,
-            None => {
-                tracing::error!(route, method = %parts.method, "route has no scope in the scope table");
-                return Err(AppError::MissingScope(None).into());
-            }
+    check_route_scope(&parts.method, &parts.extensions, &principal)?;
+    Ok(principal)
+}
+
+/// Refuses a token restricted to scopes that do not open the matched route.
+pub(crate) fn check_route_scope(
+    method: &axum::http::Method,
+    extensions: &axum::http::Extensions,
+    principal: &Principal,
+) -> Result<(), AppError> {
+    if principal.scopes.is_none() {
+        return Ok(());
+    }
+    let route = extensions.get::<MatchedPath>().map(MatchedPath::as_str);
+    match route.and_then(|route| crate::scopes::requirement(method, route)) {
+        Some(needed) => principal.require(needed),
+        None => {
+            tracing::error!(route, %method, "route has no scope in the scope table");
+            Err(AppError::MissingScope(None))
         }
     }
-    Ok(principal)
 }
 
 /// The secret of `Authorization: Bearer <secret>`.

@@ -5,15 +5,20 @@
 //! which answers are kept, what a retry gets) are the domain's; the reservation and the
 //! marking of committed work are the app's. Refusals render in the dialect's error shape.
 
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use stagecoach_app::{Admission, AppError, KeptAnswer, Principal, Reservation, Stagecoach};
 use stagecoach_domain::error::ValidationError;
 use stagecoach_domain::idempotency::{HEADER, request_hash};
+use tracing::Instrument;
 
 use crate::extract::Rejection;
 use crate::{AppState, MAX_BODY_BYTES};
@@ -26,8 +31,10 @@ pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 #[derive(Clone)]
 pub(crate) struct Authenticated(pub Principal);
 
-/// How often keeping an answer is tried before it is given up (and logged).
-const SETTLE_ATTEMPTS: u32 = 3;
+/// How often keeping an answer is tried before the client is answered anyway; the
+/// attempts go on in the background for [`SETTLE_PATIENCE`].
+const QUICK_SETTLE_ATTEMPTS: u32 = 3;
+const SETTLE_PATIENCE: Duration = Duration::from_secs(300);
 
 pub(crate) async fn idempotent_posts(
     State(state): State<AppState>,
@@ -58,6 +65,11 @@ pub(crate) async fn idempotent_posts(
     if let Err(error) = state.limits.check_caller(&caller) {
         return crate::fallback::rejected(&path, error.into());
     }
+    // A token the route refuses gets nothing kept, nor another's kept answer: its handler
+    // refuses it.
+    if crate::extract::check_route_scope(request.method(), request.extensions(), &caller).is_err() {
+        return next.run(request).await;
+    }
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         let too_large = Rejection::TooLarge {
@@ -79,56 +91,79 @@ pub(crate) async fn idempotent_posts(
     let mut request = Request::from_parts(parts, Body::from(body));
     request.extensions_mut().insert(Authenticated(caller));
     // Detached: once its key is reserved, a request runs to its end and keeps its answer
-    // even when the client hangs up, which is when a retry is most likely.
+    // even when its client hangs up, which is when a retry is most likely.
     let core = state.core.clone();
-    let run = tokio::spawn(async move {
-        let response = core.run_reserved(&reservation, next.run(request)).await;
-        // Read whole to be kept: every POST's answer is complete before it is sent (the
-        // agent query's events too), so nothing that streamed is held back.
-        let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .unwrap_or_else(|error| {
-                tracing::error!(%error, "an idempotent request's answer could not be read");
-                Bytes::new()
-            });
-        crash_point("idempotency-before-answer");
-        let answer = KeptAnswer {
-            status: parts.status.as_u16(),
-            content_type: parts
-                .headers
-                .get(CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned),
-            body: String::from_utf8_lossy(&body).into_owned(),
-        };
-        settle(&core, reservation, answer).await;
-        Response::from_parts(parts, Body::from(body))
-    });
+    let run = tokio::spawn(
+        async move {
+            let handled =
+                core.run_reserved(&reservation, async {
+                    let response = AssertUnwindSafe(next.run(request)).catch_unwind().await;
+                    let response =
+                        response.unwrap_or_else(crate::dialects::chatvolt::error::panic_response);
+                    // Read whole to be kept, still under the claim: every POST's answer is
+                    // complete before it is sent (the agent query's events too), so nothing
+                    // that streamed is held back.
+                    let (parts, body) = response.into_parts();
+                    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_else(|error| {
+                    tracing::error!(%error, "an idempotent request's answer could not be read");
+                    Bytes::new()
+                });
+                    (parts, body)
+                });
+            let (parts, body) = handled.await;
+            crash_point("idempotency-before-answer");
+            let answer = KeptAnswer {
+                status: parts.status.as_u16(),
+                content_type: parts
+                    .headers
+                    .get(CONTENT_TYPE)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            settle(core, reservation, answer).await;
+            Response::from_parts(parts, Body::from(body))
+        }
+        .instrument(tracing::Span::current()),
+    );
     run.await.unwrap_or_else(|error| {
-        tracing::error!(%error, "an idempotent request's handler panicked");
+        tracing::error!(%error, "an idempotent request's task failed");
         StatusCode::INTERNAL_SERVER_ERROR.into_response()
     })
 }
 
-/// Keeps the answer (or releases the key), trying again after a transient failure: a
-/// reservation left unanswered reads as in flight to retries while this server lives.
-async fn settle(core: &Stagecoach, reservation: Reservation, answer: KeptAnswer) {
-    for attempt in 1..=SETTLE_ATTEMPTS {
-        match core
-            .settle_reserved(reservation.clone(), answer.clone())
-            .await
-        {
+/// Keeps the answer (or releases the key). A failure is tried again, in the background
+/// after the first few quick attempts: until it is settled, a retry on another server
+/// reads the key as in flight (on this one, the reservation stays in hand meanwhile).
+async fn settle(core: Stagecoach, reservation: Reservation, answer: KeptAnswer) {
+    let mut pause = Duration::from_millis(50);
+    for attempt in 1..=QUICK_SETTLE_ATTEMPTS {
+        match core.settle_reserved(&reservation, &answer).await {
             Ok(()) => return,
-            Err(error) if attempt < SETTLE_ATTEMPTS => {
-                tracing::warn!(%error, attempt, "could not keep an idempotent request's answer; trying again");
-                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
-            }
             Err(error) => {
-                tracing::error!(%error, "could not keep an idempotent request's answer");
+                tracing::warn!(%error, attempt, "could not keep an idempotent request's answer; trying again");
             }
         }
+        tokio::time::sleep(pause).await;
+        pause *= 2;
     }
+    let span = tracing::Span::current();
+    tokio::spawn(
+        async move {
+            let deadline = tokio::time::Instant::now() + SETTLE_PATIENCE;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                match core.settle_reserved(&reservation, &answer).await {
+                    Ok(()) => return,
+                    Err(error) => tracing::warn!(%error, "still cannot keep an idempotent request's answer"),
+                }
+            }
+            tracing::error!(
+                "gave up keeping an idempotent request's answer; retries with its key are refused until its 24 hours pass"
+            );
+        }
+        .instrument(span),
+    );
 }
 
 fn replay(answer: KeptAnswer) -> Response {

@@ -115,6 +115,10 @@ fn document_idempotency_keys(doc: &mut Document) {
         };
         for (status, description) in [
             (
+                "400",
+                "The `Idempotency-Key` is not 1 to 255 printable ASCII characters",
+            ),
+            (
                 "409",
                 "A request with this `Idempotency-Key` is still running \
                  (`IDEMPOTENCY_KEY_IN_USE`, with `Retry-After`), or its server stopped after \
@@ -130,7 +134,9 @@ fn document_idempotency_keys(doc: &mut Document) {
             let mut response = Response::new(description);
             response.content = content.clone();
             match operation.responses.responses.get_mut(status) {
-                // The operation answers this status for its own reasons already.
+                // The operation answers this status for its own reasons already: a 400
+                // names the header like any other field.
+                Some(RefOr::T(_)) if status == "400" => {}
                 Some(RefOr::T(existing)) if existing.description.is_empty() => {
                     existing.description = description.to_owned();
                 }

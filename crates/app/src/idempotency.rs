@@ -3,8 +3,14 @@
 //! see [`stagecoach_storage::IdempotencyClaim`]), and leaves its answer under the key for
 //! retries. Keys are per organization and token.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use stagecoach_domain::idempotency::{self, KeyState, Verdict};
-use stagecoach_storage::{IdempotencyClaim, IdempotencyScope, KeptAnswer, within_claim};
+use stagecoach_storage::{
+    IdempotencyClaim, IdempotencyScope, KeptAnswer, RunOfRequest, current_claim, within_claim,
+};
+use uuid::Uuid;
 
 use crate::leases::HEARTBEAT_TIMEOUT;
 use crate::{AppError, Principal, Stagecoach};
@@ -54,10 +60,28 @@ pub enum Admission {
     Replay(KeptAnswer),
 }
 
-/// A key reserved for a request this process runs.
-#[derive(Debug, Clone)]
+/// The reserved requests this process is running, so that a retry reaching this same
+/// server can tell a request still in hand from one that ended without keeping its
+/// answer (whatever this process's heartbeat says).
+#[derive(Debug, Default)]
+pub(crate) struct RunningRequests(Mutex<HashSet<Uuid>>);
+
+/// A key reserved for a request this process runs. Dropping it tells the process the
+/// request is no longer in hand.
+#[derive(Debug)]
 pub struct Reservation {
     claim: IdempotencyClaim,
+    running: Arc<RunningRequests>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.running
+            .0
+            .lock()
+            .expect("not poisoned")
+            .remove(&self.claim.reservation);
+    }
 }
 
 impl Stagecoach {
@@ -76,57 +100,77 @@ impl Stagecoach {
             token_id,
             key: key.to_owned(),
         };
+        let run = RunOfRequest {
+            reservation: Uuid::now_v7(),
+            server: self.worker_id,
+            request_hash,
+        };
         let now = self.now();
         let alive_since = now - chrono::Duration::from_std(HEARTBEAT_TIMEOUT).expect("seconds");
         let expires_at = now + chrono::Duration::from_std(idempotency::RETENTION).expect("a day");
         let mut tx = self.store.begin_write().await?;
-        let reserved = match tx.find_idempotency_key(&scope, now, alive_since).await? {
-            None => {
-                tx.reserve_idempotency_key(&scope, request_hash, self.worker_id, now, expires_at)
-                    .await?
-            }
-            Some(held) => {
-                let state = KeyState {
-                    request_hash: &held.request_hash,
-                    answered: held.answer.is_some(),
-                    owner_alive: held.owner_alive,
-                    work_done: held.work_done,
-                };
-                match idempotency::verdict(state, request_hash) {
-                    Verdict::Replay => {
-                        return Ok(Admission::Replay(held.answer.expect("answered")));
-                    }
-                    Verdict::DifferentRequest => {
-                        return Err(AppError::IdempotencyKey(KeyRefusal::DifferentRequest));
-                    }
-                    Verdict::InFlight => {
+        // Registered before the commit: from then on a retry here finds it in hand.
+        let reservation = Reservation {
+            claim: IdempotencyClaim {
+                scope: scope.clone(),
+                reservation: run.reservation,
+            },
+            running: Arc::clone(&self.running_requests),
+        };
+        self.running_requests
+            .0
+            .lock()
+            .expect("not poisoned")
+            .insert(run.reservation);
+        if !tx
+            .reserve_idempotency_key(&scope, run, now, expires_at)
+            .await?
+        {
+            let Some(held) = tx.find_idempotency_key(&scope, now, alive_since).await? else {
+                // Taken and given up again between the two statements (PostgreSQL).
+                return Err(AppError::IdempotencyKey(KeyRefusal::InFlight));
+            };
+            let running = if held.server == self.worker_id {
+                self.running_requests
+                    .0
+                    .lock()
+                    .expect("not poisoned")
+                    .contains(&held.reservation)
+            } else {
+                held.server_alive
+            };
+            let state = KeyState {
+                request_hash: &held.request_hash,
+                answered: held.answer.is_some(),
+                owner_alive: running,
+                work_done: held.work_done,
+            };
+            match idempotency::verdict(state, request_hash) {
+                Verdict::Replay => return Ok(Admission::Replay(held.answer.expect("answered"))),
+                Verdict::DifferentRequest => {
+                    return Err(AppError::IdempotencyKey(KeyRefusal::DifferentRequest));
+                }
+                Verdict::InFlight => return Err(AppError::IdempotencyKey(KeyRefusal::InFlight)),
+                Verdict::AnswerLost => {
+                    return Err(AppError::IdempotencyKey(KeyRefusal::AnswerLost));
+                }
+                Verdict::TakeOver => {
+                    if !tx
+                        .take_over_idempotency_key(&scope, held.reservation, run)
+                        .await?
+                    {
+                        // Another retry took it over first.
                         return Err(AppError::IdempotencyKey(KeyRefusal::InFlight));
                     }
-                    Verdict::AnswerLost => {
-                        return Err(AppError::IdempotencyKey(KeyRefusal::AnswerLost));
-                    }
-                    Verdict::TakeOver => {
-                        tracing::info!(
-                            organization = %scope.organization_id,
-                            "taking over an idempotent request whose server stopped before doing its work"
-                        );
-                        tx.take_over_idempotency_key(&scope, held.owner, self.worker_id)
-                            .await?
-                    }
+                    tracing::info!(
+                        organization = %scope.organization_id,
+                        "took over an idempotent request abandoned before doing its work"
+                    );
                 }
             }
-        };
-        // A concurrent request took the key between the read and the write (PostgreSQL).
-        if !reserved {
-            return Err(AppError::IdempotencyKey(KeyRefusal::InFlight));
         }
         tx.commit().await?;
-        Ok(Admission::Run(Reservation {
-            claim: IdempotencyClaim {
-                scope,
-                owner: self.worker_id,
-            },
-        }))
+        Ok(Admission::Run(reservation))
     }
 
     /// Runs a reserved request's work: what it writes marks the reservation.
@@ -135,24 +179,38 @@ impl Stagecoach {
     }
 
     /// Ends a reservation with the request's answer: kept for retries, or the key
-    /// released when the answer is not to be kept (see
-    /// [`idempotency::keeps_answer`]).
+    /// released when the answer is not to be kept (see [`idempotency::keeps_answer`]).
     pub async fn settle_reserved(
         &self,
-        reservation: Reservation,
-        answer: KeptAnswer,
+        reservation: &Reservation,
+        answer: &KeptAnswer,
     ) -> Result<(), AppError> {
-        let IdempotencyClaim { scope, owner } = reservation.claim;
+        let IdempotencyClaim { scope, reservation } = &reservation.claim;
         let mut tx = self.store.begin_write().await?;
         let keep = idempotency::keeps_answer(answer.status, false)
-            || !tx.release_idempotency_key(&scope, owner).await?;
-        if keep && !tx.answer_idempotency_key(&scope, owner, &answer).await? {
+            || !tx.release_idempotency_key(scope, *reservation).await?;
+        if keep
+            && !tx
+                .answer_idempotency_key(scope, *reservation, answer)
+                .await?
+        {
             tracing::warn!(
                 organization = %scope.organization_id,
                 "an idempotent request's key was taken over before it answered; its answer is not kept"
             );
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Before work that leaves no row behind (a call to a provider's API), marks the
+    /// reserved request the task runs, if any, as having done its work: a retry after a
+    /// crash must not call out a second time.
+    pub(crate) async fn mark_outside_work(&self) -> Result<(), AppError> {
+        if current_claim().is_some() {
+            // An empty write transaction: committing it under the claim is the mark.
+            self.store.begin_write().await?.commit().await?;
+        }
         Ok(())
     }
 

@@ -122,8 +122,10 @@ pub struct Stagecoach {
     /// Calls providers' management APIs (WhatsApp templates).
     provider_client: Arc<dyn provider_api::ProviderClient>,
     breakers: Arc<ai::Breakers>,
-    /// This process's identity as a worker: the holder of the leases it claims.
+    /// This process's identity as a worker: the holder of the leases it claims, and the
+    /// server of the idempotent requests it runs.
     worker_id: uuid::Uuid,
+    running_requests: Arc<idempotency::RunningRequests>,
 }
 
 impl Stagecoach {
@@ -143,6 +145,7 @@ impl Stagecoach {
             provider_client: Arc::new(provider_api::NoProviderClient),
             breakers: Arc::new(ai::Breakers::default()),
             worker_id: uuid::Uuid::now_v7(),
+            running_requests: Arc::default(),
         }
     }
 

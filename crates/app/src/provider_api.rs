@@ -59,6 +59,9 @@ impl Stagecoach {
     /// Calls a provider and reads a successful answer's body; a refusal or an outage
     /// becomes [`AppError::Provider`] with the provider's reason.
     pub(crate) async fn call_provider(&self, call: ProviderCall) -> Result<String, AppError> {
+        if call.method != ProviderMethod::Get {
+            self.mark_outside_work().await?;
+        }
         match self.provider_client.call(call).await {
             ProviderAnswer::Answered { status, body } if (200..300).contains(&status) => Ok(body),
             ProviderAnswer::Answered { status, body } => Err(AppError::Provider {

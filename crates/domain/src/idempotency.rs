@@ -52,7 +52,8 @@ pub fn request_hash(method: &str, target: &str, body: &[u8]) -> String {
 pub struct KeyState<'a> {
     pub request_hash: &'a str,
     pub answered: bool,
-    /// The server process running the first request is alive.
+    /// The first request is still running: its server process is alive (and, on this
+    /// server, still has it in hand).
     pub owner_alive: bool,
     /// A write of the first request committed.
     pub work_done: bool,
@@ -61,7 +62,8 @@ pub struct KeyState<'a> {
 /// What a request that brings a key someone already used is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// The key was used for another request (another body, path or method): refused.
+    /// The key was used for another request (another body, path or method), which is
+    /// answered, running, or done: refused.
     DifferentRequest,
     /// The first request's answer, again.
     Replay,
@@ -70,22 +72,24 @@ pub enum Verdict {
     /// The first request's process stopped after its work committed but before its
     /// answer was kept: refused, and the work is not done again.
     AnswerLost,
-    /// The first request's process stopped before any of its work committed: this
-    /// request takes the key over and runs.
+    /// The request that held the key was abandoned (its process stopped) before any of
+    /// its work committed: this request, the same or a corrected one, takes the key over
+    /// and runs.
     TakeOver,
 }
 
 pub fn verdict(held: KeyState<'_>, request_hash: &str) -> Verdict {
-    if held.request_hash != request_hash {
+    let abandoned = !held.answered && !held.owner_alive;
+    if abandoned && !held.work_done {
+        Verdict::TakeOver
+    } else if held.request_hash != request_hash {
         Verdict::DifferentRequest
     } else if held.answered {
         Verdict::Replay
     } else if held.owner_alive {
         Verdict::InFlight
-    } else if held.work_done {
-        Verdict::AnswerLost
     } else {
-        Verdict::TakeOver
+        Verdict::AnswerLost
     }
 }
 
@@ -137,9 +141,10 @@ mod tests {
     }
 
     #[test]
-    fn a_different_request_is_refused_whatever_the_first_became() {
+    fn a_different_request_is_refused_unless_the_first_was_abandoned_having_done_nothing() {
         for (answered, alive, done) in [
             (true, true, true),
+            (true, false, false),
             (false, true, false),
             (false, false, true),
         ] {
@@ -148,6 +153,10 @@ mod tests {
                 Verdict::DifferentRequest
             );
         }
+        assert_eq!(
+            verdict(held("a", false, false, false), "b"),
+            Verdict::TakeOver
+        );
     }
 
     #[test]

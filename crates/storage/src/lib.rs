@@ -36,7 +36,7 @@ pub use repos::crm_events::{CRM_EVENT_KINDS, CrmEventFilter, CrmEvents};
 pub use repos::delivery::{Attempt, Deliveries, RedeliveryFilter};
 pub use repos::idempotency::{
     IdempotencyClaim, IdempotencyKeys, IdempotencyRecord, IdempotencyScope, KeptAnswer,
-    within_claim,
+    RunOfRequest, current_claim, within_claim,
 };
 pub use repos::labels::Labels;
 pub use repos::leads::{ActionFilter, Leads, PaymentTotal};

@@ -22,6 +22,7 @@ backend_tests!(
     a_key_that_is_not_printable_ascii_or_too_long_is_refused,
     a_key_is_kept_for_24_hours,
     a_request_another_server_took_over_writes_nothing,
+    a_call_to_a_provider_is_work_done_so_its_failure_is_kept_and_not_sent_twice,
 );
 
 const KEY: &str = "Idempotency-Key";
@@ -250,8 +251,8 @@ async fn keys_belong_to_their_token_and_organization(app: TestApp) {
 }
 
 async fn a_retry_while_the_first_request_runs_is_refused(app: TestApp) {
-    // As a serving process does at start: its heartbeat says its requests are running.
-    app.core.keep_leases().await.unwrap();
+    // This server beats no heartbeat (tests do not run the worker's loops): it knows its
+    // own requests in hand without one.
     let model = FakeModel::start().await;
     let (status, settings) = app
         .call(
@@ -297,7 +298,6 @@ async fn a_retry_while_the_first_request_runs_is_refused(app: TestApp) {
 }
 
 async fn concurrent_requests_with_one_key_do_the_work_once(app: TestApp) {
-    app.core.keep_leases().await.unwrap();
     let name = format!("Fia{}", uuid_simple());
     let body = json!({"firstName": name});
     let racers: Vec<_> = (0..8)
@@ -362,13 +362,15 @@ async fn a_request_another_server_took_over_writes_nothing(app: TestApp) {
     let Ok(Admission::Run(reservation)) = admitted else {
         panic!("reserved: {admitted:?}");
     };
-    let other_server = uuid::Uuid::now_v7();
-    let owner = match app.core.store().backend() {
-        stagecoach_storage::Backend::Sqlite => format!("X'{}'", other_server.simple()),
-        stagecoach_storage::Backend::Postgres => format!("'{other_server}'"),
+    let uuid = |id: uuid::Uuid| match app.core.store().backend() {
+        stagecoach_storage::Backend::Sqlite => format!("X'{}'", id.simple()),
+        stagecoach_storage::Backend::Postgres => format!("'{id}'"),
     };
+    let (their_run, their_server) = (uuid(uuid::Uuid::now_v7()), uuid(uuid::Uuid::now_v7()));
     app.db
-        .raw_sql(&format!("UPDATE idempotency_keys SET owner = {owner}"))
+        .raw_sql(&format!(
+            "UPDATE idempotency_keys SET reservation_id = {their_run}, server_id = {their_server}"
+        ))
         .await;
     let name = format!("Fenced{}", uuid_simple());
     let written = app
@@ -385,4 +387,48 @@ async fn a_request_another_server_took_over_writes_nothing(app: TestApp) {
         .create_scenario(&caller, &name, None)
         .await
         .unwrap();
+}
+
+/// Creating a WhatsApp template is a call to Meta that leaves no row behind: it counts as
+/// the request's work before it is made, so a failure after it (502, Meta may have acted)
+/// is kept, and a retry does not call Meta again.
+async fn a_call_to_a_provider_is_work_done_so_its_failure_is_kept_and_not_sent_twice(app: TestApp) {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let provider = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("upstream timeout"))
+        .expect(1)
+        .mount(&provider)
+        .await;
+    let settings = stagecoach_app::DeliverySettings {
+        providers: stagecoach_app::ProviderUrls {
+            whatsapp: format!("{}/v21.0", provider.uri()),
+            zapi: provider.uri(),
+        },
+        ..stagecoach_app::DeliverySettings::default()
+    };
+    let server = app
+        .beside(|core| core.with_delivery_settings(settings))
+        .await;
+    let agent = app.agent("Closer").await;
+    let (status, channel) = app
+        .call(
+            Method::POST,
+            "/v1/channels",
+            Some(json!({"kind": "whatsapp", "name": "Line", "agentId": agent,
+                        "accountId": format!("PN{}", uuid_simple()),
+                        "businessAccountId": "WABA-9", "accessToken": "wa-token", "appSecret": "s"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let template = json!({"agentId": agent, "name": "order_update", "category": "UTILITY",
+                          "language": "pt_BR", "components": [{"type": "BODY", "text": "Oi"}]});
+    let (status, headers, failed) = keyed(&server, "/whatsapp/templates", "tpl-1", &template).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{failed}");
+    assert!(!replayed(&headers));
+    let (status, headers, again) = keyed(&server, "/whatsapp/templates", "tpl-1", &template).await;
+    assert_eq!((status, &again), (StatusCode::BAD_GATEWAY, &failed));
+    assert!(replayed(&headers));
+    provider.verify().await;
 }

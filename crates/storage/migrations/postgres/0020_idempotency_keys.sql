@@ -9,8 +9,11 @@ CREATE TABLE idempotency_keys (
     token_id         UUID    NOT NULL REFERENCES api_tokens (id) ON DELETE CASCADE,
     idempotency_key  TEXT    NOT NULL,
     request_hash     TEXT    NOT NULL,
-    -- The server process running the request (its heartbeat says whether it lives).
-    owner            UUID    NOT NULL,
+    -- This run of the request: a retry that takes the key over gets a new one, and the
+    -- writes of the run it replaced are then refused.
+    reservation_id   UUID    NOT NULL,
+    -- The server process running it (its heartbeat says whether it lives).
+    server_id        UUID    NOT NULL,
     work_done        BOOLEAN NOT NULL,
     answer_status    INTEGER,
     answer_type      TEXT,

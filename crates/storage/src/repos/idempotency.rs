@@ -28,64 +28,73 @@ pub struct KeptAnswer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
     pub request_hash: String,
-    /// The server process running (or that ran) the request.
-    pub owner: Uuid,
+    /// The run of the request that holds the key.
+    pub reservation: Uuid,
+    /// The server process running (or that ran) it.
+    pub server: Uuid,
     /// Whether that process is alive: its heartbeat is recent.
-    pub owner_alive: bool,
+    pub server_alive: bool,
     /// Whether a write of the request has committed.
     pub work_done: bool,
     /// `None` while the request runs, or when its process stopped before answering.
     pub answer: Option<KeptAnswer>,
 }
 
+/// A run of a request, as the key records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOfRequest<'a> {
+    pub reservation: Uuid,
+    pub server: Uuid,
+    pub request_hash: &'a str,
+}
+
 #[async_trait]
 pub trait IdempotencyKeys {
-    /// The key's record unless it expired by `now`; its owner counts as alive when it beat
-    /// its heartbeat since `alive_since`.
+    /// The key's record unless it expired by `now`; its server counts as alive when it
+    /// beat its heartbeat since `alive_since`.
     async fn find_idempotency_key(
         &mut self,
         scope: &IdempotencyScope,
         now: DateTime<Utc>,
         alive_since: DateTime<Utc>,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
-    /// Reserves the key for `owner`, replacing an expired record; `false` when a live
-    /// record holds it.
+    /// Reserves the key for `run`, replacing a record expired by `now`; `false` when a
+    /// live record holds it.
     async fn reserve_idempotency_key(
         &mut self,
         scope: &IdempotencyScope,
-        request_hash: &str,
-        owner: Uuid,
+        run: RunOfRequest<'_>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Hands an unanswered reservation whose work never committed from a process that
-    /// stopped (`dead_owner`) to `owner`; `false` when the record changed meanwhile.
+    /// Hands the key from the run `abandoned` (unanswered, none of its work committed, its
+    /// server stopped) to `run`; `false` when the record changed meanwhile.
     async fn take_over_idempotency_key(
         &mut self,
         scope: &IdempotencyScope,
-        dead_owner: Uuid,
-        owner: Uuid,
+        abandoned: Uuid,
+        run: RunOfRequest<'_>,
     ) -> Result<bool, StoreError>;
-    /// Marks the reservation's work done, in the transaction that does it; `false` when
-    /// `owner` no longer holds it.
+    /// Marks the work of the run `reservation` done, in the transaction that does it;
+    /// `false` when that run no longer holds the key.
     async fn mark_idempotent_work(
         &mut self,
         scope: &IdempotencyScope,
-        owner: Uuid,
+        reservation: Uuid,
     ) -> Result<bool, StoreError>;
-    /// Keeps the answer of `owner`'s reservation.
+    /// Keeps the answer of the run `reservation`; `false` when it no longer holds the key.
     async fn answer_idempotency_key(
         &mut self,
         scope: &IdempotencyScope,
-        owner: Uuid,
+        reservation: Uuid,
         answer: &KeptAnswer,
     ) -> Result<bool, StoreError>;
-    /// Drops `owner`'s unanswered reservation if none of its work committed, so the key
+    /// Drops the run's unanswered reservation if none of its work committed, so the key
     /// can be used again; `false` when work was done (the reservation stays).
     async fn release_idempotency_key(
         &mut self,
         scope: &IdempotencyScope,
-        owner: Uuid,
+        reservation: Uuid,
     ) -> Result<bool, StoreError>;
     /// Deletes up to `limit` records expired by `now` (every organization's).
     async fn prune_idempotency_keys(
@@ -103,7 +112,8 @@ pub trait IdempotencyKeys {
 #[derive(Debug, Clone)]
 pub struct IdempotencyClaim {
     pub scope: IdempotencyScope,
-    pub owner: Uuid,
+    /// The run of the request the task is.
+    pub reservation: Uuid,
 }
 
 tokio::task_local! {
@@ -116,7 +126,7 @@ pub async fn within_claim<F: std::future::Future>(claim: IdempotencyClaim, work:
 }
 
 /// The claim the current task runs under, if any.
-pub(crate) fn current_claim() -> Option<IdempotencyClaim> {
+pub fn current_claim() -> Option<IdempotencyClaim> {
     CLAIM.try_with(IdempotencyClaim::clone).ok()
 }
 
@@ -127,7 +137,11 @@ pub(crate) async fn mark_claimed_work<T: IdempotencyKeys + Send + ?Sized>(
     claim: Option<&IdempotencyClaim>,
 ) -> Result<(), StoreError> {
     match claim {
-        Some(claim) if !tx.mark_idempotent_work(&claim.scope, claim.owner).await? => {
+        Some(claim)
+            if !tx
+                .mark_idempotent_work(&claim.scope, claim.reservation)
+                .await? =>
+        {
             Err(StoreError::Superseded)
         }
         _ => Ok(()),
@@ -137,8 +151,9 @@ pub(crate) async fn mark_claimed_work<T: IdempotencyKeys + Send + ?Sized>(
 crate::sql::row_struct! {
     pub(crate) struct IdempotencyRow {
         request_hash: String,
-        owner: Uuid,
-        owner_alive: bool,
+        reservation_id: Uuid,
+        server_id: Uuid,
+        server_alive: bool,
         work_done: bool,
         answer_status: Option<i64>,
         answer_type: Option<String>,
@@ -159,8 +174,9 @@ impl IdempotencyRow {
         };
         Ok(IdempotencyRecord {
             request_hash: self.request_hash,
-            owner: self.owner,
-            owner_alive: self.owner_alive,
+            reservation: self.reservation_id,
+            server: self.server_id,
+            server_alive: self.server_alive,
             work_done: self.work_done,
             answer,
         })
@@ -186,10 +202,13 @@ macro_rules! impl_idempotency_keys {
                 alive_since: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<$crate::repos::idempotency::IdempotencyRecord>, $crate::StoreError> {
                 let sql = concat!(
-                    "SELECT request_hash, owner, work_done, answer_status, answer_type, answer_body, \
-                     EXISTS (SELECT 1 FROM worker_heartbeats \
-                     WHERE worker_id = owner AND beat_at >= $5) AS owner_alive \
-                     FROM idempotency_keys WHERE ", $crate::repos::idempotency::one_key!(), " AND expires_at > $4");
+                    "SELECT request_hash, reservation_id, server_id, work_done, answer_status, \
+                     answer_type, answer_body, EXISTS (SELECT 1 FROM worker_heartbeats \
+                     WHERE worker_id = server_id AND beat_at >= $5) AS server_alive \
+                     FROM idempotency_keys WHERE ",
+                    $crate::repos::idempotency::one_key!(),
+                    " AND expires_at > $4"
+                );
                 $crate::sql::query_as::<$crate::repos::idempotency::IdempotencyRow>(sql)
                     .bind(scope.organization_id.0)
                     .bind(scope.token_id.0)
@@ -205,50 +224,65 @@ macro_rules! impl_idempotency_keys {
             async fn reserve_idempotency_key(
                 &mut self,
                 scope: &$crate::repos::idempotency::IdempotencyScope,
-                request_hash: &str,
-                owner: uuid::Uuid,
+                run: $crate::repos::idempotency::RunOfRequest<'_>,
                 now: chrono::DateTime<chrono::Utc>,
                 expires_at: chrono::DateTime<chrono::Utc>,
             ) -> Result<bool, $crate::StoreError> {
-                $crate::sql::query(concat!(
-                    "DELETE FROM idempotency_keys WHERE ", $crate::repos::idempotency::one_key!(), " AND expires_at <= $4"))
+                let insert = || {
+                    $crate::sql::query(
+                        "INSERT INTO idempotency_keys (organization_id, token_id, idempotency_key, \
+                         request_hash, reservation_id, server_id, work_done, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(scope.organization_id.0)
+                    .bind(scope.token_id.0)
+                    .bind(&scope.key)
+                    .bind(run.request_hash)
+                    .bind(run.reservation)
+                    .bind(run.server)
+                    .bind($crate::rows::millis(now))
+                    .bind($crate::rows::millis(expires_at))
+                };
+                // A new key, the common case, is one statement.
+                if insert().execute(self.conn()).await?.rows_affected() == 1 {
+                    return Ok(true);
+                }
+                let expired = $crate::sql::query(concat!(
+                    "DELETE FROM idempotency_keys WHERE ",
+                    $crate::repos::idempotency::one_key!(),
+                    " AND expires_at <= $4"
+                ))
                 .bind(scope.organization_id.0)
                 .bind(scope.token_id.0)
                 .bind(&scope.key)
                 .bind($crate::rows::millis(now))
                 .execute(self.conn())
                 .await?;
-                let reserved = $crate::sql::query(
-                    "INSERT INTO idempotency_keys (organization_id, token_id, idempotency_key, \
-                     request_hash, owner, work_done, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7) ON CONFLICT DO NOTHING",
-                )
-                .bind(scope.organization_id.0)
-                .bind(scope.token_id.0)
-                .bind(&scope.key)
-                .bind(request_hash)
-                .bind(owner)
-                .bind($crate::rows::millis(now))
-                .bind($crate::rows::millis(expires_at))
-                .execute(self.conn())
-                .await?;
-                Ok(reserved.rows_affected() == 1)
+                if expired.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                Ok(insert().execute(self.conn()).await?.rows_affected() == 1)
             }
 
             async fn take_over_idempotency_key(
                 &mut self,
                 scope: &$crate::repos::idempotency::IdempotencyScope,
-                dead_owner: uuid::Uuid,
-                owner: uuid::Uuid,
+                abandoned: uuid::Uuid,
+                run: $crate::repos::idempotency::RunOfRequest<'_>,
             ) -> Result<bool, $crate::StoreError> {
                 let taken = $crate::sql::query(concat!(
-                    "UPDATE idempotency_keys SET owner = $5 WHERE ", $crate::repos::idempotency::one_key!(), " AND owner = $4 \
-                     AND answer_status IS NULL AND NOT work_done"))
+                    "UPDATE idempotency_keys SET reservation_id = $5, server_id = $6, \
+                     request_hash = $7 WHERE ",
+                    $crate::repos::idempotency::one_key!(),
+                    " AND reservation_id = $4 AND answer_status IS NULL AND NOT work_done"
+                ))
                 .bind(scope.organization_id.0)
                 .bind(scope.token_id.0)
                 .bind(&scope.key)
-                .bind(dead_owner)
-                .bind(owner)
+                .bind(abandoned)
+                .bind(run.reservation)
+                .bind(run.server)
+                .bind(run.request_hash)
                 .execute(self.conn())
                 .await?;
                 Ok(taken.rows_affected() == 1)
@@ -257,14 +291,17 @@ macro_rules! impl_idempotency_keys {
             async fn mark_idempotent_work(
                 &mut self,
                 scope: &$crate::repos::idempotency::IdempotencyScope,
-                owner: uuid::Uuid,
+                reservation: uuid::Uuid,
             ) -> Result<bool, $crate::StoreError> {
                 let marked = $crate::sql::query(concat!(
-                    "UPDATE idempotency_keys SET work_done = TRUE WHERE ", $crate::repos::idempotency::one_key!(), " AND owner = $4"))
+                    "UPDATE idempotency_keys SET work_done = TRUE WHERE ",
+                    $crate::repos::idempotency::one_key!(),
+                    " AND reservation_id = $4"
+                ))
                 .bind(scope.organization_id.0)
                 .bind(scope.token_id.0)
                 .bind(&scope.key)
-                .bind(owner)
+                .bind(reservation)
                 .execute(self.conn())
                 .await?;
                 Ok(marked.rows_affected() == 1)
@@ -273,16 +310,19 @@ macro_rules! impl_idempotency_keys {
             async fn answer_idempotency_key(
                 &mut self,
                 scope: &$crate::repos::idempotency::IdempotencyScope,
-                owner: uuid::Uuid,
+                reservation: uuid::Uuid,
                 answer: &$crate::repos::idempotency::KeptAnswer,
             ) -> Result<bool, $crate::StoreError> {
                 let answered = $crate::sql::query(concat!(
                     "UPDATE idempotency_keys SET answer_status = $5, answer_type = $6, \
-                     answer_body = $7 WHERE ", $crate::repos::idempotency::one_key!(), " AND owner = $4"))
+                     answer_body = $7 WHERE ",
+                    $crate::repos::idempotency::one_key!(),
+                    " AND reservation_id = $4"
+                ))
                 .bind(scope.organization_id.0)
                 .bind(scope.token_id.0)
                 .bind(&scope.key)
-                .bind(owner)
+                .bind(reservation)
                 .bind(i64::from(answer.status))
                 .bind(&answer.content_type)
                 .bind(&answer.body)
@@ -294,15 +334,17 @@ macro_rules! impl_idempotency_keys {
             async fn release_idempotency_key(
                 &mut self,
                 scope: &$crate::repos::idempotency::IdempotencyScope,
-                owner: uuid::Uuid,
+                reservation: uuid::Uuid,
             ) -> Result<bool, $crate::StoreError> {
                 let released = $crate::sql::query(concat!(
-                    "DELETE FROM idempotency_keys WHERE ", $crate::repos::idempotency::one_key!(), " AND owner = $4 \
-                     AND answer_status IS NULL AND NOT work_done"))
+                    "DELETE FROM idempotency_keys WHERE ",
+                    $crate::repos::idempotency::one_key!(),
+                    " AND reservation_id = $4 AND answer_status IS NULL AND NOT work_done"
+                ))
                 .bind(scope.organization_id.0)
                 .bind(scope.token_id.0)
                 .bind(&scope.key)
-                .bind(owner)
+                .bind(reservation)
                 .execute(self.conn())
                 .await?;
                 Ok(released.rows_affected() == 1)
