@@ -92,44 +92,56 @@ pub(crate) async fn idempotent_posts(
     request.extensions_mut().insert(Authenticated(caller));
     // Detached: once its key is reserved, a request runs to its end and keeps its answer
     // even when its client hangs up, which is when a retry is most likely.
-    let core = state.core.clone();
     let run = tokio::spawn(
-        async move {
-            let handled =
-                core.run_reserved(&reservation, async {
-                    let response = AssertUnwindSafe(next.run(request)).catch_unwind().await;
-                    let response =
-                        response.unwrap_or_else(crate::dialects::chatvolt::error::panic_response);
-                    // Read whole to be kept, still under the claim: every POST's answer is
-                    // complete before it is sent (the agent query's events too), so nothing
-                    // that streamed is held back.
-                    let (parts, body) = response.into_parts();
-                    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_else(|error| {
-                    tracing::error!(%error, "an idempotent request's answer could not be read");
-                    Bytes::new()
-                });
-                    (parts, body)
-                });
-            let (parts, body) = handled.await;
-            crash_point("idempotency-before-answer");
-            let answer = KeptAnswer {
-                status: parts.status.as_u16(),
-                content_type: parts
-                    .headers
-                    .get(CONTENT_TYPE)
-                    .and_then(|value| value.to_str().ok())
-                    .map(str::to_owned),
-                body: String::from_utf8_lossy(&body).into_owned(),
-            };
-            settle(core, reservation, answer).await;
-            Response::from_parts(parts, Body::from(body))
-        }
-        .instrument(tracing::Span::current()),
+        run_reserved(state.core.clone(), reservation, next, request)
+            .instrument(tracing::Span::current()),
     );
     run.await.unwrap_or_else(|error| {
         tracing::error!(%error, "an idempotent request's task failed");
         StatusCode::INTERNAL_SERVER_ERROR.into_response()
     })
+}
+
+/// Runs the handler under the reservation and keeps its answer.
+async fn run_reserved(
+    core: Stagecoach,
+    reservation: Reservation,
+    next: Next,
+    request: Request,
+) -> Response {
+    let (parts, body) = core
+        .run_reserved(&reservation, answer_in_full(next, request))
+        .await;
+    crash_point("idempotency-before-answer");
+    let answer = KeptAnswer {
+        status: parts.status.as_u16(),
+        content_type: parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    settle(core, reservation, answer).await;
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// The handler's answer, read whole to be kept (a panic answered as any other is). Every
+/// POST's answer is complete before it is sent (the agent query's events too), so nothing
+/// that streamed is held back.
+async fn answer_in_full(next: Next, request: Request) -> (axum::http::response::Parts, Bytes) {
+    let response = AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(crate::dialects::chatvolt::error::panic_response);
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "an idempotent request's answer could not be read");
+            Bytes::new()
+        });
+    (parts, body)
 }
 
 /// Keeps the answer (or releases the key). A failure is tried again, in the background
@@ -144,8 +156,10 @@ async fn settle(core: Stagecoach, reservation: Reservation, answer: KeptAnswer) 
                 tracing::warn!(%error, attempt, "could not keep an idempotent request's answer; trying again");
             }
         }
-        tokio::time::sleep(pause).await;
-        pause *= 2;
+        if attempt < QUICK_SETTLE_ATTEMPTS {
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
     }
     let span = tracing::Span::current();
     tokio::spawn(

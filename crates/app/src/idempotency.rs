@@ -214,6 +214,20 @@ impl Stagecoach {
         Ok(())
     }
 
+    /// Waits, up to `patience`, for the reserved requests this process has in hand (those
+    /// whose clients hung up run on without them) to end and keep their answers; a server
+    /// calls it once it stops taking requests. Answers how many were still running.
+    pub async fn finish_reserved_requests(&self, patience: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let running = self.running_requests.0.lock().expect("not poisoned").len();
+            if running == 0 || tokio::time::Instant::now() >= deadline {
+                return running;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Deletes up to `limit` idempotency keys past their 24 hours; the worker calls it.
     pub async fn prune_idempotency_keys(&self, limit: i64) -> Result<u64, AppError> {
         let mut tx = self.store.begin_write().await?;

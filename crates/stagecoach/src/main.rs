@@ -500,8 +500,26 @@ async fn run_server(
                     }
                 }
             });
-            stagecoach_api::serve(listener, core, http_metrics, limits, pages, until_stopped())
-                .await?;
+            stagecoach_api::serve(
+                listener,
+                core.clone(),
+                http_metrics,
+                limits,
+                pages,
+                until_stopped(),
+            )
+            .await?;
+            // Keyed requests whose clients hung up run on detached: let them keep their
+            // answers, while the heartbeat still says this server lives.
+            let unfinished = core
+                .finish_reserved_requests(std::time::Duration::from_secs(10))
+                .await;
+            if unfinished > 0 {
+                tracing::warn!(
+                    unfinished,
+                    "stopping with idempotent requests still running: retries with their keys wait until this server's heartbeat lapses"
+                );
+            }
         }
         None => until_stopped().await,
     }
