@@ -652,20 +652,6 @@ async fn message_statuses_follow_the_provider(app: TestApp) {
     );
 }
 
-/// A second server on the app's database whose Cloud API is `provider`: the API's own
-/// calls to Meta (templates) go there.
-async fn serving_with(app: &TestApp, provider: &MockServer) -> TestApp {
-    let settings = DeliverySettings {
-        providers: ProviderUrls {
-            whatsapp: format!("{}/v21.0", provider.uri()),
-            zapi: provider.uri(),
-        },
-        ..DeliverySettings::default()
-    };
-    app.beside(|core| core.with_delivery_settings(settings))
-        .await
-}
-
 fn meta_template(id: &str, name: &str, status: &str) -> Value {
     json!({"id": id, "name": name, "language": "pt_BR", "status": status, "category": "UTILITY",
            "components": [{"type": "BODY", "text": "Oi {{1}}, seu pedido saiu."}]})
@@ -694,7 +680,7 @@ async fn templates_are_listed_page_by_page_from_the_business_account(app: TestAp
         .expect(1)
         .mount(&provider)
         .await;
-    let server = serving_with(&app, &provider).await;
+    let server = app.with_providers_at(&provider.uri()).await;
     let agent = app.agent("Closer").await;
     connect(
         &app,
@@ -789,7 +775,7 @@ async fn templates_are_created_and_meta_refusals_passed_on(app: TestApp) {
             "message": "Error validating access token", "code": 190}})))
         .mount(&provider)
         .await;
-    let server = serving_with(&app, &provider).await;
+    let server = app.with_providers_at(&provider.uri()).await;
     let agent = app.agent("Closer").await;
     connect(
         &app,
@@ -883,7 +869,7 @@ async fn the_business_account_is_learned_from_a_signed_webhook(app: TestApp) {
         .expect(1)
         .mount(&provider)
         .await;
-    let server = serving_with(&app, &provider).await;
+    let server = app.with_providers_at(&provider.uri()).await;
     let agent = app.agent("Closer").await;
     let channel = whatsapp_channel(&app, Some(&agent)).await;
     assert_eq!(channel["businessAccountId"], Value::Null);

@@ -401,16 +401,7 @@ async fn a_call_to_a_provider_is_work_done_so_its_failure_is_kept_and_not_sent_t
         .expect(1)
         .mount(&provider)
         .await;
-    let settings = stagecoach_app::DeliverySettings {
-        providers: stagecoach_app::ProviderUrls {
-            whatsapp: format!("{}/v21.0", provider.uri()),
-            zapi: provider.uri(),
-        },
-        ..stagecoach_app::DeliverySettings::default()
-    };
-    let server = app
-        .beside(|core| core.with_delivery_settings(settings))
-        .await;
+    let server = app.with_providers_at(&provider.uri()).await;
     let agent = app.agent("Closer").await;
     let (status, channel) = app
         .call(

@@ -339,6 +339,20 @@ impl TestApp {
         }
     }
 
+    /// A second server beside this one whose providers' APIs (WhatsApp's Cloud API,
+    /// Z-API) are at `base`, a stand-in: the API's own calls to them go there.
+    pub async fn with_providers_at(&self, base: &str) -> TestApp {
+        let settings = stagecoach_app::DeliverySettings {
+            providers: stagecoach_app::ProviderUrls {
+                whatsapp: format!("{base}/v21.0"),
+                zapi: base.to_owned(),
+            },
+            ..stagecoach_app::DeliverySettings::default()
+        };
+        self.beside(|core| core.with_delivery_settings(settings))
+            .await
+    }
+
     /// Stops the server and closes its store, keeping the database (and its folder).
     pub async fn stop(&self) {
         if let Some(tx) = self.shutdown.lock().unwrap().take() {

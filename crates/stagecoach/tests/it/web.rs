@@ -1038,16 +1038,7 @@ async fn outside_the_window_the_composer_offers_the_templates(app: TestApp) {
              "category": "UTILITY", "components": [{"type": "BODY", "text": "x"}]}]})))
         .mount(&provider)
         .await;
-    let settings = stagecoach_app::DeliverySettings {
-        providers: stagecoach_app::ProviderUrls {
-            whatsapp: format!("{}/v21.0", provider.uri()),
-            zapi: provider.uri(),
-        },
-        ..stagecoach_app::DeliverySettings::default()
-    };
-    let server = app
-        .beside(|core| core.with_delivery_settings(settings))
-        .await;
+    let server = app.with_providers_at(&provider.uri()).await;
     let (status, channel) = server
         .call(
             Method::POST,

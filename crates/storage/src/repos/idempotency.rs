@@ -191,6 +191,14 @@ macro_rules! one_key {
 }
 pub(crate) use one_key;
 
+/// A statement about one key, its `$1`, `$2`, `$3` bound to it (see [`one_key`]).
+pub(crate) fn about_key(sql: &'static str, scope: &IdempotencyScope) -> crate::sql::Query {
+    crate::sql::query(sql)
+        .bind(scope.organization_id.0)
+        .bind(scope.token_id.0)
+        .bind(&scope.key)
+}
+
 macro_rules! impl_idempotency_keys {
     ($tx:ty) => {
         #[async_trait::async_trait]
@@ -229,14 +237,12 @@ macro_rules! impl_idempotency_keys {
                 expires_at: chrono::DateTime<chrono::Utc>,
             ) -> Result<bool, $crate::StoreError> {
                 let insert = || {
-                    $crate::sql::query(
+                    $crate::repos::idempotency::about_key(
                         "INSERT INTO idempotency_keys (organization_id, token_id, idempotency_key, \
                          request_hash, reservation_id, server_id, work_done, created_at, expires_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8) ON CONFLICT DO NOTHING",
+                        scope,
                     )
-                    .bind(scope.organization_id.0)
-                    .bind(scope.token_id.0)
-                    .bind(&scope.key)
                     .bind(run.request_hash)
                     .bind(run.reservation)
                     .bind(run.server)
@@ -247,14 +253,14 @@ macro_rules! impl_idempotency_keys {
                 if insert().execute(self.conn()).await?.rows_affected() == 1 {
                     return Ok(true);
                 }
-                let expired = $crate::sql::query(concat!(
-                    "DELETE FROM idempotency_keys WHERE ",
-                    $crate::repos::idempotency::one_key!(),
-                    " AND expires_at <= $4"
-                ))
-                .bind(scope.organization_id.0)
-                .bind(scope.token_id.0)
-                .bind(&scope.key)
+                let expired = $crate::repos::idempotency::about_key(
+                    concat!(
+                        "DELETE FROM idempotency_keys WHERE ",
+                        $crate::repos::idempotency::one_key!(),
+                        " AND expires_at <= $4"
+                    ),
+                    scope,
+                )
                 .bind($crate::rows::millis(now))
                 .execute(self.conn())
                 .await?;
@@ -270,15 +276,15 @@ macro_rules! impl_idempotency_keys {
                 abandoned: uuid::Uuid,
                 run: $crate::repos::idempotency::RunOfRequest<'_>,
             ) -> Result<bool, $crate::StoreError> {
-                let taken = $crate::sql::query(concat!(
-                    "UPDATE idempotency_keys SET reservation_id = $5, server_id = $6, \
-                     request_hash = $7 WHERE ",
-                    $crate::repos::idempotency::one_key!(),
-                    " AND reservation_id = $4 AND answer_status IS NULL AND NOT work_done"
-                ))
-                .bind(scope.organization_id.0)
-                .bind(scope.token_id.0)
-                .bind(&scope.key)
+                let taken = $crate::repos::idempotency::about_key(
+                    concat!(
+                        "UPDATE idempotency_keys SET reservation_id = $5, server_id = $6, \
+                         request_hash = $7 WHERE ",
+                        $crate::repos::idempotency::one_key!(),
+                        " AND reservation_id = $4 AND answer_status IS NULL AND NOT work_done"
+                    ),
+                    scope,
+                )
                 .bind(abandoned)
                 .bind(run.reservation)
                 .bind(run.server)
@@ -293,14 +299,14 @@ macro_rules! impl_idempotency_keys {
                 scope: &$crate::repos::idempotency::IdempotencyScope,
                 reservation: uuid::Uuid,
             ) -> Result<bool, $crate::StoreError> {
-                let marked = $crate::sql::query(concat!(
-                    "UPDATE idempotency_keys SET work_done = TRUE WHERE ",
-                    $crate::repos::idempotency::one_key!(),
-                    " AND reservation_id = $4"
-                ))
-                .bind(scope.organization_id.0)
-                .bind(scope.token_id.0)
-                .bind(&scope.key)
+                let marked = $crate::repos::idempotency::about_key(
+                    concat!(
+                        "UPDATE idempotency_keys SET work_done = TRUE WHERE ",
+                        $crate::repos::idempotency::one_key!(),
+                        " AND reservation_id = $4"
+                    ),
+                    scope,
+                )
                 .bind(reservation)
                 .execute(self.conn())
                 .await?;
@@ -313,15 +319,15 @@ macro_rules! impl_idempotency_keys {
                 reservation: uuid::Uuid,
                 answer: &$crate::repos::idempotency::KeptAnswer,
             ) -> Result<bool, $crate::StoreError> {
-                let answered = $crate::sql::query(concat!(
-                    "UPDATE idempotency_keys SET answer_status = $5, answer_type = $6, \
-                     answer_body = $7 WHERE ",
-                    $crate::repos::idempotency::one_key!(),
-                    " AND reservation_id = $4"
-                ))
-                .bind(scope.organization_id.0)
-                .bind(scope.token_id.0)
-                .bind(&scope.key)
+                let answered = $crate::repos::idempotency::about_key(
+                    concat!(
+                        "UPDATE idempotency_keys SET answer_status = $5, answer_type = $6, \
+                         answer_body = $7 WHERE ",
+                        $crate::repos::idempotency::one_key!(),
+                        " AND reservation_id = $4"
+                    ),
+                    scope,
+                )
                 .bind(reservation)
                 .bind(i64::from(answer.status))
                 .bind(&answer.content_type)
@@ -336,14 +342,14 @@ macro_rules! impl_idempotency_keys {
                 scope: &$crate::repos::idempotency::IdempotencyScope,
                 reservation: uuid::Uuid,
             ) -> Result<bool, $crate::StoreError> {
-                let released = $crate::sql::query(concat!(
-                    "DELETE FROM idempotency_keys WHERE ",
-                    $crate::repos::idempotency::one_key!(),
-                    " AND reservation_id = $4 AND answer_status IS NULL AND NOT work_done"
-                ))
-                .bind(scope.organization_id.0)
-                .bind(scope.token_id.0)
-                .bind(&scope.key)
+                let released = $crate::repos::idempotency::about_key(
+                    concat!(
+                        "DELETE FROM idempotency_keys WHERE ",
+                        $crate::repos::idempotency::one_key!(),
+                        " AND reservation_id = $4 AND answer_status IS NULL AND NOT work_done"
+                    ),
+                    scope,
+                )
                 .bind(reservation)
                 .execute(self.conn())
                 .await?;
