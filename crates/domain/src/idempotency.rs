@@ -20,11 +20,12 @@ pub fn check_key(key: &str) -> Result<(), ValidationError> {
     if key.trim().is_empty() {
         return refuse("must not be empty".to_owned());
     }
-    if key.len() > MAX_IDENTIFIER_CHARS {
-        return refuse(format!("must be at most {MAX_IDENTIFIER_CHARS} characters"));
-    }
     if !key.bytes().all(|b| (b' '..=b'~').contains(&b)) {
         return refuse("must be printable ASCII".to_owned());
+    }
+    // ASCII: bytes are characters.
+    if key.len() > MAX_IDENTIFIER_CHARS {
+        return refuse(format!("must be at most {MAX_IDENTIFIER_CHARS} characters"));
     }
     Ok(())
 }

@@ -130,8 +130,8 @@ pub fn current_claim() -> Option<IdempotencyClaim> {
     CLAIM.try_with(IdempotencyClaim::clone).ok()
 }
 
-/// Marks the work of the claim the task runs under done, in `tx`; a claim another server
-/// has taken over refuses the commit.
+/// Marks the work of the claim the task runs under done, in `tx`; a claim another run of
+/// the request has taken over (a server taken for stopped) refuses the commit.
 pub(crate) async fn mark_claimed_work<T: IdempotencyKeys + Send + ?Sized>(
     tx: &mut T,
     claim: Option<&IdempotencyClaim>,
