@@ -131,8 +131,6 @@ fn document_idempotency_keys(doc: &mut Document) {
                  (`IDEMPOTENCY_KEY_REUSED`)",
             ),
         ] {
-            let mut response = Response::new(description);
-            response.content = content.clone();
             match operation.responses.responses.get_mut(status) {
                 // The operation answers this status for its own reasons already: a 400
                 // names the header like any other field.
@@ -145,6 +143,8 @@ fn document_idempotency_keys(doc: &mut Document) {
                 }
                 Some(RefOr::Ref(_)) => {}
                 None => {
+                    let mut response = Response::new(description);
+                    response.content = content.clone();
                     operation
                         .responses
                         .responses

@@ -150,19 +150,12 @@ async fn expire_idempotency_keys(
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        loop {
-            match core.prune_idempotency_keys(RETENTION_BATCH).await {
-                Ok(deleted) if deleted == RETENTION_BATCH as u64 => {}
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "could not delete expired idempotency keys");
-                    break;
-                }
-            }
-            tokio::select! {
-                () = until_stopped(&mut stopped) => return,
-                () = tokio::time::sleep(RETENTION_PAUSE) => {}
-            }
+        let expired = in_batches(&mut stopped, || {
+            core.prune_idempotency_keys(RETENTION_BATCH)
+        })
+        .await;
+        if let Err(error) = expired {
+            tracing::warn!(%error, "could not delete expired idempotency keys");
         }
         tokio::select! {
             () = until_stopped(&mut stopped) => break,
@@ -373,11 +366,26 @@ async fn prune_settled(
     retention: Duration,
     stopped: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<u64, AppError> {
+    in_batches(stopped, || {
+        core.prune_settled_outbox(retention, RETENTION_BATCH)
+    })
+    .await
+}
+
+/// Runs `prune` (one statement deleting up to [`RETENTION_BATCH`] rows) until a batch
+/// comes back short, with a pause between batches; returns how many rows went. Stops
+/// early, between batches, when the worker stops.
+async fn in_batches<Prune, Pruned>(
+    stopped: &mut tokio::sync::watch::Receiver<bool>,
+    mut prune: Prune,
+) -> Result<u64, AppError>
+where
+    Prune: FnMut() -> Pruned,
+    Pruned: Future<Output = Result<u64, AppError>>,
+{
     let mut pruned = 0;
     loop {
-        let batch = core
-            .prune_settled_outbox(retention, RETENTION_BATCH)
-            .await?;
+        let batch = prune().await?;
         pruned += batch;
         if batch < RETENTION_BATCH as u64 {
             return Ok(pruned);
