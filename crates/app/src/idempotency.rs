@@ -126,16 +126,22 @@ impl Stagecoach {
             .reserve_idempotency_key(&scope, run, now, expires_at)
             .await?
         {
-            let Some(held) = tx.find_idempotency_key(&scope, now, alive_since).await? else {
-                // Taken and given up again between the two statements (PostgreSQL).
-                return Err(AppError::IdempotencyKey(KeyRefusal::InFlight));
-            };
+            // Taken and given up again between two statements (PostgreSQL): try shortly.
+            let gone = || AppError::IdempotencyKey(KeyRefusal::InFlight);
+            let mut held = tx
+                .find_idempotency_key(&scope, now, alive_since)
+                .await?
+                .ok_or_else(gone)?;
+            if held.server == self.worker_id && !self.in_hand(held.reservation) {
+                // The request ended here, perhaps after that read: it leaves the hand only
+                // once its answer is committed, so a second read sees what it kept.
+                held = tx
+                    .find_idempotency_key(&scope, now, alive_since)
+                    .await?
+                    .ok_or_else(gone)?;
+            }
             let running = if held.server == self.worker_id {
-                self.running_requests
-                    .0
-                    .lock()
-                    .expect("not poisoned")
-                    .contains(&held.reservation)
+                self.in_hand(held.reservation)
             } else {
                 held.server_alive
             };
@@ -171,6 +177,15 @@ impl Stagecoach {
         }
         tx.commit().await?;
         Ok(Admission::Run(reservation))
+    }
+
+    /// Whether the reserved request `reservation` runs in this process now.
+    fn in_hand(&self, reservation: Uuid) -> bool {
+        self.running_requests
+            .0
+            .lock()
+            .expect("not poisoned")
+            .contains(&reservation)
     }
 
     /// Runs a reserved request's work: what it writes marks the reservation.
