@@ -68,6 +68,10 @@ pub(crate) struct SqliteStore {
     closed: AtomicBool,
     /// Dropping it stops the checkpointer.
     _checkpointer: mpsc::Sender<()>,
+    /// Held by whoever checkpoints: SQLite runs one checkpoint at a time and answers
+    /// another "busy" without waiting, so the last one, on close, must not meet the
+    /// checkpointer's. Taken after the writer by whoever takes both.
+    checkpointing: Arc<std::sync::Mutex<()>>,
     /// Committed changes, told to live views (one process: no database notification).
     feed: ChangeFeed,
     sealer: std::sync::OnceLock<Arc<dyn Sealer>>,
@@ -94,8 +98,12 @@ impl SqliteStore {
             .map(|_| open(&path, Role::Reader).map(|c| Arc::new(Mutex::new(c))))
             .collect::<Result<_, _>>()?;
         let writer = Arc::new(Mutex::new(writer));
-        let checkpointer =
-            spawn_checkpointer(open(&path, Role::Checkpointer)?, Arc::clone(&writer))?;
+        let checkpointing = Arc::new(std::sync::Mutex::new(()));
+        let checkpointer = spawn_checkpointer(
+            open(&path, Role::Checkpointer)?,
+            Arc::clone(&writer),
+            Arc::clone(&checkpointing),
+        )?;
         Ok(Self {
             options,
             writer,
@@ -103,6 +111,7 @@ impl SqliteStore {
             next_reader: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             _checkpointer: checkpointer,
+            checkpointing,
             feed: ChangeFeed::default(),
             sealer: std::sync::OnceLock::new(),
         })
@@ -169,6 +178,7 @@ fn open(path: &Path, role: Role) -> Result<Connection, StoreError> {
 fn spawn_checkpointer(
     conn: Connection,
     writer: Arc<Mutex<Connection>>,
+    checkpointing: Arc<std::sync::Mutex<()>>,
 ) -> Result<mpsc::Sender<()>, StoreError> {
     let (stop, stopped) = mpsc::channel::<()>();
     std::thread::Builder::new()
@@ -176,11 +186,16 @@ fn spawn_checkpointer(
         .spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
             {
-                let outcome = checkpoint(&conn).and_then(|wal_frames| {
+                let passive = {
+                    let _exclusive = exclusive(&checkpointing);
+                    checkpoint(&conn)
+                };
+                let outcome = passive.and_then(|wal_frames| {
                     if wal_frames < WAL_RESTART_FRAMES {
                         return Ok(());
                     }
                     let _writes_wait = writer.blocking_lock();
+                    let _exclusive = exclusive(&checkpointing);
                     checkpoint(&conn).map(|_| ())
                 });
                 if let Err(error) = outcome {
@@ -189,6 +204,14 @@ fn spawn_checkpointer(
             }
         })?;
     Ok(stop)
+}
+
+/// The right to checkpoint (see `SqliteStore::checkpointing`).
+fn exclusive(checkpointing: &std::sync::Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    // The lock guards no data: a panic while it was held leaves nothing to repair.
+    checkpointing
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A passive checkpoint; how many frames the WAL holds.
@@ -280,8 +303,14 @@ impl Store for SqliteStore {
         }
         // Leaves every commit in the database file itself and the WAL empty, as closing
         // the last connection would, since the process may exit before the store drops.
-        if let Err(error) = writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-            tracing::warn!(%error, "SQLite WAL checkpoint on close failed");
+        // Past this, with no writes let in, a checkpoint finds nothing left to copy.
+        let _exclusive = exclusive(&self.checkpointing);
+        match writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            row.get::<_, i64>(0)
+        }) {
+            Ok(0) => {}
+            Ok(_) => tracing::warn!("SQLite WAL checkpoint on close was blocked"),
+            Err(error) => tracing::warn!(%error, "SQLite WAL checkpoint on close failed"),
         }
     }
 }
