@@ -2,6 +2,7 @@
 //! whole step (and the current filter), and the first cards of each.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
 use stagecoach_domain::contact::Contact;
@@ -192,7 +193,7 @@ impl Stagecoach {
         let mut last_shown: HashMap<StepId, Option<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>> =
             HashMap::new();
         for link in &links {
-            if !last_shown.contains_key(&link.step_id) {
+            if let Entry::Vacant(column) = last_shown.entry(link.step_id) {
                 let last = tx
                     .board(
                         org,
@@ -207,7 +208,7 @@ impl Stagecoach {
                     .into_iter()
                     .next()
                     .map(|l| (l.created_at, l.id.0));
-                last_shown.insert(link.step_id, last);
+                column.insert(last);
             }
         }
         links.retain(|l| match last_shown.get(&l.step_id) {

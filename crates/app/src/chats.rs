@@ -117,13 +117,13 @@ impl Stagecoach {
         let mut conversation = find(tx.as_mut(), who, id, true).await?;
         let now = self.now();
         let actor = who.actor();
-        if let Patch::Set(name) = &patch.display_name {
-            if name.chars().count() > 255 {
-                return Err(AppError::invalid(
-                    "displayName",
-                    "must be at most 255 characters",
-                ));
-            }
+        if let Patch::Set(name) = &patch.display_name
+            && name.chars().count() > 255
+        {
+            return Err(AppError::invalid(
+                "displayName",
+                "must be at most 255 characters",
+            ));
         }
         if let Some(data) = &patch.crm_data {
             self.check_crm_data_size(data)?;
@@ -477,10 +477,10 @@ async fn resolve_chat_ref(
             };
             let mut latest: Option<Conversation> = None;
             for channel in channels {
-                if let Some(c) = tx.latest_conversation(org, contact.id, channel).await? {
-                    if latest.as_ref().is_none_or(|l| c.created_at > l.created_at) {
-                        latest = Some(c);
-                    }
+                if let Some(c) = tx.latest_conversation(org, contact.id, channel).await?
+                    && latest.as_ref().is_none_or(|l| c.created_at > l.created_at)
+                {
+                    latest = Some(c);
                 }
             }
             let latest = latest.ok_or(AppError::not_found(Entity::Conversation, "phone"))?;

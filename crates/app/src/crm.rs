@@ -52,14 +52,12 @@ impl Stagecoach {
         if let Some(link) = tx
             .scenario_link(who.organization_id, conversation.id, step.scenario_id)
             .await?
+            && link.available
         {
-            if link.available {
-                return Err(AppError::Conflict {
-                    field: "conversationId",
-                    message: "the conversation is already in this scenario; use /crm/step/move"
-                        .into(),
-                });
-            }
+            return Err(AppError::Conflict {
+                field: "conversationId",
+                message: "the conversation is already in this scenario; use /crm/step/move".into(),
+            });
         }
         let context = EntryContext {
             cause: EntryCause::Added,

@@ -663,11 +663,10 @@ impl LeadContext {
                                 .custom_fields
                                 .iter_mut()
                                 .find(|f| &f.api_name == name)
+                                && !field.options.iter().any(|o| o == label)
                             {
-                                if !field.options.iter().any(|o| o == label) {
-                                    field.options.push(label.to_owned());
-                                    self.changed = true;
-                                }
+                                field.options.push(label.to_owned());
+                                self.changed = true;
                             }
                             Ok(Value::from(label))
                         }
@@ -752,10 +751,10 @@ pub fn lead_fields(
     if let Some(status) = &contact.lead.status {
         out.insert("status".into(), Value::from(status.clone()));
     }
-    if let Some(assignee) = contact.lead.assignee {
-        if let Some((_, email)) = member_emails.iter().find(|(id, _)| *id == assignee) {
-            out.insert("assignee".into(), Value::from(email.clone()));
-        }
+    if let Some(assignee) = contact.lead.assignee
+        && let Some((_, email)) = member_emails.iter().find(|(id, _)| *id == assignee)
+    {
+        out.insert("assignee".into(), Value::from(email.clone()));
     }
     for (name, value) in &contact.lead.custom {
         out.insert(name.clone(), value.clone());

@@ -101,10 +101,10 @@ impl AgentSettings {
             }
             self.handle = Some(handle);
         }
-        if let Some(url) = &self.icon_url {
-            if let Err(message) = crate::step::check_http_url(url) {
-                errors.add("iconUrl", message);
-            }
+        if let Some(url) = &self.icon_url
+            && let Err(message) = crate::step::check_http_url(url)
+        {
+            errors.add("iconUrl", message);
         }
         errors.into_result().map(|()| self)
     }

@@ -331,10 +331,10 @@ impl StepSettings {
 
         self.trigger = blank_as_none(self.trigger);
         self.prompt = blank_as_none(self.prompt);
-        if let Some(trigger) = &self.trigger {
-            if let Err(message) = crate::engine::triggers::Trigger::parse(trigger) {
-                errors.add("trigger", message);
-            }
+        if let Some(trigger) = &self.trigger
+            && let Err(message) = crate::engine::triggers::Trigger::parse(trigger)
+        {
+            errors.add("trigger", message);
         }
         if self.trigger.is_none() && self.prompt.is_none() {
             errors.add(
@@ -358,10 +358,10 @@ impl StepSettings {
             }
         }
 
-        if let Some(url) = &self.webhook_url {
-            if let Err(message) = check_http_url(url) {
-                errors.add("webhookUrl", message);
-            }
+        if let Some(url) = &self.webhook_url
+            && let Err(message) = check_http_url(url)
+        {
+            errors.add("webhookUrl", message);
         }
         if let Some(headers) = &self.webhook_header {
             for name in headers.keys() {
@@ -471,13 +471,13 @@ fn check_auto_next(s: &StepSettings, own_id: Option<StepId>, errors: &mut Errors
              (send autoNextTimeUnit: null to remove it)",
         );
     }
-    if let (Some(target), Some(own)) = (s.auto_next_step_id, own_id) {
-        if target == own {
-            errors.add(
-                "autoNextStepId",
-                "must be another step, not the step itself",
-            );
-        }
+    if let (Some(target), Some(own)) = (s.auto_next_step_id, own_id)
+        && target == own
+    {
+        errors.add(
+            "autoNextStepId",
+            "must be another step, not the step itself",
+        );
     }
 }
 

@@ -400,10 +400,10 @@ async fn run_server(
     serve: &ServeArgs,
 ) -> anyhow::Result<()> {
     let (listen, role) = (serve.listen.as_str(), serve.role);
-    if role != Role::Worker {
-        if let Some(bootstrap) = core.bootstrap_if_empty().await? {
-            show_bootstrap(&bootstrap, listen);
-        }
+    if role != Role::Worker
+        && let Some(bootstrap) = core.bootstrap_if_empty().await?
+    {
+        show_bootstrap(&bootstrap, listen);
     }
     // Both listeners are bound before anything runs, so a taken address stops the start.
     let listener = if role == Role::Worker {

@@ -300,8 +300,10 @@ mod tests {
 
     #[test]
     fn invalid_documents_name_the_part_at_fault() {
-        let mut s = LeadSettings::default();
-        s.identifier = "rating".into();
+        let mut s = LeadSettings {
+            identifier: "rating".into(),
+            ..LeadSettings::default()
+        };
         s.custom_fields.push(FieldDefinition {
             api_name: "name".into(),
             field_type: FieldType::Text,

@@ -968,9 +968,9 @@ async fn inputs_the_contract_types_are_refused_when_wrong(app: TestApp) {
 
     let scenario = app.scenario("Paged").await;
     for path in [
-        format!("/crm/conversationLog?page=2432902008176640001&limit=47"),
+        "/crm/conversationLog?page=2432902008176640001&limit=47".to_string(),
         format!("/crm/scenario/{scenario}/conversation?page=4611686018427387904&limit=50"),
-        format!("/crm/events?page=2432902008176640001&limit=47"),
+        "/crm/events?page=2432902008176640001&limit=47".to_string(),
     ] {
         let (status, body) = app.call(Method::GET, &path, None).await;
         assert_error(status, &body, StatusCode::BAD_REQUEST, &["page"]);

@@ -227,7 +227,7 @@ fn text_completion(text: &str) -> Response {
 
 /// What OpenAI's API would refuse.
 fn check(body: &Value) -> Result<(), String> {
-    if !body["model"].as_str().is_some_and(|m| !m.is_empty()) {
+    if body["model"].as_str().is_none_or(|m| m.is_empty()) {
         return Err("model must be a non-empty string".into());
     }
     let messages = body["messages"]

@@ -643,10 +643,10 @@ fn check(schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
         }
         return;
     }
-    if let Some(options) = schema["enum"].as_array() {
-        if !options.contains(value) {
-            problems.push(format!("{at}: {value} not in {options:?}"));
-        }
+    if let Some(options) = schema["enum"].as_array()
+        && !options.contains(value)
+    {
+        problems.push(format!("{at}: {value} not in {options:?}"));
     }
     let type_ok = match schema["type"].as_str() {
         Some("object") => value.is_object(),
@@ -661,10 +661,10 @@ fn check(schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
         problems.push(format!("{at}: {value} is not of type {}", schema["type"]));
         return;
     }
-    if schema["format"] == "date-time" {
-        if chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap()).is_err() {
-            problems.push(format!("{at}: {value} is not RFC 3339"));
-        }
+    if schema["format"] == "date-time"
+        && chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap()).is_err()
+    {
+        problems.push(format!("{at}: {value} is not RFC 3339"));
     }
     let no_properties = serde_json::Map::new();
     let props = schema["properties"].as_object().unwrap_or(&no_properties);

@@ -276,7 +276,7 @@ pub async fn export_one(
         state.core.clone(),
         who,
         format,
-        Source::One(Some(conversation)),
+        Source::One(Some(Box::new(conversation))),
     );
     Ok(streamed(export, format, &name))
 }
@@ -308,9 +308,12 @@ fn streamed(export: Export, format: ExportFormat, name: &str) -> Response {
 enum Source {
     /// Every conversation that matches, page by page (`before` moves along).
     Filter(ConversationFilter),
-    /// One conversation, until it is taken.
-    One(Option<ExportedConversation>),
+    /// One conversation, until it is taken (boxed: it is far larger than a filter).
+    One(Option<Box<ExportedConversation>>),
 }
+
+/// Where a conversation's messages were read up to: the last one's time and id.
+type MessageCursor = (DateTime<Utc>, MessageId);
 
 /// An export in progress: each call to [`Export::next_chunk`] reads a little and answers
 /// what it wrote.
@@ -321,7 +324,7 @@ struct Export {
     source: Source,
     page: VecDeque<ExportedConversation>,
     /// The conversation being written and its last message written.
-    current: Option<(ExportedConversation, Option<(DateTime<Utc>, MessageId)>)>,
+    current: Option<(ExportedConversation, Option<MessageCursor>)>,
     started: bool,
     /// No more pages to read.
     exhausted: bool,
@@ -436,7 +439,7 @@ impl Export {
         if !self.exhausted {
             match &mut self.source {
                 Source::One(one) => {
-                    self.page.extend(one.take());
+                    self.page.extend(one.take().map(|one| *one));
                     self.exhausted = true;
                 }
                 Source::Filter(filter) => {

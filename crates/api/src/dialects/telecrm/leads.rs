@@ -72,10 +72,10 @@ fn action_entry(action: &LeadAction) -> Value {
     let mut entry = serde_json::to_value(action_state(action)).expect("actions serialize");
     let object = entry.as_object_mut().expect("actions render as objects");
     object.insert("action_id".into(), json!(action.id));
-    if let Some(p) = &action.payment {
-        if let Some(id) = &p.payment_id {
-            object.insert("paymentid".into(), json!(id));
-        }
+    if let Some(p) = &action.payment
+        && let Some(id) = &p.payment_id
+    {
+        object.insert("paymentid".into(), json!(id));
     }
     object.insert("performed_by".into(), json!(action.performed_by));
     object.insert(
@@ -259,11 +259,11 @@ fn time_of(value: &Value, field: String) -> Result<DateTime<Utc>> {
     parsed.ok_or_else(|| bad(field, "must be epoch milliseconds or dd/MM/yyyy HH:mm:ss"))
 }
 
+/// A time window's two ends; either may be open.
+type TimeWindow = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// A time window `{from, to}` (either may be left out); `field` is its path in the body.
-fn range(
-    value: Option<&Value>,
-    field: &'static str,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+fn range(value: Option<&Value>, field: &'static str) -> Result<TimeWindow> {
     match value {
         None => Ok((None, None)),
         Some(Value::Object(r)) => Ok((
